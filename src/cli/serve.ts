@@ -1,0 +1,155 @@
+/**
+ * `mcp-sidecar serve --config FILE [--port N] [--host H]`: runs the sidecar until SIGINT or SIGTERM.
+ *
+ * @module
+ */
+import { loadConfig, resolveConfigPath } from "../config/load.ts";
+import type { LoadedConfig } from "../config/load.ts";
+import { ValidationError } from "../config/located_yaml.ts";
+import { createSidecar } from "../server.ts";
+import { createLogger, type Logger } from "../telemetry/log.ts";
+import { parseFlags, UsageError, withUsage } from "./usage.ts";
+
+/** The help text of `serve`. */
+export const SERVE_USAGE = `Usage: mcp-sidecar serve [--config FILE] [--port N] [--host H]
+
+Runs the sidecar: one MCP endpoint per upstream at /<route>/mcp, plus /health, /ready and /metrics.
+
+Options:
+  --config FILE   config.yaml to use (default: $SIDECAR_CONFIG)
+  --port N        listen on this port instead of server.port (0 picks a free one)
+  --host H        listen on this address instead of server.host
+  -h, --help      show this help
+
+Stops on SIGINT or SIGTERM: sessions and their child processes are closed first. A second signal exits at once.`;
+
+/** A running sidecar. */
+export interface RunningSidecar {
+  /** The base URL it listens on, e.g. `http://127.0.0.1:8080`. */
+  url: string;
+  /** Resolves once the server has stopped. */
+  finished: Promise<void>;
+  /** Closes sessions and children, then the listener. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the sidecar for a loaded config and returns once it listens.
+ *
+ * @example
+ * ```ts ignore
+ * import { startSidecar } from "./serve.ts";
+ * const running = await startSidecar(await loadConfig("config.yaml"), { port: 0 }, log);
+ * console.log(running.url);
+ * await running.stop();
+ * ```
+ */
+export async function startSidecar(
+  loaded: LoadedConfig,
+  listen: { host?: string; port?: number },
+  log: Logger,
+): Promise<RunningSidecar> {
+  const sidecar = createSidecar(loaded, log);
+  const hostname = listen.host ?? loaded.config.server.host;
+  const port = listen.port ?? loaded.config.server.port;
+  const listening = Promise.withResolvers<Deno.NetAddr>();
+  const server = Deno.serve({
+    hostname,
+    port,
+    onListen: (address) => listening.resolve(address as Deno.NetAddr),
+    onError: (error) => {
+      log.error("request failed inside the sidecar", { error: String(error) });
+      return new Response("internal error", { status: 500 });
+    },
+  }, sidecar.app.fetch);
+  const address = await listening.promise;
+  const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    stopping ??= (async () => {
+      // Sessions first: their open SSE streams would otherwise hold the listener's shutdown open.
+      await sidecar.close();
+      await Promise.race([server.shutdown(), delay(loaded.config.server.shutdown_grace)]);
+    })();
+  return { url: `http://${host}:${address.port}`, finished: server.finished, stop };
+}
+
+/**
+ * Runs `serve`; resolves with the exit code once the sidecar has stopped.
+ *
+ * @example
+ * ```ts ignore
+ * import { serveCommand } from "./serve.ts";
+ * Deno.exit(await serveCommand(["--config", "config.yaml"]));
+ * ```
+ */
+export async function serveCommand(args: string[]): Promise<number> {
+  return await withUsage(SERVE_USAGE, async () => {
+    const parsed = parseFlags(args, {
+      config: { type: "string" },
+      port: { type: "string" },
+      host: { type: "string" },
+    });
+    if (parsed === "help") {
+      console.log(SERVE_USAGE);
+      return 0;
+    }
+    if (parsed.positionals.length > 0) throw new UsageError(`unexpected argument "${parsed.positionals[0]}"`);
+    const port = parsed.values.port === undefined ? undefined : Number(parsed.values.port);
+    if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) {
+      throw new UsageError(`--port must be a whole number from 0 to 65535, not "${parsed.values.port}"`);
+    }
+    let loaded: LoadedConfig;
+    try {
+      loaded = await loadConfig(resolveConfigPath(parsed.values.config as string | undefined));
+    } catch (error) {
+      if (error instanceof ValidationError) {
+        console.error(error.message);
+        console.error("mcp-sidecar: refusing to start until the problems above are fixed");
+        return 1;
+      }
+      throw error;
+    }
+    const log = createLogger(loaded.config.logging.level);
+    const running = await startSidecar(loaded, { host: parsed.values.host as string | undefined, port }, log);
+    console.log(`mcp-sidecar listening on ${running.url}`);
+    log.info("listening", {
+      url: running.url,
+      routes: loaded.config.upstreams.map((upstream) => `/${upstream.route}/mcp → ${upstream.name}`),
+    });
+    stopOnSignals(running, log);
+    await running.finished;
+    log.info("stopped");
+    return 0;
+  });
+}
+
+/**
+ * Wires SIGINT/SIGTERM: the first stops gracefully, a second exits at once.
+ *
+ * @example
+ * ```ts ignore
+ * import { stopOnSignals } from "./serve.ts";
+ * stopOnSignals(running, log);
+ * ```
+ */
+export function stopOnSignals(running: RunningSidecar, log: Logger): void {
+  let signalled = false;
+  const onSignal = (signal: Deno.Signal) => () => {
+    if (signalled) {
+      log.warn("second signal: exiting now", { signal });
+      Deno.exit(130);
+    }
+    signalled = true;
+    log.info("stopping", { signal });
+    void running.stop();
+  };
+  for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, onSignal(signal));
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    Deno.unrefTimer(timer);
+  });
+}

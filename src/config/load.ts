@@ -1,0 +1,108 @@
+/**
+ * Loads config.yaml and the policy it names, refusing to start on anything wrong: every problem is reported
+ * with its file, line, column and key. Relative paths in the config are resolved against the config file's
+ * folder, so the sidecar behaves the same whatever directory it is started from.
+ *
+ * @module
+ */
+import { dirname, resolve } from "node:path";
+import { validateYaml, ValidationError } from "./located_yaml.ts";
+import { ConfigSchema, isCommandUpstream, type SidecarConfig } from "./schema.ts";
+import { type LoadedPolicy, parsePolicy } from "../policy/load.ts";
+
+/** A validated config with its policy. */
+export interface LoadedConfig {
+  /** Absolute path of the config file. */
+  file: string;
+  /** Absolute path of the folder holding the config file. */
+  dir: string;
+  /** The config, with `policy.file`, `audit.file` and upstream `cwd`s made absolute. */
+  config: SidecarConfig;
+  /** The policy named by `policy.file`. */
+  policy: LoadedPolicy;
+}
+
+/** The environment variable naming the config file when `--config` is not given. */
+const CONFIG_ENV = "SIDECAR_CONFIG";
+
+/**
+ * Picks the config file: the `--config` flag's value, else `$SIDECAR_CONFIG`. Throws when neither is set.
+ *
+ * @example
+ * ```ts
+ * import { resolveConfigPath } from "./load.ts";
+ * resolveConfigPath("/opt/mcp-sidecar/config.yaml"); // "/opt/mcp-sidecar/config.yaml"
+ * ```
+ */
+export function resolveConfigPath(flag?: string): string {
+  if (flag !== undefined && flag !== "") return flag;
+  const fromEnv = Deno.env.get(CONFIG_ENV);
+  if (fromEnv !== undefined && fromEnv !== "") return fromEnv;
+  throw new Error(`no config file given: pass --config FILE or set ${CONFIG_ENV}=FILE`);
+}
+
+/**
+ * Reads and validates a config file, then loads the policy it names. Throws {@linkcode ValidationError}
+ * listing the config's problems, or, when the config is sound, the policy's (located in the policy file).
+ *
+ * @example
+ * ```ts
+ * import { loadConfig } from "./load.ts";
+ * const { config, policy } = await loadConfig("config.yaml");
+ * config.upstreams.length; // 3
+ * policy.file; // "/…/policy.yaml"
+ * ```
+ */
+export async function loadConfig(file: string): Promise<LoadedConfig> {
+  const absolute = resolve(file);
+  const dir = dirname(absolute);
+  let text: string;
+  try {
+    text = await Deno.readTextFile(absolute);
+  } catch (error) {
+    throw new ValidationError([{
+      file: absolute,
+      line: 1,
+      col: 1,
+      key: "",
+      message: `cannot read the config file: ${errorText(error)}; check --config or ${CONFIG_ENV}`,
+    }]);
+  }
+
+  const result = validateYaml(ConfigSchema, text, absolute);
+  if (!result.ok) throw new ValidationError(result.problems);
+  const config = withAbsolutePaths(result.value, dir);
+
+  let policyBytes: Uint8Array;
+  try {
+    policyBytes = await Deno.readFile(config.policy.file);
+  } catch (error) {
+    // Reported at `policy.file` in the config: that line is what the operator has to fix.
+    throw new ValidationError([{
+      file: absolute,
+      ...result.yaml.locate(["policy", "file"]),
+      key: "policy.file",
+      message: `cannot read the policy file: ${errorText(error)}; fix the path (relative paths start at ` +
+        `${dir}) or create the file`,
+    }]);
+  }
+  const policy = await parsePolicy(config.policy.file, policyBytes);
+  return { file: absolute, dir, config, policy };
+}
+
+function withAbsolutePaths(config: SidecarConfig, dir: string): SidecarConfig {
+  return {
+    ...config,
+    policy: { ...config.policy, file: resolve(dir, config.policy.file) },
+    audit: { ...config.audit, file: resolve(dir, config.audit.file) },
+    upstreams: config.upstreams.map((upstream) =>
+      isCommandUpstream(upstream) && upstream.cwd !== undefined
+        ? { ...upstream, cwd: resolve(dir, upstream.cwd) }
+        : upstream
+    ),
+  };
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,126 @@
+/**
+ * The shape of `config.yaml`, as a zod schema. Durations are written as strings (`30s`) and come out as
+ * milliseconds; relative paths are resolved later by the loader, against the config file's folder.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { parseDuration } from "./duration.ts";
+
+const durationText = z.string().transform((text, ctx) => {
+  const ms = parseDuration(text);
+  if (ms === undefined) {
+    ctx.addIssue({
+      code: "custom",
+      message: `"${text}" is not a duration; write it like 250ms, 30s, 5m or 1h`,
+    });
+    return z.NEVER;
+  }
+  return ms;
+});
+const duration = (fallback: string) => durationText.default(parseDuration(fallback)!);
+
+const NAME = /^[a-z][a-z0-9_-]{0,62}$/;
+const ROUTE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
+
+const upstreamBase = {
+  name: z.string().regex(NAME, "must be lower-case letters, digits, '-' or '_', starting with a letter"),
+  route: z.string().regex(ROUTE, "must be letters, digits, '-' or '_' (it becomes the path /<route>/mcp)"),
+  request_timeout: durationText.optional(),
+};
+
+/** An upstream the sidecar starts as a child process speaking MCP over stdio. */
+const commandUpstream = z.strictObject({
+  ...upstreamBase,
+  command: z.string().min(1, "must name a program, or `self` for this same binary"),
+  args: z.array(z.string()).default([]),
+  env: z.record(z.string(), z.string()).default({}),
+  cwd: z.string().optional(),
+});
+
+/** An upstream MCP server reached over HTTP. */
+const urlUpstream = z.strictObject({
+  ...upstreamBase,
+  url: z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" }),
+  transport: z.enum(["streamable-http", "sse"]).default("streamable-http"),
+  headers: z.record(z.string(), z.string()).default({}),
+});
+
+const upstream = z.union([commandUpstream, urlUpstream], {
+  error: "an upstream needs exactly one of `command` (a stdio server) or `url` (an HTTP server)",
+});
+
+/** The zod schema of config.yaml. */
+export const ConfigSchema = z.strictObject({
+  server: z.strictObject({
+    host: z.string().default("127.0.0.1"),
+    port: z.number().int().min(0).max(65535).default(8080),
+    read_timeout: duration("30s"),
+    write_timeout: duration("30s"),
+    idle_timeout: duration("60s"),
+    request_timeout: duration("60s"),
+    session_idle_timeout: duration("10m"),
+    max_sessions_per_upstream: z.number().int().positive().default(64),
+    max_body_bytes: z.number().int().positive().default(4 * 1024 * 1024),
+    keepalive_interval: duration("15s"),
+    allowed_origins: z.array(z.string()).default([]),
+    shutdown_grace: duration("10s"),
+  }).prefault({}),
+  policy: z.strictObject({
+    file: z.string({ error: "is required: the path of policy.yaml, relative to this config file" }).min(1),
+    reload_interval: duration("30s"),
+  }, { error: "is required: a `policy:` section with `file:`" }),
+  logging: z.strictObject({
+    level: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  }).prefault({}),
+  audit: z.strictObject({
+    enabled: z.boolean().default(true),
+    file: z.string().default("audit/permits.jsonl"),
+  }).prefault({}),
+  auth: z.strictObject({
+    header: z.string().default("Authorization"),
+    prefix: z.string().default("Bearer "),
+  }).prefault({}),
+  metrics: z.strictObject({
+    enabled: z.boolean().default(true),
+  }).prefault({}),
+  upstreams: z.array(upstream, { error: "is required: a list of the MCP servers to front" })
+    .min(1, "lists no upstream; the sidecar needs at least one MCP server to front")
+    .superRefine((list, ctx) => {
+      for (const key of ["name", "route"] as const) {
+        const seen = new Map<string, number>();
+        list.forEach((item, index) => {
+          const first = seen.get(item[key]);
+          if (first !== undefined) {
+            ctx.addIssue({
+              code: "custom",
+              path: [index, key],
+              message: `"${item[key]}" is already used by upstreams[${first}]; each ${key} must be unique`,
+            });
+          } else seen.set(item[key], index);
+        });
+      }
+    }),
+});
+
+/** config.yaml after validation: durations in milliseconds, defaults filled in. */
+export type SidecarConfig = z.infer<typeof ConfigSchema>;
+/** One entry of `upstreams`. */
+export type UpstreamConfig = SidecarConfig["upstreams"][number];
+/** An upstream started as a stdio child process. */
+export type CommandUpstreamConfig = z.infer<typeof commandUpstream>;
+/** An upstream reached by URL. */
+export type UrlUpstreamConfig = z.infer<typeof urlUpstream>;
+
+/**
+ * Tells a command upstream from a URL upstream.
+ *
+ * @example
+ * ```ts
+ * import { isCommandUpstream } from "./schema.ts";
+ * isCommandUpstream({ name: "fs", route: "mcp1", command: "self", args: [], env: {} }); // true
+ * ```
+ */
+export function isCommandUpstream(upstream: UpstreamConfig): upstream is CommandUpstreamConfig {
+  return "command" in upstream;
+}

@@ -1,0 +1,251 @@
+/**
+ * One proxied MCP session: a downstream transport (the client side) paired with an upstream transport (the
+ * server side), and the pipeline every message passes between them. Requests are checked before they leave,
+ * tracked until answered, and answered by the sidecar itself when the upstream times out or dies, so a client
+ * is never left hanging.
+ *
+ * @module
+ */
+import type { Transport, TransportSendOptions } from "@modelcontextprotocol/sdk/shared/transport";
+import type { JSONRPCRequest } from "@modelcontextprotocol/sdk/types";
+import {
+  ErrorCode,
+  errorResponse,
+  type JSONRPCMessage,
+  messageKind,
+  type RequestId,
+} from "../mcp/jsonrpc.ts";
+import type { UpstreamTransport } from "../upstream/connect.ts";
+import type { Logger } from "../telemetry/log.ts";
+
+/** Why the sidecar refuses a request, as it will appear in the JSON-RPC error. */
+export interface Denial {
+  code: number;
+  message: string;
+  data?: unknown;
+}
+
+/** Which way a message travels. */
+export type Direction = "client_to_server" | "server_to_client";
+
+/** The hooks a session calls; the server wires them to policy, metrics and logs. */
+export interface SessionHooks {
+  /** Decides a client request before it is forwarded; `undefined` lets it through. */
+  checkRequest(request: JSONRPCRequest): Denial | undefined;
+  /** Sees every message that passes, after the decision. */
+  observe?(direction: Direction, message: JSONRPCMessage): void;
+  /** Called once when the session has ended, whichever side ended it. */
+  onClosed(): void;
+}
+
+/** Settings of one session. */
+export interface ProxySessionOptions {
+  upstreamName: string;
+  downstream: Transport;
+  upstream: UpstreamTransport;
+  requestTimeoutMs: number;
+  log: Logger;
+  hooks: SessionHooks;
+}
+
+interface InFlight {
+  id: RequestId;
+  method: string;
+  timer: ReturnType<typeof setTimeout>;
+  progressToken?: string | number;
+}
+
+/**
+ * Relays messages between a client and an upstream MCP server for the life of one session.
+ *
+ * @example
+ * ```ts ignore
+ * import { ProxySession } from "./session.ts";
+ * const session = new ProxySession({ upstreamName: "git", downstream, upstream, requestTimeoutMs: 60_000, log,
+ *   hooks: { checkRequest: () => undefined, onClosed: () => sessions.delete(id) } });
+ * await session.start();
+ * ```
+ */
+export class ProxySession {
+  /** Milliseconds since the epoch of the last message in either direction. */
+  lastActivity = Date.now();
+  readonly #inFlight = new Map<string, InFlight>();
+  readonly #progress = new Map<string, string>();
+  #closing = false;
+
+  constructor(private readonly options: ProxySessionOptions) {}
+
+  /** The downstream transport, for the HTTP layer to hand requests to. */
+  get downstream(): Transport {
+    return this.options.downstream;
+  }
+
+  /** How many requests are waiting for the upstream's answer. */
+  get inFlightCount(): number {
+    return this.#inFlight.size;
+  }
+
+  /** Wires both transports and starts the upstream. */
+  async start(): Promise<void> {
+    const { downstream, upstream } = this.options;
+    downstream.onmessage = (message) => void this.#fromClient(message);
+    upstream.onmessage = (message) => void this.#fromServer(message);
+    downstream.onclose = () => void this.close("client ended the session");
+    upstream.onclose = () => void this.close(`upstream ${this.options.upstreamName} closed`);
+    upstream.onerror = (error) =>
+      this.options.log.warn("upstream transport error", this.#fields({ error: error.message }));
+    downstream.onerror = (error) =>
+      this.options.log.debug("downstream transport error", this.#fields({ error: error.message }));
+    await upstream.start();
+    await downstream.start();
+  }
+
+  /** Ends the session: answers what is still in flight, then closes both sides. Safe to call twice. */
+  async close(reason: string): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    const pending = [...this.#inFlight.values()];
+    this.#inFlight.clear();
+    for (const request of pending) {
+      clearTimeout(request.timer);
+      await this.#answer(request.id, {
+        code: ErrorCode.UpstreamError,
+        message: `${reason} before answering ${request.method}`,
+        data: { upstream: this.options.upstreamName },
+      });
+    }
+    this.options.log.debug("session closed", this.#fields({ reason, answered_in_flight: pending.length }));
+    await Promise.allSettled([this.options.upstream.close(), this.options.downstream.close()]);
+    this.options.hooks.onClosed();
+  }
+
+  async #fromClient(message: JSONRPCMessage): Promise<void> {
+    this.lastActivity = Date.now();
+    if (this.#closing) return;
+    const { hooks, upstream } = this.options;
+    if (messageKind(message) === "request") {
+      const request = message as JSONRPCRequest;
+      const denial = hooks.checkRequest(request);
+      hooks.observe?.("client_to_server", message);
+      if (denial) return void await this.#answer(request.id, denial);
+      this.#track(request);
+    } else {
+      hooks.observe?.("client_to_server", message);
+    }
+    try {
+      await upstream.send(message);
+    } catch (error) {
+      if ("id" in message && "method" in message) {
+        this.#settle(message.id);
+        await this.#answer(message.id, {
+          code: ErrorCode.UpstreamError,
+          message: `upstream ${this.options.upstreamName} could not take the request: ${errorText(error)}`,
+        });
+      }
+    }
+  }
+
+  async #fromServer(message: JSONRPCMessage): Promise<void> {
+    this.lastActivity = Date.now();
+    this.options.hooks.observe?.("server_to_client", message);
+    const kind = messageKind(message);
+    if (kind === "response" || kind === "error") {
+      const id = (message as { id: RequestId }).id;
+      const request = this.#settle(id);
+      if (!request) {
+        // Answered already (timed out, or the session is closing): a second answer would confuse the client.
+        return this.options.log.debug("late upstream answer dropped", this.#fields({ id }));
+      }
+      if (request.method === "initialize" && "result" in message) {
+        const version = (message.result as { protocolVersion?: unknown }).protocolVersion;
+        if (typeof version === "string") this.options.upstream.setProtocolVersion?.(version);
+      }
+      return void await this.#deliver(message, { relatedRequestId: id });
+    }
+    await this.#deliver(message, { relatedRequestId: this.#relatedRequest(message) });
+  }
+
+  // Over stdio the upstream cannot say which client request a notification or server request belongs to.
+  // Progress names its request through the token; anything else rides the newest request still open,
+  // where a client that holds no GET stream will still see it.
+  #relatedRequest(message: JSONRPCMessage): RequestId | undefined {
+    if (!("method" in message)) return undefined;
+    const params = (message.params ?? {}) as { progressToken?: string | number };
+    if (message.method === "notifications/progress" && params.progressToken !== undefined) {
+      const key = this.#progress.get(idKey(params.progressToken));
+      return key === undefined ? undefined : this.#inFlight.get(key)?.id;
+    }
+    if (message.method.endsWith("list_changed") || message.method === "notifications/resources/updated") {
+      return undefined;
+    }
+    let newest: InFlight | undefined;
+    for (const request of this.#inFlight.values()) newest = request;
+    return newest?.id;
+  }
+
+  #track(request: JSONRPCRequest): void {
+    const key = idKey(request.id);
+    const progressToken = (request.params?._meta as { progressToken?: string | number } | undefined)
+      ?.progressToken;
+    const timeoutMs = this.options.requestTimeoutMs;
+    const timer = setTimeout(() => {
+      if (!this.#settle(request.id)) return;
+      void this.options.upstream.send({
+        jsonrpc: "2.0",
+        method: "notifications/cancelled",
+        params: { requestId: request.id, reason: "timed out at the sidecar" },
+      }).catch(() => {});
+      void this.#answer(request.id, {
+        code: ErrorCode.UpstreamError,
+        message:
+          `upstream ${this.options.upstreamName} did not answer ${request.method} within ${timeoutMs} ms`,
+        data: { upstream: this.options.upstreamName, timeout_ms: timeoutMs },
+      });
+    }, timeoutMs);
+    this.#inFlight.set(key, { id: request.id, method: request.method, timer, progressToken });
+    if (progressToken !== undefined) this.#progress.set(idKey(progressToken), key);
+  }
+
+  #settle(id: RequestId): InFlight | undefined {
+    const key = idKey(id);
+    const request = this.#inFlight.get(key);
+    if (!request) return undefined;
+    clearTimeout(request.timer);
+    this.#inFlight.delete(key);
+    if (request.progressToken !== undefined) this.#progress.delete(idKey(request.progressToken));
+    return request;
+  }
+
+  async #answer(id: RequestId, denial: Denial): Promise<void> {
+    await this.#deliver(errorResponse(id, denial.code, denial.message, denial.data) as JSONRPCMessage, {
+      relatedRequestId: id,
+    });
+  }
+
+  async #deliver(message: JSONRPCMessage, options: TransportSendOptions): Promise<void> {
+    const { downstream } = this.options;
+    try {
+      await downstream.send(message, options);
+    } catch (error) {
+      // The stream this message belonged to is gone (the client hung up). Notifications and server requests
+      // still have the session's GET stream; a response has nowhere else to go.
+      if (options.relatedRequestId !== undefined && "method" in message) {
+        await downstream.send(message).catch(() => {});
+        return;
+      }
+      this.options.log.debug("message not delivered to client", this.#fields({ error: errorText(error) }));
+    }
+  }
+
+  #fields(extra: Record<string, unknown>): Record<string, unknown> {
+    return { upstream: this.options.upstreamName, session: this.options.downstream.sessionId, ...extra };
+  }
+}
+
+function idKey(id: RequestId): string {
+  return `${typeof id}:${id}`;
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,37 @@
+/**
+ * Opens the transport to one upstream, whatever its kind: a stdio child, a Streamable HTTP URL or a legacy
+ * SSE URL. Every kind comes back as the MCP SDK's `Transport`, so the proxy pipeline never cares which.
+ *
+ * @module
+ */
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport";
+// @ts-types="@modelcontextprotocol/sdk/client/streamableHttp"
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+// @ts-types="@modelcontextprotocol/sdk/client/sse"
+import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
+import { isCommandUpstream, type UpstreamConfig } from "../config/schema.ts";
+import type { Logger } from "../telemetry/log.ts";
+import { spawnSpecFor } from "./spawn_spec.ts";
+import { StdioUpstream } from "./stdio.ts";
+
+/** A transport to an upstream, plus the hook to tell HTTP upstreams the negotiated protocol version. */
+export type UpstreamTransport = Transport & { setProtocolVersion?: (version: string) => void };
+
+/**
+ * Creates (but does not start) the transport for an upstream.
+ *
+ * @example
+ * ```ts ignore
+ * import { connectUpstream } from "./connect.ts";
+ * const transport = connectUpstream(config.upstreams[0], log);
+ * await transport.start();
+ * ```
+ */
+export function connectUpstream(upstream: UpstreamConfig, log: Logger): UpstreamTransport {
+  if (isCommandUpstream(upstream)) return new StdioUpstream(spawnSpecFor(upstream), upstream.name, log);
+  const requestInit = { headers: upstream.headers };
+  const url = new URL(upstream.url);
+  return upstream.transport === "sse"
+    ? new SSEClientTransport(url, { requestInit })
+    : new StreamableHTTPClientTransport(url, { requestInit });
+}
