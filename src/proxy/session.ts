@@ -7,14 +7,8 @@
  * @module
  */
 import type { Transport, TransportSendOptions } from "@modelcontextprotocol/sdk/shared/transport";
-import type { JSONRPCRequest } from "@modelcontextprotocol/sdk/types";
-import {
-  ErrorCode,
-  errorResponse,
-  type JSONRPCMessage,
-  messageKind,
-  type RequestId,
-} from "../mcp/jsonrpc.ts";
+import { ErrorCode, errorResponse, type JSONRPCMessage, type RequestId } from "../mcp/jsonrpc.ts";
+import { type ClassifiedMessage, classify } from "../mcp/classify.ts";
 import type { UpstreamTransport } from "../upstream/connect.ts";
 import type { Logger } from "../telemetry/log.ts";
 
@@ -25,15 +19,16 @@ export interface Denial {
   data?: unknown;
 }
 
-/** Which way a message travels. */
-export type Direction = "client_to_server" | "server_to_client";
-
-/** The hooks a session calls; the server wires them to policy, metrics and logs. */
+/** The hooks a session calls; the server wires them to policy, metrics, health and logs. */
 export interface SessionHooks {
   /** Decides a client request before it is forwarded; `undefined` lets it through. */
-  checkRequest(request: JSONRPCRequest): Denial | undefined;
-  /** Sees every message that passes, after the decision. */
-  observe?(direction: Direction, message: JSONRPCMessage): void;
+  checkRequest(request: ClassifiedMessage): Denial | undefined;
+  /** Sees every message that passes, in both directions, after the decision. */
+  observe?(message: ClassifiedMessage): void;
+  /** The upstream answered `initialize`: it is up. */
+  onUpstreamReady?(): void;
+  /** The upstream failed under this session (died, refused a message, or would not start). */
+  onUpstreamFailure?(reason: string): void;
   /** Called once when the session has ended, whichever side ended it. */
   onClosed(): void;
 }
@@ -91,7 +86,11 @@ export class ProxySession {
     downstream.onmessage = (message) => void this.#fromClient(message);
     upstream.onmessage = (message) => void this.#fromServer(message);
     downstream.onclose = () => void this.close("client ended the session");
-    upstream.onclose = () => void this.close(`upstream ${this.options.upstreamName} closed`);
+    upstream.onclose = () => {
+      if (this.#closing) return;
+      this.options.hooks.onUpstreamFailure?.("upstream closed unexpectedly");
+      void this.close(`upstream ${this.options.upstreamName} closed`);
+    };
     upstream.onerror = (error) =>
       this.options.log.warn("upstream transport error", this.#fields({ error: error.message }));
     downstream.onerror = (error) =>
@@ -122,35 +121,37 @@ export class ProxySession {
   async #fromClient(message: JSONRPCMessage): Promise<void> {
     this.lastActivity = Date.now();
     if (this.#closing) return;
-    const { hooks, upstream } = this.options;
-    if (messageKind(message) === "request") {
-      const request = message as JSONRPCRequest;
-      const denial = hooks.checkRequest(request);
-      hooks.observe?.("client_to_server", message);
-      if (denial) return void await this.#answer(request.id, denial);
-      this.#track(request);
+    const { hooks, upstream, upstreamName } = this.options;
+    const classified = classify(message, "client_to_server", upstreamName);
+    if (classified.kind === "request") {
+      const denial = hooks.checkRequest(classified);
+      hooks.observe?.(classified);
+      if (denial) return void await this.#answer(classified.id!, denial);
+      this.#track(classified);
     } else {
-      hooks.observe?.("client_to_server", message);
+      hooks.observe?.(classified);
     }
     try {
       await upstream.send(message);
     } catch (error) {
-      if ("id" in message && "method" in message) {
-        this.#settle(message.id);
-        await this.#answer(message.id, {
-          code: ErrorCode.UpstreamError,
-          message: `upstream ${this.options.upstreamName} could not take the request: ${errorText(error)}`,
-        });
+      // The upstream side of this session is gone (a dead child, or an HTTP upstream that lost the session):
+      // answer this request, then end the session so the client's next message gets 404 and re-initializes.
+      const reason = `upstream ${upstreamName} could not take the message: ${errorText(error)}`;
+      hooks.onUpstreamFailure?.(reason);
+      if (classified.kind === "request") {
+        this.#settle(classified.id!);
+        await this.#answer(classified.id!, { code: ErrorCode.UpstreamError, message: reason });
       }
+      await this.close(`upstream ${upstreamName} failed`);
     }
   }
 
   async #fromServer(message: JSONRPCMessage): Promise<void> {
     this.lastActivity = Date.now();
-    this.options.hooks.observe?.("server_to_client", message);
-    const kind = messageKind(message);
-    if (kind === "response" || kind === "error") {
-      const id = (message as { id: RequestId }).id;
+    const classified = classify(message, "server_to_client", this.options.upstreamName);
+    this.options.hooks.observe?.(classified);
+    if (classified.kind === "response" || classified.kind === "error") {
+      const id = classified.id!;
       const request = this.#settle(id);
       if (!request) {
         // Answered already (timed out, or the session is closing): a second answer would confuse the client.
@@ -159,6 +160,7 @@ export class ProxySession {
       if (request.method === "initialize" && "result" in message) {
         const version = (message.result as { protocolVersion?: unknown }).protocolVersion;
         if (typeof version === "string") this.options.upstream.setProtocolVersion?.(version);
+        this.options.hooks.onUpstreamReady?.();
       }
       return void await this.#deliver(message, { relatedRequestId: id });
     }
@@ -183,7 +185,8 @@ export class ProxySession {
     return newest?.id;
   }
 
-  #track(request: JSONRPCRequest): void {
+  #track(classified: ClassifiedMessage): void {
+    const request = classified.message as { id: RequestId; method: string; params?: { _meta?: unknown } };
     const key = idKey(request.id);
     const progressToken = (request.params?._meta as { progressToken?: string | number } | undefined)
       ?.progressToken;

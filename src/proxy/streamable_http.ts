@@ -1,7 +1,7 @@
 /**
- * The downstream Streamable HTTP endpoint (`/<route>/mcp`). The MCP SDK's web-standard server transport speaks
- * the protocol (POST/GET/DELETE, SSE or JSON answers, `Mcp-Session-Id`, `MCP-Protocol-Version`); this module
- * decides when a session may start, starts its upstream, and hands later requests to the right session.
+ * The downstream Streamable HTTP endpoint (`/<route>/mcp`). Every POST is read and checked here first
+ * (`readMcpPost`); the MCP SDK's web-standard server transport then speaks the protocol (SSE or JSON answers,
+ * GET streams, DELETE, `Mcp-Session-Id`, `MCP-Protocol-Version`, resumability through an event store).
  *
  * @module
  */
@@ -10,28 +10,11 @@ import type { Context } from "hono";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 // @ts-types="@modelcontextprotocol/sdk/types"
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
-import type { UpstreamConfig } from "../config/schema.ts";
-import { ErrorCode } from "../mcp/jsonrpc.ts";
-import { readJsonBody } from "../mcp/read_body.ts";
-import type { UpstreamTransport } from "../upstream/connect.ts";
-import type { Logger } from "../telemetry/log.ts";
+import { ErrorCode, type RequestId } from "../mcp/jsonrpc.ts";
+import { readMcpPost } from "../mcp/read_post.ts";
+import { MemoryEventStore } from "../mcp/event_store.ts";
 import { jsonRpcErrorResponse } from "./http_errors.ts";
-import { type Denial, ProxySession, type SessionHooks } from "./session.ts";
-import type { SessionRegistry } from "./session_registry.ts";
-
-/** What the endpoint needs from the rest of the sidecar. */
-export interface StreamableHttpOptions {
-  upstream: UpstreamConfig;
-  sessions: SessionRegistry;
-  log: Logger;
-  limits: { maxBodyBytes: number; requestTimeoutMs: number; keepAliveMs: number };
-  /** Opens a fresh transport to the upstream for a new session. */
-  openUpstream(): UpstreamTransport;
-  /** Whether the caller may open a session on this upstream at all; a denial answers 403. */
-  admit(): Denial | undefined;
-  /** The per-message hooks of a new session; `onClosed` is wrapped to also forget the session. */
-  hooksFor(): SessionHooks;
-}
+import { openSession, type RouteOptions } from "./open_session.ts";
 
 /**
  * Builds the Hono handler for one upstream's `/<route>/mcp`.
@@ -42,10 +25,32 @@ export interface StreamableHttpOptions {
  * app.all("/mcp1/mcp", streamableHttpHandler(options));
  * ```
  */
-export function streamableHttpHandler(options: StreamableHttpOptions): (c: Context) => Promise<Response> {
+export function streamableHttpHandler(options: RouteOptions): (c: Context) => Promise<Response> {
   const { upstream, sessions } = options;
   return async (c) => {
     const request = c.req.raw;
+    if (!["GET", "POST", "DELETE"].includes(request.method)) {
+      return jsonRpcErrorResponse(
+        405,
+        ErrorCode.UpstreamError,
+        `Method ${request.method} is not allowed here`,
+        {
+          headers: { allow: "GET, POST, DELETE" },
+        },
+      );
+    }
+    let parsedBody: unknown;
+    let firstId: RequestId | null = null;
+    if (request.method === "POST") {
+      const read = await readMcpPost(request, { maxBytes: options.limits.maxBodyBytes, requireAccept: true });
+      if ("problem" in read) {
+        const { status, code, message, id } = read.problem;
+        return jsonRpcErrorResponse(status, code, message, { id });
+      }
+      parsedBody = read.body;
+      const first = read.messages[0];
+      firstId = "id" in first ? first.id as RequestId : null;
+    }
     const sessionId = request.headers.get("mcp-session-id");
     if (sessionId !== null) {
       const session = sessions.get(upstream.name, sessionId);
@@ -54,86 +59,37 @@ export function streamableHttpHandler(options: StreamableHttpOptions): (c: Conte
           404,
           ErrorCode.SessionNotFound,
           "Session not found: it ended or never existed; initialize a new session",
+          { id: firstId },
         );
       }
       session.lastActivity = Date.now();
-      return await (session.downstream as WebStandardStreamableHTTPServerTransport).handleRequest(request);
+      const downstream = session.downstream as WebStandardStreamableHTTPServerTransport;
+      return await downstream.handleRequest(request, { parsedBody });
     }
-    if (request.method !== "POST") {
-      return jsonRpcErrorResponse(
-        request.method === "GET" || request.method === "DELETE" ? 400 : 405,
-        ErrorCode.UpstreamError,
-        "Bad Request: Mcp-Session-Id header is required; start a session with an initialize POST",
-        { headers: { allow: "GET, POST, DELETE" } },
-      );
-    }
-    const body = await readJsonBody(request, options.limits.maxBodyBytes);
-    if ("problem" in body) {
-      return jsonRpcErrorResponse(body.problem.status, body.problem.code, body.problem.message);
-    }
-    if (!isInitializeRequest(body.value)) {
+    const isInitialize = Array.isArray(parsedBody)
+      ? parsedBody.some(isInitializeRequest)
+      : isInitializeRequest(parsedBody);
+    if (!isInitialize) {
       return jsonRpcErrorResponse(
         400,
         ErrorCode.UpstreamError,
         "Bad Request: Mcp-Session-Id header is required; start a session with an initialize POST",
+        { id: firstId },
       );
     }
-    return await startSession(options, request, body.value);
+    const downstream = new WebStandardStreamableHTTPServerTransport({
+      sessionIdGenerator: () => crypto.randomUUID(),
+      keepAliveMs: options.limits.keepAliveMs,
+      eventStore: new MemoryEventStore(),
+    });
+    const opened = await openSession(options, downstream, firstId, () => {
+      if (downstream.sessionId) sessions.remove(upstream.name, downstream.sessionId);
+    });
+    if (opened instanceof Response) return opened;
+    const response = await downstream.handleRequest(request, { parsedBody });
+    // Registered before the response (and so the session id) reaches the client.
+    if (downstream.sessionId) sessions.add(upstream.name, downstream.sessionId, opened);
+    else await opened.close("initialize was refused");
+    return response;
   };
-}
-
-async function startSession(
-  options: StreamableHttpOptions,
-  request: Request,
-  initialize: unknown,
-): Promise<Response> {
-  const { upstream, sessions, log, limits } = options;
-  const id = (initialize as { id: string | number }).id;
-  const denial = options.admit();
-  if (denial) return jsonRpcErrorResponse(403, denial.code, denial.message, { id, data: denial.data });
-  if (sessions.isFull(upstream.name)) {
-    return jsonRpcErrorResponse(
-      503,
-      ErrorCode.UpstreamError,
-      `upstream ${upstream.name} has reached its limit of open sessions (server.max_sessions_per_upstream); ` +
-        "close an unused session or try again later",
-      { id },
-    );
-  }
-  const downstream = new WebStandardStreamableHTTPServerTransport({
-    sessionIdGenerator: () => crypto.randomUUID(),
-    onsessioninitialized: (sessionId) => sessions.add(upstream.name, sessionId, session),
-    keepAliveMs: limits.keepAliveMs,
-    maxRequestBodySize: limits.maxBodyBytes,
-  });
-  const hooks = options.hooksFor();
-  const session: ProxySession = new ProxySession({
-    upstreamName: upstream.name,
-    downstream,
-    upstream: options.openUpstream(),
-    requestTimeoutMs: upstream.request_timeout ?? limits.requestTimeoutMs,
-    log,
-    hooks: {
-      ...hooks,
-      onClosed: () => {
-        if (downstream.sessionId) sessions.remove(upstream.name, downstream.sessionId);
-        hooks.onClosed();
-      },
-    },
-  });
-  try {
-    await session.start();
-  } catch (error) {
-    log.error("upstream could not start", { upstream: upstream.name, error: String(error) });
-    await session.close("upstream failed to start");
-    return jsonRpcErrorResponse(
-      502,
-      ErrorCode.UpstreamError,
-      `upstream ${upstream.name} could not start: ${error instanceof Error ? error.message : error}`,
-      { id },
-    );
-  }
-  const response = await downstream.handleRequest(request, { parsedBody: initialize });
-  if (!downstream.sessionId) await session.close("initialize was refused");
-  return response;
 }

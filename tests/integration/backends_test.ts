@@ -53,7 +53,10 @@ Deno.test("each embedded backend answers a real tool call through the sidecar", 
       assert.deepEqual(await health.json(), { status: "ok" });
       const ready = await fetch(`${sidecar.url}/ready`);
       assert.equal(ready.status, 200, await ready.clone().text());
-      assert.deepEqual(await ready.json(), { status: "ready" });
+      const readiness = await ready.json();
+      assert.equal(readiness.status, "ready");
+      assert.deepEqual(Object.keys(readiness.upstreams).sort(), ["filesystem", "git", "http"]);
+      assert.ok(Object.values(readiness.upstreams).every((state) => (state as { up: boolean }).up));
       const metrics = await (await fetch(`${sidecar.url}/metrics`)).text();
       assert.match(
         metrics,

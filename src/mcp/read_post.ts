@@ -1,0 +1,178 @@
+/**
+ * Reads and checks the body of a POST that carries MCP messages, in the order a client can act on: Accept
+ * (406), Content-Type (415), size (413), JSON (-32700), JSON-RPC shape (-32600), batch rules per protocol
+ * revision, and the 2026-07-28 `Mcp-Method`/`Mcp-Name` headers against the body (-32020). The body is the
+ * source of truth; the headers are only checked.
+ *
+ * @module
+ */
+// @ts-types="@modelcontextprotocol/sdk/types"
+import { JSONRPCMessageSchema } from "@modelcontextprotocol/sdk/types.js";
+import { ErrorCode, type JSONRPCMessage, type RequestId } from "./jsonrpc.ts";
+
+/** Why a POST is refused: the HTTP status and the JSON-RPC error to answer with. */
+export interface PostProblem {
+  status: number;
+  code: number;
+  message: string;
+  id?: RequestId | null;
+}
+
+/** What to check. */
+export interface ReadPostOptions {
+  maxBytes: number;
+  /** Streamable HTTP requires `Accept` to list JSON and SSE; legacy SSE POSTs do not. */
+  requireAccept: boolean;
+}
+
+/** The MCP error code for a header that disagrees with the body (2026-07-28). */
+export const HEADER_MISMATCH = -32020;
+
+/** The revision that removed JSON-RPC batches. */
+const BATCHLESS_FROM = "2025-06-18";
+
+/**
+ * Reads a POST's MCP messages, or says why not.
+ *
+ * @example
+ * ```ts
+ * import { readMcpPost } from "./read_post.ts";
+ * const request = new Request("http://x/mcp", {
+ *   method: "POST",
+ *   headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
+ *   body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }),
+ * });
+ * const read = await readMcpPost(request, { maxBytes: 1024, requireAccept: true });
+ * "messages" in read && read.messages.length; // 1
+ * ```
+ */
+export async function readMcpPost(
+  request: Request,
+  options: ReadPostOptions,
+): Promise<{ body: unknown; messages: JSONRPCMessage[] } | { problem: PostProblem }> {
+  const headers = request.headers;
+  const accept = headers.get("accept") ?? "";
+  if (
+    options.requireAccept && !(accept.includes("application/json") && accept.includes("text/event-stream"))
+  ) {
+    return problem(
+      406,
+      ErrorCode.UpstreamError,
+      "Not Acceptable: Accept must list application/json and text/event-stream",
+    );
+  }
+  const mediaType = (headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
+  if (mediaType !== "application/json") {
+    return problem(
+      415,
+      ErrorCode.UpstreamError,
+      "Unsupported Media Type: Content-Type must be application/json",
+    );
+  }
+  const text = await readLimited(request, options.maxBytes);
+  if (text === undefined) {
+    return problem(
+      413,
+      ErrorCode.InvalidRequest,
+      `Request body is larger than the limit of ${options.maxBytes} bytes (server.max_body_bytes)`,
+    );
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (error) {
+    return problem(
+      400,
+      ErrorCode.ParseError,
+      `Parse error: the body is not valid JSON (${(error as Error).message})`,
+    );
+  }
+  const items = Array.isArray(body) ? body : [body];
+  if (Array.isArray(body)) {
+    if (body.length === 0) return problem(400, ErrorCode.InvalidRequest, "Invalid Request: empty batch");
+    const version = headers.get("mcp-protocol-version");
+    if (version !== null && version >= BATCHLESS_FROM) {
+      return problem(
+        400,
+        ErrorCode.InvalidRequest,
+        `Invalid Request: JSON-RPC batches are not part of protocol revision ${version}; send one message per POST`,
+      );
+    }
+  }
+  const messages: JSONRPCMessage[] = [];
+  for (const item of items) {
+    const parsed = JSONRPCMessageSchema.safeParse(item);
+    if (!parsed.success) {
+      const id = (item as { id?: unknown } | null)?.id;
+      return problem(
+        400,
+        ErrorCode.InvalidRequest,
+        'Invalid Request: not a JSON-RPC 2.0 message (needs "jsonrpc": "2.0" and a method, or an id with a result or error)',
+        typeof id === "string" || typeof id === "number" ? id : null,
+      );
+    }
+    messages.push(parsed.data as JSONRPCMessage);
+  }
+  const mismatch = headerMismatch(headers, messages);
+  if (mismatch) return problem(400, HEADER_MISMATCH, `Header mismatch: ${mismatch}`);
+  return { body, messages };
+}
+
+function headerMismatch(headers: Headers, messages: JSONRPCMessage[]): string | undefined {
+  const methodHeader = headers.get("mcp-method");
+  const nameHeader = headers.get("mcp-name");
+  if (methodHeader === null && nameHeader === null) return undefined;
+  const [message] = messages;
+  if (messages.length !== 1 || !("method" in message)) return "Mcp-Method is only valid on a single request";
+  if (methodHeader !== null && decodeHeader(methodHeader) !== message.method) {
+    return `Mcp-Method says ${methodHeader} but the body's method is ${message.method}`;
+  }
+  if (nameHeader !== null) {
+    const params = (message.params ?? {}) as Record<string, unknown>;
+    const name = message.method === "resources/read" ? params.uri : params.name;
+    if (decodeHeader(nameHeader) !== name) {
+      return `Mcp-Name says ${nameHeader} but the body names ${String(name)}`;
+    }
+  }
+  return undefined;
+}
+
+// Values that are not plain ASCII travel as =?base64?…?= (2026-07-28).
+function decodeHeader(value: string): string {
+  const match = /^=\?base64\?(.*)\?=$/.exec(value);
+  if (!match) return value;
+  try {
+    return new TextDecoder().decode(Uint8Array.from(atob(match[1]), (char) => char.charCodeAt(0)));
+  } catch {
+    return value;
+  }
+}
+
+async function readLimited(request: Request, maxBytes: number): Promise<string | undefined> {
+  if (Number(request.headers.get("content-length") ?? "0") > maxBytes) return undefined;
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (request.body) {
+    for await (const chunk of request.body) {
+      size += chunk.byteLength;
+      if (size > maxBytes) return undefined;
+      chunks.push(chunk);
+    }
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return new TextDecoder().decode(bytes);
+}
+
+function problem(
+  status: number,
+  code: number,
+  message: string,
+  id: RequestId | null = null,
+): { problem: PostProblem } {
+  return { problem: { status, code, message, id } };
+}

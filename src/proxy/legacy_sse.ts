@@ -1,0 +1,150 @@
+/**
+ * The downstream legacy HTTP+SSE transport (protocol 2024-11-05) at `/<route>/sse`. A client opens the GET
+ * stream; the first event, `endpoint`, names this sidecar's own messages path under the same route
+ * (path-absolute, so it survives any host in front and the TS client's same-origin check). The client POSTs
+ * each message there; the POST answers 202 and every response travels on the stream.
+ *
+ * @module
+ */
+import type { Context } from "hono";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport";
+import { ErrorCode, type JSONRPCMessage } from "../mcp/jsonrpc.ts";
+import { readMcpPost } from "../mcp/read_post.ts";
+import { jsonRpcErrorResponse } from "./http_errors.ts";
+import { openSession, type RouteOptions } from "./open_session.ts";
+
+/** The headers of every event stream the sidecar serves. */
+export const EVENT_STREAM_HEADERS = {
+  "content-type": "text/event-stream",
+  "cache-control": "no-cache, no-transform",
+  "x-accel-buffering": "no",
+  connection: "keep-alive",
+};
+
+/**
+ * One client's SSE stream, as an MCP `Transport`: `send` writes a `message` event; `receive` hands a POSTed
+ * message to the session.
+ *
+ * @example
+ * ```ts ignore
+ * import { LegacySseDownstream } from "./legacy_sse.ts";
+ * const downstream = new LegacySseDownstream("/mcp1/messages", 15_000);
+ * return new Response(downstream.stream, { headers: EVENT_STREAM_HEADERS });
+ * ```
+ */
+export class LegacySseDownstream implements Transport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: (message: JSONRPCMessage) => void;
+  readonly sessionId = crypto.randomUUID();
+  /** The event stream to return as the GET response body. */
+  readonly stream: ReadableStream<Uint8Array>;
+
+  #controller?: ReadableStreamDefaultController<Uint8Array>;
+  #keepAlive?: ReturnType<typeof setInterval>;
+  #closed = false;
+  readonly #encoder = new TextEncoder();
+
+  constructor(messagesPath: string, keepAliveMs: number) {
+    this.stream = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        this.#controller = controller;
+        this.#write(`event: endpoint\ndata: ${messagesPath}?sessionId=${this.sessionId}\n\n`);
+        if (keepAliveMs > 0) {
+          this.#keepAlive = setInterval(() => this.#write(": keep-alive\n\n"), keepAliveMs);
+        }
+      },
+      // The client went away: the session ends with its stream.
+      cancel: () => void this.close(),
+    });
+  }
+
+  start(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  send(message: JSONRPCMessage): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error("the client's event stream is closed"));
+    this.#write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+    return Promise.resolve();
+  }
+
+  /** Hands a message the client POSTed to the session. */
+  receive(message: JSONRPCMessage): void {
+    this.onmessage?.(message);
+  }
+
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    clearInterval(this.#keepAlive);
+    try {
+      this.#controller?.close();
+    } catch {
+      // Already cancelled by the client.
+    }
+    this.onclose?.();
+    return Promise.resolve();
+  }
+
+  #write(text: string): void {
+    try {
+      this.#controller?.enqueue(this.#encoder.encode(text));
+    } catch {
+      void this.close();
+    }
+  }
+}
+
+/**
+ * Builds the Hono handlers for one upstream's `/<route>/sse` (GET) and `/<route>/messages` (POST).
+ *
+ * @example
+ * ```ts ignore
+ * import { legacySseHandlers } from "./legacy_sse.ts";
+ * const { stream, messages } = legacySseHandlers(options);
+ * app.get("/mcp1/sse", stream);
+ * app.post("/mcp1/messages", messages);
+ * ```
+ */
+export function legacySseHandlers(options: RouteOptions): {
+  stream: (c: Context) => Promise<Response>;
+  messages: (c: Context) => Promise<Response>;
+} {
+  const { upstream, sessions } = options;
+  const stream = async (): Promise<Response> => {
+    const downstream = new LegacySseDownstream(`/${upstream.route}/messages`, options.limits.keepAliveMs);
+    const opened = await openSession(
+      options,
+      downstream,
+      null,
+      () => sessions.remove(upstream.name, downstream.sessionId),
+    );
+    if (opened instanceof Response) return opened;
+    sessions.add(upstream.name, downstream.sessionId, opened);
+    return new Response(downstream.stream, { headers: EVENT_STREAM_HEADERS });
+  };
+  const messages = async (c: Context): Promise<Response> => {
+    const sessionId = c.req.query("sessionId");
+    const session = sessionId === undefined ? undefined : sessions.get(upstream.name, sessionId);
+    if (!session) {
+      return jsonRpcErrorResponse(
+        404,
+        ErrorCode.SessionNotFound,
+        "Session not found: open the event stream (GET …/sse) again and use the endpoint it announces",
+      );
+    }
+    const read = await readMcpPost(c.req.raw, {
+      maxBytes: options.limits.maxBodyBytes,
+      requireAccept: false,
+    });
+    if ("problem" in read) {
+      const { status, code, message, id } = read.problem;
+      return jsonRpcErrorResponse(status, code, message, { id });
+    }
+    session.lastActivity = Date.now();
+    for (const message of read.messages) (session.downstream as LegacySseDownstream).receive(message);
+    return new Response("Accepted", { status: 202 });
+  };
+  return { stream, messages };
+}

@@ -1,0 +1,93 @@
+/**
+ * Opening a proxied session, the same for every downstream transport: the caller must be admitted by the
+ * policy (403 otherwise), the upstream must have room (503), and its transport must start (502).
+ *
+ * @module
+ */
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport";
+import type { UpstreamConfig } from "../config/schema.ts";
+import { ErrorCode, type RequestId } from "../mcp/jsonrpc.ts";
+import type { UpstreamTransport } from "../upstream/connect.ts";
+import type { Logger } from "../telemetry/log.ts";
+import { jsonRpcErrorResponse } from "./http_errors.ts";
+import { type Denial, ProxySession, type SessionHooks } from "./session.ts";
+import type { SessionRegistry } from "./session_registry.ts";
+
+/** What one upstream's routes need from the rest of the sidecar. */
+export interface RouteOptions {
+  upstream: UpstreamConfig;
+  sessions: SessionRegistry;
+  log: Logger;
+  limits: { maxBodyBytes: number; requestTimeoutMs: number; keepAliveMs: number };
+  /** Opens a fresh transport to the upstream for a new session. */
+  openUpstream(): UpstreamTransport;
+  /** Whether the caller may open a session on this upstream at all; a denial answers 403. */
+  admit(): Denial | undefined;
+  /** The per-message hooks of a new session. */
+  hooksFor(): SessionHooks;
+}
+
+/**
+ * Admits, creates and starts a session for `downstream`; returns the session, or the HTTP response that
+ * refuses it. The caller registers the session under its id.
+ *
+ * @example
+ * ```ts ignore
+ * import { openSession } from "./open_session.ts";
+ * const opened = await openSession(options, downstream, requestId);
+ * if (opened instanceof Response) return opened;
+ * ```
+ */
+export async function openSession(
+  options: RouteOptions,
+  downstream: Transport,
+  requestId: RequestId | null,
+  onClosed: () => void,
+): Promise<ProxySession | Response> {
+  const { upstream, sessions, log, limits } = options;
+  const denial = options.admit();
+  if (denial) {
+    return jsonRpcErrorResponse(403, denial.code, denial.message, { id: requestId, data: denial.data });
+  }
+  if (sessions.isFull(upstream.name)) {
+    return jsonRpcErrorResponse(
+      503,
+      ErrorCode.UpstreamError,
+      `upstream ${upstream.name} has reached its limit of open sessions (server.max_sessions_per_upstream); ` +
+        "close an unused session or try again later",
+      { id: requestId },
+    );
+  }
+  const hooks = options.hooksFor();
+  const session = new ProxySession({
+    upstreamName: upstream.name,
+    downstream,
+    upstream: options.openUpstream(),
+    requestTimeoutMs: upstream.request_timeout ?? limits.requestTimeoutMs,
+    log,
+    hooks: {
+      ...hooks,
+      onClosed: () => {
+        onClosed();
+        hooks.onClosed();
+      },
+    },
+  });
+  try {
+    await session.start();
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    log.error("upstream could not start", { upstream: upstream.name, error: reason });
+    hooks.onUpstreamFailure?.(reason);
+    await session.close("upstream failed to start");
+    return jsonRpcErrorResponse(
+      502,
+      ErrorCode.UpstreamError,
+      `upstream ${upstream.name} could not start: ${reason}`,
+      {
+        id: requestId,
+      },
+    );
+  }
+  return session;
+}
