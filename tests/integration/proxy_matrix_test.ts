@@ -4,7 +4,6 @@
  * through the real sidecar process.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client";
 // @ts-types="@modelcontextprotocol/sdk/client/streamableHttp"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -16,51 +15,10 @@ import {
   ElicitRequestSchema,
   LoggingMessageNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
-import { everythingStdioCommand, startEverything } from "../fixtures/everything_process.ts";
+import { startEverything } from "../fixtures/everything_process.ts";
+import { writeEverythingConfig } from "../fixtures/everything_config.ts";
 import { firstText } from "../fixtures/mcp_client.ts";
-import { REPO_ROOT, startSidecarProcess } from "../fixtures/sidecar_process.ts";
-
-/** A sidecar config fronting server-everything three ways: stdio, Streamable HTTP URL and SSE URL. */
-export async function writeEverythingConfig(
-  dir: string,
-  urls: { streamable: string; sse: string },
-  extra = "",
-): Promise<string> {
-  const stdio = everythingStdioCommand();
-  const policy = join(dir, "policy.yaml");
-  await Deno.writeTextFile(
-    policy,
-    (await Deno.readTextFile(join(REPO_ROOT, "policy.yaml")))
-      .replace("tools: [filesystem, git, http]", "tools: [ev-stdio, ev-http, ev-sse]"),
-  );
-  const config = join(dir, "config.yaml");
-  await Deno.writeTextFile(
-    config,
-    `server:
-  host: 127.0.0.1
-  port: 0
-  keepalive_interval: 1s
-${extra}
-policy:
-  file: ${policy}
-logging:
-  level: warn
-upstreams:
-  - name: ev-stdio
-    route: e1
-    command: ${JSON.stringify(stdio.command)}
-    args: ${JSON.stringify(stdio.args)}
-  - name: ev-http
-    route: e2
-    url: ${urls.streamable}
-  - name: ev-sse
-    route: e3
-    url: ${urls.sse}
-    transport: sse
-`,
-  );
-  return config;
-}
+import { startSidecarProcess } from "../fixtures/sidecar_process.ts";
 
 async function connect(url: string, downstream: "streamable" | "sse"): Promise<Client> {
   const client = new Client(
