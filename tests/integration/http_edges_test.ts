@@ -242,3 +242,76 @@ Deno.test("the session cap answers 503 with a clear message", async () => {
     await sidecar.stop();
   }
 });
+
+Deno.test("every protocol revision from 2024-11-05 to 2025-11-25 passes through as negotiated", async () => {
+  await using stack = await createLocalStack();
+  const sidecar = await startSidecarProcess(stack.configFile);
+  try {
+    for (const version of ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"]) {
+      const init = { ...INITIALIZE, params: { ...INITIALIZE.params, protocolVersion: version } };
+      const response = await post(`${sidecar.url}/mcp1/mcp`, JSON.stringify(init));
+      assert.equal(response.status, 200);
+      const session = response.headers.get("mcp-session-id")!;
+      const [answer] = await readEvents(response, 1);
+      assert.equal(JSON.parse(answer.data).result.protocolVersion, version);
+      const headers = { "mcp-session-id": session, "mcp-protocol-version": version };
+      const list = await post(
+        `${sidecar.url}/mcp1/mcp`,
+        JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/list" }),
+        headers,
+      );
+      assert.equal(list.status, 200, version);
+      const [tools] = await readEvents(list, 1);
+      assert.ok(JSON.parse(tools.data).result.tools.length > 0, version);
+      await fetch(`${sidecar.url}/mcp1/mcp`, { method: "DELETE", headers }).then((r) => r.body?.cancel());
+    }
+  } finally {
+    await sidecar.stop();
+  }
+});
+
+Deno.test("quiet streams get keep-alive comments at server.keepalive_interval", async () => {
+  await using stack = await createLocalStack();
+  const config = await Deno.readTextFile(stack.configFile);
+  await Deno.writeTextFile(
+    stack.configFile,
+    config.replace(/keepalive_interval: \S+/, "keepalive_interval: 200ms"),
+  );
+  const sidecar = await startSidecarProcess(stack.configFile);
+  try {
+    const stream = await fetch(`${sidecar.url}/mcp1/sse`);
+    const lines = stream.body!.pipeThrough(new TextDecoderStream()).pipeThrough(new TextLineStream())
+      .getReader();
+    let comment: string | undefined;
+    for (let i = 0; i < 20 && comment === undefined; i++) {
+      const { value } = await lines.read();
+      if (value?.startsWith(":")) comment = value;
+    }
+    assert.equal(comment, ": keep-alive");
+    await lines.cancel();
+
+    const init = await post(`${sidecar.url}/mcp1/mcp`, JSON.stringify(INITIALIZE));
+    const session = init.headers.get("mcp-session-id")!;
+    await readEvents(init, 1);
+    const get = await fetch(`${sidecar.url}/mcp1/mcp`, {
+      headers: {
+        accept: "text/event-stream",
+        "mcp-session-id": session,
+        "mcp-protocol-version": "2025-06-18",
+      },
+    });
+    assert.equal(get.status, 200);
+    assert.equal(get.headers.get("x-accel-buffering"), "no");
+    const getLines = get.body!.pipeThrough(new TextDecoderStream()).pipeThrough(new TextLineStream())
+      .getReader();
+    let getComment: string | undefined;
+    for (let i = 0; i < 20 && getComment === undefined; i++) {
+      const { value } = await getLines.read();
+      if (value?.startsWith(":")) getComment = value;
+    }
+    assert.ok(getComment, "the GET stream carries a keep-alive comment");
+    await getLines.cancel();
+  } finally {
+    await sidecar.stop();
+  }
+});
