@@ -15,6 +15,8 @@ Commands:
   check     validate config.yaml and the policy it names
   backend   run an embedded MCP server (filesystem, git, http) over stdio
   demo      run the local stack: a demo workspace, the sidecar and its three backends
+  token     make a principal's token: token new --principal NAME
+  policy    explain a decision, or rotate the epoch of a policy file
 
 Options:
   -h, --help     show this help (also: mcp-sidecar <command> --help)
@@ -25,6 +27,8 @@ const commands: Record<string, () => Promise<(args: string[]) => Promise<number>
   check: async () => (await import("./src/cli/check.ts")).checkCommand,
   backend: async () => (await import("./src/cli/backend.ts")).backendCommand,
   demo: async () => (await import("./src/cli/demo.ts")).demoCommand,
+  token: async () => (await import("./src/cli/token.ts")).tokenCommand,
+  policy: async () => (await import("./src/cli/policy.ts")).policyCommand,
 };
 
 async function main(args: string[]): Promise<number> {

@@ -1,6 +1,7 @@
 /**
- * The sidecar as a Hono app: `/health`, `/ready`, `/metrics`, and for each upstream a Streamable HTTP endpoint
- * (`/<route>/mcp`) and a legacy SSE endpoint (`/<route>/sse` with `/<route>/messages`).
+ * The sidecar as a Hono app: `/health`, `/ready`, `/metrics`, `POST /admin/grants`, and for each upstream a
+ * Streamable HTTP endpoint (`/<route>/mcp`) and a legacy SSE endpoint (`/<route>/sse` with
+ * `/<route>/messages`), each behind the Origin check and authentication.
  *
  * @module
  */
@@ -8,10 +9,15 @@ import { Hono } from "hono";
 import type { LoadedConfig } from "./config/load.ts";
 import type { UpstreamConfig } from "./config/schema.ts";
 import { ErrorCode } from "./mcp/jsonrpc.ts";
-import { canUseUpstream } from "./policy/upstream_access.ts";
+import { decide } from "./policy/decide.ts";
+import { GrantStore } from "./policy/grant_store.ts";
+import { LivePolicy } from "./policy/live_policy.ts";
 import { originCheck } from "./auth/origin.ts";
+import { authenticateCaller, type CallerVariables } from "./auth/caller.ts";
+import { grantsHandler } from "./admin/grants.ts";
+import { enforcement } from "./proxy/enforcement.ts";
 import type { RouteOptions } from "./proxy/open_session.ts";
-import type { Denial, SessionHooks } from "./proxy/session.ts";
+import type { SessionHooks } from "./proxy/session.ts";
 import { SessionRegistry } from "./proxy/session_registry.ts";
 import { streamableHttpHandler } from "./proxy/streamable_http.ts";
 import { legacySseHandlers } from "./proxy/legacy_sse.ts";
@@ -23,16 +29,25 @@ import type { Logger } from "./telemetry/log.ts";
 
 /** A built sidecar: the app to serve and what must be closed when it stops. */
 export interface Sidecar {
-  app: Hono;
+  app: Hono<{ Variables: CallerVariables }>;
   sessions: SessionRegistry;
   metrics: SidecarMetrics;
   health: UpstreamHealth;
-  /** Closes every session and its upstream. */
+  policy: LivePolicy;
+  /** Closes every session and its upstream, and stops background work. */
   close(): Promise<void>;
 }
 
-/** The role of callers without a principal. */
-const ANONYMOUS_ROLE = "default";
+/** The shared state the routes are built from. */
+interface SidecarParts {
+  loaded: LoadedConfig;
+  sessions: SessionRegistry;
+  health: UpstreamHealth;
+  metrics: SidecarMetrics;
+  policy: LivePolicy;
+  grants: GrantStore;
+  log: Logger;
+}
 
 /**
  * Builds the sidecar for a loaded config.
@@ -47,23 +62,34 @@ const ANONYMOUS_ROLE = "default";
 export function createSidecar(loaded: LoadedConfig, log: Logger): Sidecar {
   const { config } = loaded;
   const metrics = createMetrics();
-  const sessions = new SessionRegistry({
-    idleTimeoutMs: config.server.session_idle_timeout,
-    maxPerUpstream: config.server.max_sessions_per_upstream,
-  });
-  const health = new UpstreamHealth(config.upstreams, (upstream) => connectUpstream(upstream, log), log);
-  const app = new Hono();
+  const policy = new LivePolicy(loaded.policy, { reloadIntervalMs: config.policy.reload_interval, log });
+  const parts: SidecarParts = {
+    loaded,
+    sessions: new SessionRegistry({
+      idleTimeoutMs: config.server.session_idle_timeout,
+      maxPerUpstream: config.server.max_sessions_per_upstream,
+    }),
+    health: new UpstreamHealth(config.upstreams, (upstream) => connectUpstream(upstream, log), log),
+    metrics,
+    policy,
+    grants: new GrantStore(),
+    log,
+  };
+  trackPolicyMetrics(policy, metrics);
+  policy.start();
 
+  const app = new Hono<{ Variables: CallerVariables }>();
   app.use("*", async (c, next) => {
     await next();
     metrics.httpRequests.inc({ route: c.req.routePath, method: c.req.method, status: String(c.res.status) });
   });
   app.get("/health", (c) => c.json({ status: "ok" }));
   app.get("/ready", async (c) => {
-    const problems = await readinessProblems(config.upstreams, health);
+    const problems = await readinessProblems(parts);
+    const body = { upstreams: parts.health.snapshot(), policy: policy.status() };
     return problems.length === 0
-      ? c.json({ status: "ready", upstreams: health.snapshot() })
-      : c.json({ status: "not_ready", problems, upstreams: health.snapshot() }, 503);
+      ? c.json({ status: "ready", ...body })
+      : c.json({ status: "not_ready", problems, ...body }, 503);
   });
   if (config.metrics.enabled) {
     app.get("/metrics", async (c) => {
@@ -71,11 +97,13 @@ export function createSidecar(loaded: LoadedConfig, log: Logger): Sidecar {
       return c.body(await metrics.registry.metrics());
     });
   }
+  const authenticate = authenticateCaller(config.auth, () => policy.current());
+  app.post("/admin/grants", authenticate, grantsHandler({ policy, grants: parts.grants, log }));
 
   for (const upstream of config.upstreams) {
-    const route = routeOptions(upstream, loaded, sessions, health, metrics, log);
+    const route = routeOptions(upstream, parts);
     const base = `/${upstream.route}`;
-    app.use(`${base}/*`, originCheck(config.server.allowed_origins));
+    app.use(`${base}/*`, originCheck(config.server.allowed_origins), authenticate);
     app.all(`${base}/mcp`, streamableHttpHandler(route));
     const legacy = legacySseHandlers(route);
     app.get(`${base}/sse`, legacy.stream);
@@ -84,46 +112,21 @@ export function createSidecar(loaded: LoadedConfig, log: Logger): Sidecar {
 
   return {
     app,
-    sessions,
+    sessions: parts.sessions,
     metrics,
-    health,
+    health: parts.health,
+    policy,
     close: async () => {
-      health.close();
-      await sessions.closeAll("sidecar stopping");
+      policy.close();
+      parts.health.close();
+      await parts.sessions.closeAll("sidecar stopping");
     },
   };
 }
 
-function routeOptions(
-  upstream: UpstreamConfig,
-  loaded: LoadedConfig,
-  sessions: SessionRegistry,
-  health: UpstreamHealth,
-  metrics: SidecarMetrics,
-  log: Logger,
-): RouteOptions {
+function routeOptions(upstream: UpstreamConfig, parts: SidecarParts): RouteOptions {
+  const { loaded, sessions, health, metrics, policy, grants, log } = parts;
   const { server } = loaded.config;
-  const admit = (): Denial | undefined => {
-    const access = canUseUpstream(loaded.policy.policy, ANONYMOUS_ROLE, upstream.name, new Date());
-    if (access.allowed) return undefined;
-    metrics.denials.inc({ upstream: upstream.name, reason: access.reason });
-    return {
-      code: ErrorCode.PolicyDenied,
-      message: "Request denied by policy",
-      data: { reason: access.reason },
-    };
-  };
-  const hooksFor = (): SessionHooks => {
-    metrics.openSessions.inc({ upstream: upstream.name });
-    return {
-      checkRequest: (request) => request.action.kind === "infrastructure" ? undefined : admit(),
-      observe: (message) =>
-        metrics.messages.inc({ upstream: upstream.name, direction: message.direction, kind: message.kind }),
-      onUpstreamReady: () => health.markUp(upstream.name),
-      onUpstreamFailure: (reason) => health.markDown(upstream.name, reason),
-      onClosed: () => metrics.openSessions.dec({ upstream: upstream.name }),
-    };
-  };
   return {
     upstream,
     sessions,
@@ -134,17 +137,90 @@ function routeOptions(
       keepAliveMs: server.keepalive_interval,
     },
     openUpstream: () => connectUpstream(upstream, log),
-    admit,
-    hooksFor,
+    admit: (caller) => {
+      // A caller who could use nothing on this upstream (neither its tools nor its resources) is refused
+      // before a child process is started for it.
+      const now = new Date();
+      const snapshot = policy.current();
+      const session = { grants: grants.active(now) };
+      const [tools, resources] = (["tools/list", "resources/list"] as const).map((method) =>
+        decide(snapshot, caller.principal, { kind: "discovery", server: upstream.name, method }, session, now)
+      );
+      if (tools.decision === "allow" || resources.decision === "allow") return undefined;
+      metrics.decisions.inc({
+        server: upstream.name,
+        method: "initialize",
+        decision: "deny",
+        reason: tools.reason,
+      });
+      return {
+        code: ErrorCode.PolicyDenied,
+        message: "Request denied by policy",
+        data: { reason: tools.reason, epoch: tools.epoch ?? null, generation: tools.generation },
+      };
+    },
+    hooksFor: (caller): SessionHooks => {
+      metrics.openSessions.inc({ upstream: upstream.name });
+      const policyStage = enforcement({
+        server: upstream.name,
+        live: policy,
+        grants,
+        caller,
+        record: (decision, message) => {
+          const outcome = decision.decision === "deny" ? "deny" : decision.shadow ? "shadow_deny" : "allow";
+          metrics.decisions.inc({
+            server: upstream.name,
+            method: message.method ?? "",
+            decision: outcome,
+            reason: decision.reason,
+          });
+          if (decision.decision === "deny" || decision.shadow) {
+            log.info("policy decision", {
+              upstream: upstream.name,
+              method: message.method,
+              decision: outcome,
+              reason: decision.reason,
+              epoch: decision.epoch,
+              generation: decision.generation,
+            });
+          }
+        },
+      });
+      return {
+        checkRequest: policyStage.checkRequest,
+        filterResult: policyStage.filterResult,
+        observe: (message) =>
+          metrics.messages.inc({ upstream: upstream.name, direction: message.direction, kind: message.kind }),
+        onUpstreamReady: () => health.markUp(upstream.name),
+        onUpstreamFailure: (reason) => health.markDown(upstream.name, reason),
+        onClosed: () => metrics.openSessions.dec({ upstream: upstream.name }),
+      };
+    },
   };
 }
 
-async function readinessProblems(upstreams: UpstreamConfig[], health: UpstreamHealth): Promise<string[]> {
-  const states = health.snapshot();
-  const problems = await Promise.all(upstreams.map(async (upstream) => {
+function trackPolicyMetrics(policy: LivePolicy, metrics: SidecarMetrics): void {
+  const show = () => {
+    const { generation, sha256 } = policy.status();
+    metrics.policyGeneration.set(generation);
+    metrics.policyInfo.reset();
+    metrics.policyInfo.set({ sha256 }, 1);
+  };
+  show();
+  policy.onReload(({ ok }) => {
+    metrics.policyReloads.inc({ result: ok ? "ok" : "failed" });
+    show();
+  });
+}
+
+async function readinessProblems(parts: SidecarParts): Promise<string[]> {
+  const states = parts.health.snapshot();
+  const problems = await Promise.all(parts.loaded.config.upstreams.map(async (upstream) => {
     const problem = (await upstreamProblem(upstream)) ??
       (states[upstream.name]?.up === false ? `down: ${states[upstream.name].reason}` : undefined);
     return problem && `upstream ${upstream.name}: ${problem}`;
   }));
+  const policy = parts.policy.status();
+  if (!policy.ok) problems.push(`policy: the file on disk was refused; the last good policy stays in force`);
   return problems.filter((problem): problem is string => problem !== undefined);
 }

@@ -1,11 +1,17 @@
 /**
- * The shape of `policy.yaml` in the seed's format (named epochs and roles), as a zod schema, with the
- * cross-field checks the seed sidecar ran at load: a `default` role exists and every epoch a role names exists.
- * Keys of the proposed superset (permission-model.md §7) are accepted and ignored until their features land.
+ * The shape of `policy.yaml` as a zod schema: the seed's format (named epochs and roles) and the superset of
+ * permission-model.md §7 (mode, generation, principals, per-server tool rules, revocations), with the cross-field
+ * checks run at load: a `default` role exists, every epoch a role names exists, every role a principal names
+ * exists, principal ids and token hashes are unique, and no revocation is newer than the policy's generation.
+ * The IFC keys (`labels`, `resources`, `declassify`, `witnesses`, `audit`) are accepted and ignored until their
+ * feature lands.
  *
  * @module
  */
 import { z } from "zod";
+
+/** The id of the principal that stands for callers without a token (they get the `default` role). */
+export const ANONYMOUS_PRINCIPAL_ID = "anonymous";
 
 /** The verbs of the permission model. */
 export const PERMISSIONS = ["read", "write", "call", "grant", "admin"] as const;
@@ -59,14 +65,30 @@ const expiresAt = z.string({ error: `must be an RFC3339 date-time string, like $
     }
   });
 
-/** A named window of permissions (seed format). */
+/** An optional RFC3339 instant; the same rule as `expires_at`. */
+const instant = expiresAt;
+
+const nonNegativeInt = z.number({ error: "must be a whole number, 0 or more" }).int(
+  "must be a whole number, 0 or more",
+).min(0, "must be a whole number, 0 or more");
+
+/**
+ * A named window of permissions. The seed's keys (`active`, `expires_at`, `permissions`) plus the superset's:
+ * `not_before` opens the window, `allowed_tools` narrows the tools reachable through it, `generation_min` keeps
+ * it closed until the revocation counter reaches a value, and `witness_mode` is read by a later feature.
+ */
 const epoch = z.strictObject({
   active: z.boolean({ error: "must be true or false" }),
   expires_at: expiresAt,
   permissions: z.array(permission),
+  not_before: instant.optional(),
+  allowed_tools: z.array(z.string()).optional(),
+  generation_min: nonNegativeInt.optional(),
+  witness_mode: z.enum(["off", "advisory", "strict"], { error: "must be off, advisory or strict" })
+    .optional(),
 });
 
-/** A role: which epochs it may draw on, which upstreams it may use, with which verbs. */
+/** A role: which epochs it may draw on, which upstreams and resources it may use, with which verbs. */
 const role = z.strictObject({
   epochs: z.array(z.string()).min(
     1,
@@ -74,13 +96,61 @@ const role = z.strictObject({
   ),
   tools: z.array(z.string()),
   permissions: z.array(permission),
+  resources: z.array(z.string()).optional(),
+  grantable: z.array(permission).optional(),
+  clearance: z.string().optional(),
+});
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** A caller known by the SHA-256 of its bearer token; the token itself is never stored. */
+const principal = z.strictObject({
+  id: z.string().min(1, "must not be empty").refine(
+    (id) => id !== ANONYMOUS_PRINCIPAL_ID,
+    `'${ANONYMOUS_PRINCIPAL_ID}' is reserved for callers without a token; choose another id`,
+  ),
+  token_sha256: z.string().regex(
+    SHA256_HEX,
+    "must be the lower-case hex SHA-256 of the token (64 characters), as `mcp-sidecar token hash` prints it",
+  ),
+  roles: z.array(z.string()).min(1, "names no role; list at least one key of `roles`"),
+  tenant: z.string().min(1, "must not be empty").optional(),
+});
+
+const absolutePath = z.string().startsWith("/", "must be an absolute path, like /etc/");
+
+/** How one upstream's tools touch resources: which arguments are paths, which paths are off limits. */
+const serverRules = z.strictObject({
+  restricted_paths: z.array(absolutePath).optional(),
+  allowed_paths: z.array(absolutePath).optional(),
+  path_args: z.array(z.string()).optional(),
+  trust_annotations: z.boolean({ error: "must be true or false" }).optional(),
+  ops: z.record(
+    z.string(),
+    z.strictObject({
+      action: z.enum(["read", "write"], { error: "must be read or write" }),
+      uri_arg: z.string().optional(),
+      uri_prefix: z.string().optional(),
+    }),
+  ).optional(),
+});
+
+/** One entry of the append-only revocation list. */
+const revocation = z.strictObject({
+  target: z.enum(["principal", "role", "tenant"], { error: "must be principal, role or tenant" }),
+  id: z.string().min(1, "must not be empty"),
+  generation: nonNegativeInt,
+  reason: z.string().optional(),
+  expires_at: instant.optional(),
 });
 
 /** A key of the proposed policy superset: accepted now, given meaning by a later feature. */
 const reserved = z.unknown().optional();
 
 /**
- * The zod schema of policy.yaml.
+ * The zod schema of policy.yaml: the seed's `epochs` and `roles`, plus the superset of permission-model.md §7.
+ * New keys are optional and carry no defaults here, so a seed policy reads back exactly as written; the defaults
+ * (`mode: enforce`, `generation: 0`, `require_principal: false`) are applied by the policy snapshot.
  *
  * @example
  * ```ts
@@ -89,21 +159,35 @@ const reserved = z.unknown().optional();
  *   epochs: { "epoch-1": { active: true, expires_at: "2099-12-31T23:59:59Z", permissions: ["call"] } },
  *   roles: { default: { epochs: ["epoch-1"], tools: ["git"], permissions: ["call"] } },
  * }).success; // true
+ * PolicySchema.safeParse({
+ *   mode: "monitor",
+ *   epochs: { "epoch-1": { active: true, expires_at: "2099-12-31T23:59:59Z", permissions: ["call"] } },
+ *   roles: { default: { epochs: ["epoch-1"], tools: ["git"], permissions: ["call"] } },
+ * }).success; // false: monitor is not supported, use shadow
  * ```
  */
 export const PolicySchema = z.strictObject({
   version: z.string().optional(),
   epochs: z.record(z.string(), epoch),
   roles: z.record(z.string(), role),
-  mode: reserved,
-  generation: reserved,
-  require_principal: reserved,
-  principals: reserved,
+  mode: z.string().check((ctx) => {
+    if (ctx.value === "enforce" || ctx.value === "shadow") return;
+    ctx.issues.push({
+      code: "custom",
+      input: ctx.value,
+      message: ctx.value === "monitor"
+        ? "'monitor' is not supported; use shadow (allow, and record what enforce would have denied) or enforce"
+        : `must be enforce or shadow, not "${ctx.value}"`,
+    });
+  }).pipe(z.enum(["enforce", "shadow"])).optional(),
+  generation: nonNegativeInt.optional(),
+  require_principal: z.boolean({ error: "must be true or false" }).optional(),
+  principals: z.array(principal).optional(),
+  tools: z.record(z.string(), serverRules).optional(),
+  revocations: z.array(revocation).optional(),
   labels: reserved,
   resources: reserved,
-  tools: reserved,
   declassify: reserved,
-  revocations: reserved,
   witnesses: reserved,
   audit: reserved,
 }).superRefine((policy, ctx) => {
@@ -134,7 +218,69 @@ export const PolicySchema = z.strictObject({
       });
     });
   }
+  for (const [id, window] of Object.entries(policy.epochs)) {
+    const opens = window.not_before === undefined ? undefined : parseRfc3339(window.not_before);
+    const closes = parseRfc3339(window.expires_at);
+    if (opens !== undefined && closes !== undefined && opens > closes) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["epochs", id, "not_before"],
+        message: `is after expires_at (${window.expires_at}), so the epoch could never be used`,
+      });
+    }
+  }
+  checkPrincipals(policy.principals ?? [], Object.keys(policy.roles), ctx);
+  const generation = policy.generation ?? 0;
+  (policy.revocations ?? []).forEach((record, index) => {
+    if (record.generation <= generation) return;
+    ctx.addIssue({
+      code: "custom",
+      path: ["revocations", index, "generation"],
+      message: `is ${record.generation}, above the policy's generation ${generation}; ` +
+        `raise \`generation\` to at least ${record.generation} in the same edit`,
+    });
+  });
 });
+
+type PrincipalEntry = z.output<typeof principal>;
+
+/** Principal ids and token hashes are unique, and every role a principal names exists. */
+function checkPrincipals(
+  principals: readonly PrincipalEntry[],
+  roles: readonly string[],
+  ctx: z.RefinementCtx,
+) {
+  const firstById = new Map<string, number>();
+  const firstByHash = new Map<string, number>();
+  principals.forEach((entry, index) => {
+    const sameId = firstById.get(entry.id);
+    if (sameId === undefined) firstById.set(entry.id, index);
+    else {
+      ctx.addIssue({
+        code: "custom",
+        path: ["principals", index, "id"],
+        message: `"${entry.id}" is already used by principals[${sameId}]; each id must be unique`,
+      });
+    }
+    const sameHash = firstByHash.get(entry.token_sha256);
+    if (sameHash === undefined) firstByHash.set(entry.token_sha256, index);
+    else {
+      ctx.addIssue({
+        code: "custom",
+        path: ["principals", index, "token_sha256"],
+        message: `is the same token hash as principals[${sameHash}]; give each principal its own token`,
+      });
+    }
+    entry.roles.forEach((name, roleIndex) => {
+      if (roles.includes(name)) return;
+      ctx.addIssue({
+        code: "custom",
+        path: ["principals", index, "roles", roleIndex],
+        message: `names unknown role '${name}'; known roles: ${roles.length > 0 ? roles.join(", ") : "none"}`,
+      });
+    });
+  });
+}
 
 /** policy.yaml after validation. */
 export type Policy = z.output<typeof PolicySchema>;
@@ -142,3 +288,11 @@ export type Policy = z.output<typeof PolicySchema>;
 export type PolicyEpoch = Policy["epochs"][string];
 /** One entry of `roles`. */
 export type PolicyRole = Policy["roles"][string];
+/** One entry of `principals`. */
+export type PolicyPrincipal = PrincipalEntry;
+/** One entry of `tools`: the rules for one upstream's tools. */
+export type PolicyServerRules = z.output<typeof serverRules>;
+/** One entry of `tools.<server>.ops`. */
+export type PolicyToolOp = NonNullable<PolicyServerRules["ops"]>[string];
+/** One entry of `revocations`. */
+export type PolicyRevocation = z.output<typeof revocation>;

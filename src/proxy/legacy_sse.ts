@@ -12,6 +12,7 @@ import { ErrorCode, type JSONRPCMessage } from "../mcp/jsonrpc.ts";
 import { readMcpPost } from "../mcp/read_post.ts";
 import { jsonRpcErrorResponse } from "./http_errors.ts";
 import { openSession, type RouteOptions } from "./open_session.ts";
+import { callerKey, type CallerVariables } from "../auth/caller.ts";
 
 /** The headers of every event stream the sidecar serves. */
 export const EVENT_STREAM_HEADERS = {
@@ -108,14 +109,15 @@ export class LegacySseDownstream implements Transport {
  * ```
  */
 export function legacySseHandlers(options: RouteOptions): {
-  stream: (c: Context) => Promise<Response>;
-  messages: (c: Context) => Promise<Response>;
+  stream: (c: Context<{ Variables: CallerVariables }>) => Promise<Response>;
+  messages: (c: Context<{ Variables: CallerVariables }>) => Promise<Response>;
 } {
   const { upstream, sessions } = options;
-  const stream = async (): Promise<Response> => {
+  const stream = async (c: Context<{ Variables: CallerVariables }>): Promise<Response> => {
     const downstream = new LegacySseDownstream(`/${upstream.route}/messages`, options.limits.keepAliveMs);
     const opened = await openSession(
       options,
+      c.var.caller,
       downstream,
       null,
       () => sessions.remove(upstream.name, downstream.sessionId),
@@ -124,10 +126,10 @@ export function legacySseHandlers(options: RouteOptions): {
     sessions.add(upstream.name, downstream.sessionId, opened);
     return new Response(downstream.stream, { headers: EVENT_STREAM_HEADERS });
   };
-  const messages = async (c: Context): Promise<Response> => {
+  const messages = async (c: Context<{ Variables: CallerVariables }>): Promise<Response> => {
     const sessionId = c.req.query("sessionId");
     const session = sessionId === undefined ? undefined : sessions.get(upstream.name, sessionId);
-    if (!session) {
+    if (!session || session.owner !== callerKey(c.var.caller)) {
       return jsonRpcErrorResponse(
         404,
         ErrorCode.SessionNotFound,

@@ -9,6 +9,7 @@ import type { UpstreamConfig } from "../config/schema.ts";
 import { ErrorCode, type RequestId } from "../mcp/jsonrpc.ts";
 import type { UpstreamTransport } from "../upstream/connect.ts";
 import type { Logger } from "../telemetry/log.ts";
+import { type Caller, callerKey } from "../auth/caller.ts";
 import { jsonRpcErrorResponse } from "./http_errors.ts";
 import { type Denial, ProxySession, type SessionHooks } from "./session.ts";
 import type { SessionRegistry } from "./session_registry.ts";
@@ -22,9 +23,9 @@ export interface RouteOptions {
   /** Opens a fresh transport to the upstream for a new session. */
   openUpstream(): UpstreamTransport;
   /** Whether the caller may open a session on this upstream at all; a denial answers 403. */
-  admit(): Denial | undefined;
-  /** The per-message hooks of a new session. */
-  hooksFor(): SessionHooks;
+  admit(caller: Caller): Denial | undefined;
+  /** The per-message hooks of a new session for this caller. */
+  hooksFor(caller: Caller): SessionHooks;
 }
 
 /**
@@ -34,18 +35,19 @@ export interface RouteOptions {
  * @example
  * ```ts ignore
  * import { openSession } from "./open_session.ts";
- * const opened = await openSession(options, downstream, requestId);
+ * const opened = await openSession(options, caller, downstream, requestId, onClosed);
  * if (opened instanceof Response) return opened;
  * ```
  */
 export async function openSession(
   options: RouteOptions,
+  caller: Caller,
   downstream: Transport,
   requestId: RequestId | null,
   onClosed: () => void,
 ): Promise<ProxySession | Response> {
   const { upstream, sessions, log, limits } = options;
-  const denial = options.admit();
+  const denial = options.admit(caller);
   if (denial) {
     return jsonRpcErrorResponse(403, denial.code, denial.message, { id: requestId, data: denial.data });
   }
@@ -58,9 +60,10 @@ export async function openSession(
       { id: requestId },
     );
   }
-  const hooks = options.hooksFor();
+  const hooks = options.hooksFor(caller);
   const session = new ProxySession({
     upstreamName: upstream.name,
+    owner: callerKey(caller),
     downstream,
     upstream: options.openUpstream(),
     requestTimeoutMs: upstream.request_timeout ?? limits.requestTimeoutMs,

@@ -25,6 +25,8 @@ export interface SessionHooks {
   checkRequest(request: ClassifiedMessage): Denial | undefined;
   /** Sees every message that passes, in both directions, after the decision. */
   observe?(message: ClassifiedMessage): void;
+  /** Rewrites a successful result before the client sees it (list filtering); gets the request's method. */
+  filterResult?(method: string, result: Record<string, unknown>): Record<string, unknown>;
   /** The upstream answered `initialize`: it is up. */
   onUpstreamReady?(): void;
   /** The upstream failed under this session (died, refused a message, or would not start). */
@@ -36,6 +38,8 @@ export interface SessionHooks {
 /** Settings of one session. */
 export interface ProxySessionOptions {
   upstreamName: string;
+  /** Who opened the session; later requests must come from the same caller (see `callerKey`). */
+  owner: string;
   downstream: Transport;
   upstream: UpstreamTransport;
   requestTimeoutMs: number;
@@ -70,6 +74,11 @@ export class ProxySession {
 
   constructor(private readonly options: ProxySessionOptions) {}
 
+  /** Who opened the session. */
+  get owner(): string {
+    return this.options.owner;
+  }
+
   /** The downstream transport, for the HTTP layer to hand requests to. */
   get downstream(): Transport {
     return this.options.downstream;
@@ -91,8 +100,12 @@ export class ProxySession {
       this.options.hooks.onUpstreamFailure?.("upstream closed unexpectedly");
       void this.close(`upstream ${this.options.upstreamName} closed`);
     };
-    upstream.onerror = (error) =>
-      this.options.log.warn("upstream transport error", this.#fields({ error: error.message }));
+    upstream.onerror = (error) => {
+      // Closing aborts the upstream's own streams; that is not worth a warning.
+      if (!this.#closing) {
+        this.options.log.warn("upstream transport error", this.#fields({ error: error.message }));
+      }
+    };
     downstream.onerror = (error) =>
       this.options.log.debug("downstream transport error", this.#fields({ error: error.message }));
     await upstream.start();
@@ -114,8 +127,15 @@ export class ProxySession {
       });
     }
     this.options.log.debug("session closed", this.#fields({ reason, answered_in_flight: pending.length }));
-    await Promise.allSettled([this.options.upstream.close(), this.options.downstream.close()]);
+    await Promise.allSettled([this.#closeUpstream(), this.options.downstream.close()]);
     this.options.hooks.onClosed();
+  }
+
+  // An HTTP upstream keeps its session until told: end it (DELETE) so the upstream can free it.
+  async #closeUpstream(): Promise<void> {
+    const { upstream } = this.options;
+    await upstream.terminateSession?.().catch(() => {});
+    await upstream.close();
   }
 
   async #fromClient(message: JSONRPCMessage): Promise<void> {
@@ -162,7 +182,11 @@ export class ProxySession {
         if (typeof version === "string") this.options.upstream.setProtocolVersion?.(version);
         this.options.hooks.onUpstreamReady?.();
       }
-      return void await this.#deliver(message, { relatedRequestId: id });
+      const { filterResult } = this.options.hooks;
+      const delivered = filterResult && "result" in message
+        ? { ...message, result: filterResult(request.method, message.result as Record<string, unknown>) }
+        : message;
+      return void await this.#deliver(delivered as JSONRPCMessage, { relatedRequestId: id });
     }
     await this.#deliver(message, { relatedRequestId: this.#relatedRequest(message) });
   }

@@ -15,6 +15,7 @@ import { readMcpPost } from "../mcp/read_post.ts";
 import { MemoryEventStore } from "../mcp/event_store.ts";
 import { jsonRpcErrorResponse } from "./http_errors.ts";
 import { openSession, type RouteOptions } from "./open_session.ts";
+import { callerKey, type CallerVariables } from "../auth/caller.ts";
 
 /**
  * Builds the Hono handler for one upstream's `/<route>/mcp`.
@@ -25,7 +26,9 @@ import { openSession, type RouteOptions } from "./open_session.ts";
  * app.all("/mcp1/mcp", streamableHttpHandler(options));
  * ```
  */
-export function streamableHttpHandler(options: RouteOptions): (c: Context) => Promise<Response> {
+export function streamableHttpHandler(
+  options: RouteOptions,
+): (c: Context<{ Variables: CallerVariables }>) => Promise<Response> {
   const { upstream, sessions } = options;
   return async (c) => {
     const request = c.req.raw;
@@ -54,7 +57,8 @@ export function streamableHttpHandler(options: RouteOptions): (c: Context) => Pr
     const sessionId = request.headers.get("mcp-session-id");
     if (sessionId !== null) {
       const session = sessions.get(upstream.name, sessionId);
-      if (!session) {
+      // A session belongs to the caller that opened it; to anyone else it does not exist.
+      if (!session || session.owner !== callerKey(c.var.caller)) {
         return jsonRpcErrorResponse(
           404,
           ErrorCode.SessionNotFound,
@@ -82,7 +86,7 @@ export function streamableHttpHandler(options: RouteOptions): (c: Context) => Pr
       keepAliveMs: options.limits.keepAliveMs,
       eventStore: new MemoryEventStore(),
     });
-    const opened = await openSession(options, downstream, firstId, () => {
+    const opened = await openSession(options, c.var.caller, downstream, firstId, () => {
       if (downstream.sessionId) sessions.remove(upstream.name, downstream.sessionId);
     });
     if (opened instanceof Response) return opened;

@@ -11,8 +11,11 @@ export interface SidecarMetrics {
   registry: Registry;
   httpRequests: Counter<"route" | "method" | "status">;
   messages: Counter<"upstream" | "direction" | "kind">;
-  denials: Counter<"upstream" | "reason">;
+  decisions: Counter<"server" | "method" | "decision" | "reason">;
   openSessions: Gauge<"upstream">;
+  policyReloads: Counter<"result">;
+  policyGeneration: Gauge;
+  policyInfo: Gauge<"sha256">;
 }
 
 /**
@@ -43,16 +46,33 @@ export function createMetrics(): SidecarMetrics {
       labelNames: ["upstream", "direction", "kind"],
       registers,
     }),
-    denials: new Counter({
-      name: "sidecar_denials_total",
-      help: "Requests the sidecar refused, by upstream and reason.",
-      labelNames: ["upstream", "reason"],
+    decisions: new Counter({
+      name: "sidecar_decisions_total",
+      help: "Policy decisions, by server, method, decision (allow, deny, shadow_deny) and reason.",
+      labelNames: ["server", "method", "decision", "reason"],
       registers,
     }),
     openSessions: new Gauge({
       name: "sidecar_open_sessions",
       help: "MCP sessions currently open, by upstream.",
       labelNames: ["upstream"],
+      registers,
+    }),
+    policyReloads: new Counter({
+      name: "sidecar_policy_reloads_total",
+      help: "Policy reload attempts that read a changed file, by result (ok, failed).",
+      labelNames: ["result"],
+      registers,
+    }),
+    policyGeneration: new Gauge({
+      name: "sidecar_policy_generation",
+      help: "The generation of the policy in force.",
+      registers,
+    }),
+    policyInfo: new Gauge({
+      name: "sidecar_policy_info",
+      help: "1 for the SHA-256 of the policy in force.",
+      labelNames: ["sha256"],
       registers,
     }),
   };

@@ -14,8 +14,12 @@ import type { Logger } from "../telemetry/log.ts";
 import { spawnSpecFor } from "./spawn_spec.ts";
 import { StdioUpstream } from "./stdio.ts";
 
-/** A transport to an upstream, plus the hook to tell HTTP upstreams the negotiated protocol version. */
-export type UpstreamTransport = Transport & { setProtocolVersion?: (version: string) => void };
+/** A transport to an upstream, plus the hooks HTTP upstreams offer. */
+export type UpstreamTransport = Transport & {
+  setProtocolVersion?: (version: string) => void;
+  /** Streamable HTTP upstreams: end the upstream session (DELETE). */
+  terminateSession?: () => Promise<void>;
+};
 
 /**
  * Creates (but does not start) the transport for an upstream.

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseRfc3339, PolicySchema } from "../../src/policy/schema.ts";
+import { ANONYMOUS_PRINCIPAL_ID, parseRfc3339, PERMISSIONS, PolicySchema } from "../../src/policy/schema.ts";
 
 const VALID = {
   epochs: { "epoch-1": { active: true, expires_at: "2099-12-31T23:59:59Z", permissions: ["call"] } },
@@ -66,7 +66,7 @@ Deno.test("unknown keys are refused at the top, in epochs and in roles", () => {
   const issues = issuesOf({
     ...VALID,
     epoch: {},
-    roles: { default: { ...VALID.roles.default, clearance: "secret" } },
+    roles: { default: { ...VALID.roles.default, clearence: "secret" } },
   });
   assert.deepEqual(issues.map((issue) => issue.path), [["roles", "default"], []]);
 });
@@ -100,4 +100,130 @@ Deno.test("a role lists at least one epoch and only known verbs", () => {
     "permissions",
     0,
   ]]);
+});
+
+const HASH_A = "a".repeat(64);
+
+Deno.test("the superset's keys are accepted and read back as written, without defaults", () => {
+  const result = PolicySchema.safeParse({
+    version: "perm.unify.r1",
+    mode: "shadow",
+    generation: 7,
+    require_principal: true,
+    epochs: {
+      "epoch-1": {
+        ...VALID.epochs["epoch-1"],
+        not_before: "2025-01-01T00:00:00Z",
+        allowed_tools: ["filesystem/*"],
+        generation_min: 7,
+        witness_mode: "strict",
+      },
+    },
+    roles: {
+      default: {
+        ...VALID.roles.default,
+        resources: ["file:///workspace/**"],
+        grantable: ["read"],
+        clearance: "internal",
+      },
+    },
+    principals: [{ id: "ci-bot", token_sha256: HASH_A, roles: ["default"], tenant: "acme" }],
+    tools: {
+      filesystem: {
+        restricted_paths: ["/etc/"],
+        allowed_paths: ["/workspace/"],
+        path_args: ["path"],
+        trust_annotations: false,
+        ops: { read_file: { action: "read", uri_arg: "path", uri_prefix: "file://" } },
+      },
+    },
+    revocations: [{
+      target: "principal",
+      id: "old-bot",
+      generation: 7,
+      reason: "key leak",
+      expires_at: "2026-01-01T00:00:00Z",
+    }],
+    labels: { order: ["public"] },
+    resources: [],
+    declassify: [],
+    witnesses: {},
+    audit: { enabled: true },
+  });
+  assert.ok(result.success, JSON.stringify(result.error?.issues));
+  assert.equal(result.data.mode, "shadow");
+  assert.equal(result.data.principals?.[0].tenant, "acme");
+  const seed = PolicySchema.parse(VALID);
+  assert.deepEqual(Object.keys(seed), ["epochs", "roles"]);
+});
+
+Deno.test("monitor mode is refused with a pointer to shadow", () => {
+  const issues = issuesOf({ ...VALID, mode: "monitor" });
+  assert.deepEqual(issues.map((issue) => issue.path), [["mode"]]);
+  assert.match(issues[0].message, /not supported; use shadow/);
+  assert.match(issuesOf({ ...VALID, mode: "loud" })[0].message, /must be enforce or shadow/);
+});
+
+Deno.test("generation, generation_min and revocation generations are whole numbers from 0", () => {
+  assert.deepEqual(issuesOf({ ...VALID, generation: -1 }).map((issue) => issue.path), [["generation"]]);
+  assert.deepEqual(issuesOf({ ...VALID, generation: 1.5 }).map((issue) => issue.path), [["generation"]]);
+});
+
+Deno.test("principals: unique ids and hashes, lower-case hex, known roles, anonymous reserved", () => {
+  const entry = { id: "ci", token_sha256: HASH_A, roles: ["default"] };
+  const issues = issuesOf({
+    ...VALID,
+    principals: [
+      entry,
+      { ...entry, token_sha256: "b".repeat(64) },
+      { ...entry, id: "other" },
+      { id: "x", token_sha256: "A".repeat(64), roles: ["admin"] },
+      { id: ANONYMOUS_PRINCIPAL_ID, token_sha256: "c".repeat(64), roles: ["default"] },
+      { id: "y", token_sha256: "d".repeat(64), roles: [] },
+    ],
+  });
+  assert.deepEqual(issues.map((issue) => issue.path.join(".")), [
+    "principals.3.token_sha256",
+    "principals.4.id",
+    "principals.5.roles",
+    "principals.1.id",
+    "principals.2.token_sha256",
+    "principals.3.roles.0",
+  ]);
+  assert.match(issues[3].message, /already used by principals\[0\]/);
+  assert.match(issues[5].message, /unknown role 'admin'; known roles: default/);
+});
+
+Deno.test("revocations may not be newer than the policy's generation", () => {
+  const issues = issuesOf({
+    ...VALID,
+    generation: 2,
+    revocations: [{ target: "role", id: "default", generation: 3 }],
+  });
+  assert.deepEqual(issues.map((issue) => issue.path.join(".")), ["revocations.0.generation"]);
+  assert.match(issues[0].message, /raise `generation` to at least 3/);
+});
+
+Deno.test("tool rules: absolute paths, read or write ops, known keys", () => {
+  const issues = issuesOf({
+    ...VALID,
+    tools: { fs: { restricted_paths: ["etc/"], ops: { rm: { action: "delete" } }, colour: "red" } },
+  });
+  assert.deepEqual(issues.map((issue) => issue.path.join(".")).sort(), [
+    "tools.fs",
+    "tools.fs.ops.rm.action",
+    "tools.fs.restricted_paths.0",
+  ]);
+});
+
+Deno.test("an epoch opening after it expires is refused", () => {
+  const issues = issuesOf({
+    ...VALID,
+    epochs: { "epoch-1": { ...VALID.epochs["epoch-1"], not_before: "2100-01-01T00:00:00Z" } },
+  });
+  assert.deepEqual(issues.map((issue) => issue.path.join(".")), ["epochs.epoch-1.not_before"]);
+});
+
+Deno.test("the verbs are the permission model's five", () => {
+  assert.deepEqual([...PERMISSIONS], ["read", "write", "call", "grant", "admin"]);
 });

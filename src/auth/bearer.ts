@@ -1,0 +1,57 @@
+/**
+ * Reads the caller's token from the configured header and fingerprints it. The raw token is hashed at once
+ * and never stored or logged; the policy names principals by the SHA-256 of their token.
+ *
+ * @module
+ */
+
+/** Where the token travels: `Authorization: Bearer …` by default, `X-Sidecar-Token` behind Morph's edge. */
+export interface TokenHeader {
+  header: string;
+  /** Text before the token, e.g. `Bearer `; empty when the header holds the token alone. */
+  prefix: string;
+}
+
+/** What the header held. */
+export type PresentedToken =
+  | { kind: "none" }
+  | { kind: "malformed" }
+  | { kind: "token"; sha256: string };
+
+/**
+ * Reads and hashes the token from request headers.
+ *
+ * @example
+ * ```ts
+ * import { presentedToken } from "./bearer.ts";
+ * const headers = new Headers({ authorization: "Bearer s3cret" });
+ * const token = await presentedToken(headers, { header: "Authorization", prefix: "Bearer " });
+ * token.kind; // "token"
+ * ```
+ */
+export async function presentedToken(headers: Headers, where: TokenHeader): Promise<PresentedToken> {
+  const value = headers.get(where.header);
+  if (value === null) return { kind: "none" };
+  const prefix = where.prefix;
+  // The scheme is case-insensitive (RFC 9110); the token itself is not.
+  if (prefix && value.slice(0, prefix.length).toLowerCase() !== prefix.toLowerCase()) {
+    return { kind: "malformed" };
+  }
+  const token = value.slice(prefix.length).trim();
+  if (token === "") return { kind: "malformed" };
+  return { kind: "token", sha256: await sha256Hex(token) };
+}
+
+/**
+ * Lower-case hex SHA-256 of a string's UTF-8 bytes.
+ *
+ * @example
+ * ```ts
+ * import { sha256Hex } from "./bearer.ts";
+ * (await sha256Hex("abc")).slice(0, 8); // "ba7816bf"
+ * ```
+ */
+export async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("");
+}

@@ -1,0 +1,75 @@
+/**
+ * Authenticates each HTTP request to an MCP route, once, before any message is read: the token (if any) is
+ * hashed and looked up in the policy in force. A caller the policy does not accept gets 401 with a
+ * `WWW-Authenticate` challenge, never 403. In shadow mode the failure is recorded by the decision engine
+ * instead, and the request goes on.
+ *
+ * @module
+ */
+import type { MiddlewareHandler } from "hono";
+import { ErrorCode } from "../mcp/jsonrpc.ts";
+import { jsonRpcErrorResponse } from "../proxy/http_errors.ts";
+import { authenticate, type Principal } from "../policy/decide.ts";
+import type { PolicySnapshot } from "../policy/snapshot.ts";
+import { presentedToken, type TokenHeader } from "./bearer.ts";
+
+/** Who is calling: the token's fingerprint (the key a session is bound to) and the principal it named. */
+export interface Caller {
+  /** SHA-256 of the token, or undefined for an anonymous caller. */
+  tokenSha256?: string;
+  /** Undefined only in shadow mode, when authentication failed. */
+  principal?: Principal;
+}
+
+/** Hono context variables set by {@linkcode authenticateCaller}. */
+export type CallerVariables = { caller: Caller };
+
+/**
+ * Hono middleware: sets `c.var.caller`, or answers 401.
+ *
+ * @example
+ * ```ts ignore
+ * import { authenticateCaller } from "./caller.ts";
+ * app.use("/mcp1/*", authenticateCaller({ header: "Authorization", prefix: "Bearer " }, () => live.current()));
+ * ```
+ */
+export function authenticateCaller(
+  where: TokenHeader,
+  snapshot: () => PolicySnapshot,
+): MiddlewareHandler<{ Variables: CallerVariables }> {
+  return async (c, next) => {
+    const presented = await presentedToken(c.req.raw.headers, where);
+    const current = snapshot();
+    const tokenSha256 = presented.kind === "token" ? presented.sha256 : undefined;
+    const principal = presented.kind === "malformed" ? undefined : authenticate(current, tokenSha256);
+    if (!principal && current.policy.mode !== "shadow") return unauthorized(where);
+    c.set("caller", { tokenSha256, principal });
+    await next();
+  };
+}
+
+/**
+ * The key a session is bound to: requests on a session must come from the same token.
+ *
+ * @example
+ * ```ts
+ * import { callerKey } from "./caller.ts";
+ * callerKey({}); // "anonymous"
+ * ```
+ */
+export function callerKey(caller: Caller): string {
+  return caller.tokenSha256 ?? "anonymous";
+}
+
+function unauthorized(where: TokenHeader): Response {
+  const scheme = where.prefix.trim() || "Bearer";
+  return jsonRpcErrorResponse(
+    401,
+    ErrorCode.PolicyDenied,
+    `Unauthorized: send a valid token in the ${where.header} header`,
+    {
+      data: { reason: "missing_or_invalid_token" },
+      headers: { "www-authenticate": `${scheme} realm="mcp-sidecar", error="invalid_token"` },
+    },
+  );
+}

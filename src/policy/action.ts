@@ -1,0 +1,91 @@
+/**
+ * What the decision engine is asked about: who is asking (a principal), what they want to do (an action of the
+ * permission model), and which delegated rights their session carries (grants). These are plain data; the
+ * transports and the JSON-RPC classifier build them, the engine only reads them.
+ *
+ * @module
+ */
+import type { Permission } from "./schema.ts";
+
+/** A verb of the permission model: `read`, `write`, `call`, `grant` or `admin`. */
+export type Verb = Permission;
+
+/**
+ * Who is asking. `anonymous` marks the caller without a token, who falls back to the `default` role; for a named
+ * principal the engine reads roles and tenant from the current policy snapshot, so a reload that changes them
+ * takes effect on the next message of an open session.
+ */
+export interface Principal {
+  /** The principal's id in `principals`, or `anonymous`. */
+  id: string;
+  /** Role names, in the order the policy lists them. */
+  roles: string[];
+  /** The tenant (organisation) the principal belongs to. */
+  tenant?: string;
+  /** True for the tokenless fallback principal. */
+  anonymous: boolean;
+}
+
+/** The MCP methods whose results are lists the sidecar filters to what the caller may use. */
+export const DISCOVERY_METHODS = [
+  "tools/list",
+  "resources/list",
+  "resources/templates/list",
+  "prompts/list",
+] as const;
+
+/** One action of the permission model, as the classifier reads it from an MCP message or an admin request. */
+export type PolicyAction =
+  /** `tools/call` of `server/tool`; `annotations` are the tool's as listed by the server. */
+  | {
+    kind: "call";
+    server: string;
+    tool: string;
+    args?: Record<string, unknown>;
+    annotations?: { readOnlyHint?: boolean };
+  }
+  /** `resources/read|subscribe|unsubscribe`, `prompts/get` (as `prompt://server/name`), `completion/complete`. */
+  | { kind: "read"; server: string; uri: string }
+  /** One of {@linkcode DISCOVERY_METHODS}. */
+  | { kind: "discovery"; server: string; method: string }
+  /** `initialize`, `ping`, notifications: allowed once the caller is authenticated and not revoked. */
+  | { kind: "infrastructure"; server: string; method: string }
+  /** `POST /admin/grants`. */
+  | { kind: "grant"; grant: GrantRequest }
+  /** Anything else: denied as `unsupported_request_shape`. */
+  | { kind: "unknown"; server: string; method: string };
+
+/** A request to delegate rights: `verbs` on `tools` (tool-scope entries) to `grantee`, until `expires_at`. */
+export interface GrantRequest {
+  /** The principal id receiving the rights. */
+  grantee: string;
+  /** The grantee's tenant, when the grantee is not a principal of the policy. */
+  tenant?: string;
+  /** The verbs delegated. */
+  verbs: Verb[];
+  /** Tool-scope entries (`server`, `server/tool`, globs) the verbs apply to. */
+  tools: string[];
+  /** RFC3339 instant the grant ends (inclusive). */
+  expires_at: string;
+}
+
+/**
+ * A grant in force at runtime, as the admin endpoint recorded it. `parent` names the grant its grantor holds the
+ * rights through, for a re-delegation; a grant without a parent draws on its grantor's own roles.
+ */
+export interface Grant extends GrantRequest {
+  /** Unique id. */
+  id: string;
+  /** The principal id who issued it. */
+  grantor: string;
+  /** The policy generation it was issued under. */
+  issued_generation: number;
+  /** The id of the grant the grantor re-delegates from. */
+  parent?: string;
+}
+
+/** What a session carries besides its principal. */
+export interface SessionState {
+  /** Grants in force; the engine reads the ones whose grantee is the principal, and their parents. */
+  grants?: readonly Grant[];
+}

@@ -1,0 +1,94 @@
+/**
+ * The two glob dialects of policy.yaml, matched without regular expressions so that a long, hostile input (a tool
+ * name or resource URI from a client) costs at most pattern length × input length steps, never a backtracking
+ * blow-up.
+ *
+ * - Name globs (`role.tools`, `epoch.allowed_tools`, grant tools): `*` matches any run of characters.
+ * - URI globs (`role.resources`): `*` matches any run without `/`, `**` matches any run, and a trailing `/**`
+ *   also matches the bare prefix, so `file:///workspace/**` covers the folder itself as well as what is in it.
+ *
+ * @module
+ */
+
+/**
+ * Whether `text` matches the name glob `pattern`, where `*` stands for any run of characters (including none).
+ *
+ * @example
+ * ```ts
+ * import { matchNameGlob } from "./glob.ts";
+ * matchNameGlob("git*", "github"); // true
+ * matchNameGlob("read_*", "read_file"); // true
+ * matchNameGlob("f.s", "fxs"); // false: only * is special
+ * ```
+ */
+export function matchNameGlob(pattern: string, text: string): boolean {
+  return matchTokens(nameTokens(pattern), text);
+}
+
+/**
+ * Whether `uri` matches the URI glob `pattern`: `*` stays within one path segment, `**` crosses segments, and a
+ * trailing `/**` also matches the prefix without its slash.
+ *
+ * @example
+ * ```ts
+ * import { matchUriGlob } from "./glob.ts";
+ * matchUriGlob("file:///workspace/**", "file:///workspace/a/b.txt"); // true
+ * matchUriGlob("file:///workspace/**", "file:///workspace"); // true
+ * matchUriGlob("file:///workspace/*", "file:///workspace/a/b.txt"); // false
+ * matchUriGlob("file:///workspace/**", "file:///workspace-old/a"); // false
+ * ```
+ */
+export function matchUriGlob(pattern: string, uri: string): boolean {
+  if (matchTokens(uriTokens(pattern), uri)) return true;
+  return pattern.endsWith("/**") && matchTokens(uriTokens(pattern.slice(0, -3)), uri);
+}
+
+/** A literal character, `*` within a segment, or `**` / name-glob `*` across everything. */
+type Token = { literal: string } | "segment" | "any";
+
+function nameTokens(pattern: string): Token[] {
+  return Array.from(pattern, (char): Token => char === "*" ? "any" : { literal: char });
+}
+
+function uriTokens(pattern: string): Token[] {
+  const chars = Array.from(pattern);
+  const tokens: Token[] = [];
+  for (let index = 0; index < chars.length; index++) {
+    if (chars[index] !== "*") tokens.push({ literal: chars[index] });
+    else if (chars[index + 1] === "*") {
+      tokens.push("any");
+      while (chars[index + 1] === "*") index++;
+    } else tokens.push("segment");
+  }
+  return tokens;
+}
+
+/**
+ * Runs the pattern as a set of live positions over the text (a Thompson-style simulation): each text character
+ * advances every live position at once, so the cost is linear in the text for a fixed pattern.
+ */
+function matchTokens(tokens: readonly Token[], text: string): boolean {
+  let live = closeOverStars(tokens, new Set([0]));
+  for (const char of text) {
+    const next = new Set<number>();
+    for (const position of live) {
+      if (position === tokens.length) continue;
+      const token = tokens[position];
+      if (token === "any" || (token === "segment" && char !== "/")) next.add(position);
+      else if (typeof token === "object" && token.literal === char) next.add(position + 1);
+    }
+    if (next.size === 0) return false;
+    live = closeOverStars(tokens, next);
+  }
+  return live.has(tokens.length);
+}
+
+/** A star may match nothing, so a position before a star is also a position after it. */
+function closeOverStars(tokens: readonly Token[], positions: Set<number>): Set<number> {
+  const closed = new Set(positions);
+  for (const position of positions) {
+    let at = position;
+    while (at < tokens.length && typeof tokens[at] === "string") closed.add(++at);
+  }
+  return closed;
+}

@@ -1,0 +1,208 @@
+/**
+ * What an action needs, in the terms the rules are written in: the verb the epoch scan looks for, the extra verbs
+ * the same epoch must also give, the tool scope that must reach it, and the paths or URIs it touches. Working
+ * this out once per decision keeps every role, epoch and grant check reading the same facts, and it is where a
+ * malformed action is refused (`unsupported_request_shape`).
+ *
+ * A `tools/call` needs `call`, plus `read` or `write` by what the tool does: `tools.<server>.ops.<tool>.action`
+ * when the policy maps it; otherwise `write` (an unknown tool may change things, as MCP's own `readOnlyHint:
+ * false` default assumes), unless the server's rules trust annotations and the tool says `readOnlyHint: true`.
+ *
+ * @module
+ */
+import { DISCOVERY_METHODS, type GrantRequest, type PolicyAction, type Verb } from "./action.ts";
+import { type Normalised, normalisePathArgument, normaliseResourceUri } from "./paths.ts";
+import { parseRfc3339, PERMISSIONS } from "./schema.ts";
+import { type PolicySnapshot, rulesFor } from "./snapshot.ts";
+import { scopeCoversServer, scopeCoversTool, scopeTouchesServer } from "./tool_scope.ts";
+
+/** A path or URI an action touches, normalised, with where it came from. */
+export interface ResourceTarget {
+  /** Where the value came from, for the explanation: `argument path`, `uri`. */
+  source: string;
+  /** The normalised value, or why it was refused. */
+  normalised: Normalised;
+  /** The scheme put before a file path when it is matched against `role.resources` (`file://` unless an op's
+   * `uri_prefix` says otherwise). */
+  uriPrefix: string;
+}
+
+/** What an action needs. */
+export type Requirement =
+  | {
+    kind: "call" | "read" | "discovery";
+    /** The upstream the action is for. */
+    server: string;
+    /** A short description for the explanation: `call fs/read_file`, `read file:///a`. */
+    subject: string;
+    /** The verb scanned for. */
+    verb: Verb;
+    /** Verbs the deciding epoch must also give (the read or write side of a tool call). */
+    extraVerbs: readonly Verb[];
+    /** Whether a tool scope (role tools, epoch allowed_tools, grant tools) reaches the action. */
+    inScope: (entries: readonly string[]) => boolean;
+    /** Paths and URIs the action touches. */
+    targets: readonly ResourceTarget[];
+  }
+  | { kind: "grant"; subject: string; verb: "grant"; request: GrantRequest; expiresAt: number }
+  | { kind: "infrastructure"; subject: string };
+
+/** The requirement of an action, or why the action is not one the engine can judge. */
+export type RequirementResult = { ok: true; requirement: Requirement } | { ok: false; problem: string };
+
+/**
+ * Works out what `action` needs under `snapshot`'s server rules.
+ *
+ * @example
+ * ```ts
+ * import { createSnapshot } from "./snapshot.ts";
+ * import { requirementOf } from "./requirement.ts";
+ * const snapshot = createSnapshot({
+ *   epochs: { e: { active: true, expires_at: "2099-01-01T00:00:00Z", permissions: ["call"] } },
+ *   roles: { default: { epochs: ["e"], tools: ["fs"], permissions: ["call"] } },
+ *   tools: { fs: { ops: { read_file: { action: "read", uri_arg: "path" } } } },
+ * }, "0".repeat(64));
+ * const result = requirementOf(snapshot, { kind: "call", server: "fs", tool: "read_file", args: { path: "/a" } });
+ * if (result.ok && result.requirement.kind === "call") result.requirement.extraVerbs; // ["read"]
+ * ```
+ */
+export function requirementOf(snapshot: PolicySnapshot, action: PolicyAction): RequirementResult {
+  switch (action.kind) {
+    case "call":
+      return callRequirement(snapshot, action);
+    case "read":
+      return readRequirement(action);
+    case "discovery":
+      return discoveryRequirement(action);
+    case "infrastructure":
+      return isName(action.method)
+        ? { ok: true, requirement: { kind: "infrastructure", subject: action.method } }
+        : { ok: false, problem: "the method is missing" };
+    case "grant":
+      return grantRequirement(action.grant);
+    default:
+      return { ok: false, problem: `method ${describeMethod(action)} is not one the policy knows` };
+  }
+}
+
+function callRequirement(
+  snapshot: PolicySnapshot,
+  action: Extract<PolicyAction, { kind: "call" }>,
+): RequirementResult {
+  const { server, tool, args } = action;
+  if (!isName(server) || !isName(tool)) {
+    return { ok: false, problem: "a tools/call needs a server and a tool name" };
+  }
+  if (args !== undefined && !isPlainRecord(args)) {
+    return { ok: false, problem: "tool arguments must be an object" };
+  }
+  const rules = rulesFor(snapshot, server);
+  const op = rules.ops.get(tool);
+  const readOnly = rules.trustAnnotations && action.annotations?.readOnlyHint === true;
+  const sideVerb: Verb = op?.action ?? (readOnly ? "read" : "write");
+  const argNames = new Set(rules.pathArgs);
+  if (op?.uri_arg !== undefined) argNames.add(op.uri_arg);
+  const targets: ResourceTarget[] = [];
+  for (const name of argNames) {
+    if (args === undefined || !Object.hasOwn(args, name)) continue;
+    const uriPrefix = name === op?.uri_arg && op.uri_prefix !== undefined ? op.uri_prefix : "file://";
+    for (const value of stringsIn(args[name])) {
+      targets.push({ source: `argument ${name}`, normalised: normalisePathArgument(value), uriPrefix });
+    }
+  }
+  return {
+    ok: true,
+    requirement: {
+      kind: "call",
+      server,
+      subject: `call ${server}/${tool}`,
+      verb: "call",
+      extraVerbs: [sideVerb],
+      inScope: (entries) => scopeCoversTool(entries, server, tool),
+      targets,
+    },
+  };
+}
+
+function readRequirement(action: Extract<PolicyAction, { kind: "read" }>): RequirementResult {
+  const { server, uri } = action;
+  if (!isName(server) || !isName(uri)) return { ok: false, problem: "a read needs a server and a URI" };
+  return {
+    ok: true,
+    requirement: {
+      kind: "read",
+      server,
+      subject: `read ${uri} on ${server}`,
+      verb: "read",
+      extraVerbs: [],
+      inScope: (entries) => scopeCoversServer(entries, server),
+      targets: [{ source: "uri", normalised: normaliseResourceUri(uri), uriPrefix: "file://" }],
+    },
+  };
+}
+
+function discoveryRequirement(action: Extract<PolicyAction, { kind: "discovery" }>): RequirementResult {
+  const { server, method } = action;
+  if (!isName(server) || !(DISCOVERY_METHODS as readonly string[]).includes(method)) {
+    return { ok: false, problem: `${describeMethod(action)} is not a list method the policy knows` };
+  }
+  // A tool list is worth answering when any tool on the server is reachable (it is filtered to those);
+  // resources and prompts are not tools, so listing them needs the whole server, as reading them does.
+  const listsTools = method === "tools/list";
+  return {
+    ok: true,
+    requirement: {
+      kind: "discovery",
+      server,
+      subject: `${method} on ${server}`,
+      verb: listsTools ? "call" : "read",
+      extraVerbs: [],
+      inScope: (entries) =>
+        listsTools ? scopeTouchesServer(entries, server) : scopeCoversServer(entries, server),
+      targets: [],
+    },
+  };
+}
+
+function grantRequirement(request: GrantRequest): RequirementResult {
+  const verbsKnown = Array.isArray(request.verbs) && request.verbs.length > 0 &&
+    request.verbs.every((verb) => (PERMISSIONS as readonly string[]).includes(verb));
+  const toolsNamed = Array.isArray(request.tools) && request.tools.length > 0 && request.tools.every(isName);
+  const tenantOk = request.tenant === undefined || isName(request.tenant);
+  const expiresAt = typeof request.expires_at === "string" ? parseRfc3339(request.expires_at) : undefined;
+  if (!isName(request.grantee) || !verbsKnown || !toolsNamed || !tenantOk || expiresAt === undefined) {
+    return {
+      ok: false,
+      problem: "a grant needs a grantee, known verbs, tool entries, and an RFC3339 expires_at",
+    };
+  }
+  return {
+    ok: true,
+    requirement: {
+      kind: "grant",
+      subject: `grant ${request.verbs.join(",")} on ${request.tools.join(",")} to ${request.grantee}`,
+      verb: "grant",
+      request,
+      expiresAt,
+    },
+  };
+}
+
+function isName(value: unknown): value is string {
+  return typeof value === "string" && value.length > 0;
+}
+
+function isPlainRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function stringsIn(value: unknown): string[] {
+  if (typeof value === "string") return [value];
+  if (Array.isArray(value)) return value.filter((item): item is string => typeof item === "string");
+  return [];
+}
+
+function describeMethod(action: { kind: string }): string {
+  const method = (action as { method?: unknown }).method;
+  return typeof method === "string" ? method : "(none)";
+}

@@ -1,0 +1,719 @@
+/**
+ * `deno task bench`: what the sidecar costs, measured in one run on 127.0.0.1.
+ *
+ * An echo MCP server (`echo_server.ts`) is called with `tools/call echo` over Streamable HTTP three ways:
+ * directly, through this sidecar (a `url:` upstream), and through a plain nginx reverse-proxy hop (Debian's
+ * `nginx`, started here with a throw-away config). Each target is driven by official-SDK clients at
+ * concurrency 1 and 32; the program prints p50/p99 latency and calls/s per target, the ratios sidecar/direct
+ * and sidecar/nginx, and the sidecar's resident memory idle and with 200 open sessions.
+ *
+ * ```sh
+ * deno task bench
+ * deno task bench --calls 300 --calls-concurrent 1000 --sessions 50   # a quicker run
+ * deno task bench --sidecar /path/to/main.ts                           # another build of the sidecar
+ * ```
+ *
+ * Without `nginx` on PATH (or in /usr/sbin) the nginx column and the sidecar/nginx ratio are left out.
+ * Every process started here is stopped at the end, on error too, and the temp folder is removed.
+ * Numbers are single-run figures on a shared machine: compare the ratios, not the absolute values.
+ *
+ * @module
+ */
+import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { Client } from "@modelcontextprotocol/sdk/client";
+// @ts-types="@modelcontextprotocol/sdk/client/streamableHttp"
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+
+const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const ECHO_SERVER = fileURLToPath(new URL("./echo_server.ts", import.meta.url));
+const START_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 5_000;
+/** Permissions of the sidecar child: the same as `deno task serve`. */
+const SIDECAR_PERMISSIONS = [
+  "--allow-net",
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-run",
+  "--allow-sys=hostname,osRelease",
+];
+
+// ---------------------------------------------------------------------------------------------------------
+// Child processes
+
+/** A process started by the benchmark. */
+interface Proc {
+  readonly name: string;
+  readonly pid: number;
+  /** The last 64 KiB the process wrote to stdout and stderr. */
+  output(): string;
+  /** How often each kind of stderr line appeared (JSON log lines by level, msg and error; others by text). */
+  lineKinds(): Map<string, number>;
+  /** Whether the process has exited. */
+  exited(): boolean;
+  /** SIGTERM, SIGKILL after 5 s; resolves once the process has exited. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Spawns a process; if `ready` is given, resolves with its first capture group once a stdout line matches.
+ */
+async function spawn(
+  name: string,
+  command: string,
+  args: string[],
+  ready?: RegExp,
+): Promise<{ proc: Proc; match?: string }> {
+  const child = new Deno.Command(command, {
+    args,
+    cwd: REPO_ROOT,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  let exited = false;
+  const matched = Promise.withResolvers<string>();
+  matched.promise.catch(() => {}); // only awaited when `ready` is given
+  const kinds = new Map<string, number>();
+  const onLine = (line: string, fromStdout: boolean) => {
+    if (fromStdout) {
+      const found = ready?.exec(line);
+      if (found) matched.resolve(found[1]);
+      return;
+    }
+    if (line.trim() === "") return;
+    const kind = lineKind(line);
+    kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+  };
+  const pump = async (stream: ReadableStream<Uint8Array>, fromStdout: boolean) => {
+    let pending = "";
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      text = (text + chunk).slice(-65_536);
+      const lines = (pending + chunk).split(/\r?\n/);
+      pending = lines.pop() ?? "";
+      for (const line of lines) onLine(line, fromStdout);
+    }
+    if (pending) onLine(pending, fromStdout);
+  };
+  const drained = Promise.all([pump(child.stdout, true), pump(child.stderr, false)]);
+  const status = child.status.then(async (status) => {
+    exited = true;
+    await drained.catch(() => {});
+    matched.reject(new Error(`${name} exited (code ${status.code}) before it was ready:\n${text}`));
+    return status;
+  });
+  let stopping: Promise<void> | undefined;
+  const proc: Proc = {
+    name,
+    pid: child.pid,
+    output: () => text,
+    lineKinds: () => kinds,
+    exited: () => exited,
+    stop: () =>
+      stopping ??= (async () => {
+        if (!exited) {
+          try {
+            child.kill("SIGTERM");
+          } catch { /* already gone */ }
+        }
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const killed = new Promise<void>((resolve) => {
+          timer = setTimeout(() => {
+            try {
+              child.kill("SIGKILL");
+            } catch { /* already gone */ }
+            resolve();
+          }, STOP_TIMEOUT_MS);
+        });
+        await Promise.race([status, killed]);
+        clearTimeout(timer);
+        await status;
+      })(),
+  };
+  if (ready === undefined) return { proc };
+  const deadline = setTimeout(
+    () => matched.reject(new Error(`${name} was not ready after ${START_TIMEOUT_MS} ms:\n${text}`)),
+    START_TIMEOUT_MS,
+  );
+  try {
+    return { proc, match: await matched.promise };
+  } catch (error) {
+    await proc.stop();
+    throw error;
+  } finally {
+    clearTimeout(deadline);
+  }
+}
+
+/** A log line without what changes from one occurrence to the next (time, session ids). */
+function lineKind(line: string): string {
+  try {
+    const entry = JSON.parse(line) as Record<string, unknown>;
+    if (typeof entry === "object" && entry !== null && "msg" in entry) {
+      const error = typeof entry.error === "string" ? `: ${entry.error}` : "";
+      return `[${entry.level}] ${entry.msg}${error}`.replace(/[0-9a-f]{8}-[0-9a-f-]{27}/g, "<id>");
+    }
+  } catch { /* not JSON */ }
+  return line.replace(/[0-9a-f]{8}-[0-9a-f-]{27}/g, "<id>").slice(0, 300);
+}
+
+/** A port that was free a moment ago on 127.0.0.1. */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** Resolves once something accepts TCP connections on the port. */
+async function waitForPort(port: number, proc: Proc): Promise<void> {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (proc.exited()) throw new Error(`${proc.name} exited before listening:\n${proc.output()}`);
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      return;
+    } catch {
+      await sleep(50);
+    }
+  }
+  throw new Error(`${proc.name} did not listen on 127.0.0.1:${port}:\n${proc.output()}`);
+}
+
+/** The nginx binary on PATH, or in the sbin folders Debian uses (often not on a user's PATH). */
+async function findNginx(): Promise<string | undefined> {
+  const path = (Deno.env.get("PATH") ?? "").split(":").filter(Boolean);
+  for (const dir of [...path, "/usr/sbin", "/usr/local/sbin", "/sbin"]) {
+    const candidate = join(dir, "nginx");
+    try {
+      if ((await Deno.stat(candidate)).isFile) return candidate;
+    } catch { /* not here */ }
+  }
+  return undefined;
+}
+
+function nginxConfig(dir: string, listenPort: number, upstreamPort: number): string {
+  return `# written by tests/bench/transport_bench.ts
+daemon off;
+master_process off;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/client_body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  upstream echo {
+    server 127.0.0.1:${upstreamPort};
+    keepalive 128;
+  }
+  server {
+    listen 127.0.0.1:${listenPort};
+    location / {
+      proxy_pass http://echo;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+      proxy_request_buffering off;
+      proxy_read_timeout 1h;
+    }
+  }
+}
+`;
+}
+
+async function startNginx(
+  nginx: string,
+  dir: string,
+  upstreamPort: number,
+): Promise<{ proc: Proc; url: string }> {
+  await Deno.mkdir(dir, { recursive: true });
+  const port = freePort();
+  const conf = join(dir, "nginx.conf");
+  await Deno.writeTextFile(conf, nginxConfig(dir, port, upstreamPort));
+  // -e: the startup error log too goes to the temp folder, not /var/log/nginx.
+  const { proc } = await spawn("nginx", nginx, ["-p", dir, "-c", conf, "-e", join(dir, "error.log")]);
+  await waitForPort(port, proc);
+  return { proc, url: `http://127.0.0.1:${port}/mcp` };
+}
+
+async function writeSidecarConfig(dir: string, echoUrl: string): Promise<string> {
+  const policy = join(dir, "policy.yaml");
+  const seed = await Deno.readTextFile(join(REPO_ROOT, "policy.yaml"));
+  const tools = /^(\s*tools:\s*)\[[^\]]*\]/m;
+  if (!tools.test(seed)) throw new Error("policy.yaml has no `tools: [...]` line for the default role");
+  await Deno.writeTextFile(policy, seed.replace(tools, "$1[echo]"));
+  const config = join(dir, "config.yaml");
+  await Deno.writeTextFile(
+    config,
+    `# written by tests/bench/transport_bench.ts
+server:
+  host: 127.0.0.1
+  port: 0
+  max_sessions_per_upstream: 1000
+policy:
+  file: ${policy}
+logging:
+  level: warn
+audit:
+  file: ${join(dir, "audit", "permits.jsonl")}
+upstreams:
+  - name: echo
+    route: echo
+    url: ${echoUrl}
+`,
+  );
+  return config;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Load
+
+/** One SDK client and its transport. */
+interface Connected {
+  client: Client;
+  transport: StreamableHTTPClientTransport;
+}
+
+async function connect(url: string): Promise<Connected> {
+  const client = new Client({ name: "mcp-sidecar-bench", version: "1.0.0" });
+  const transport = new StreamableHTTPClientTransport(new URL(url));
+  await client.connect(transport);
+  return { client, transport };
+}
+
+/** Connects `count` clients, at most `parallel` at a time. */
+async function connectMany(url: string, count: number, parallel: number): Promise<Connected[]> {
+  const connected: Connected[] = [];
+  let next = 0;
+  try {
+    await Promise.all(Array.from({ length: Math.min(parallel, count) }, async () => {
+      while (next < count) {
+        next++;
+        connected.push(await connect(url));
+      }
+    }));
+  } catch (error) {
+    await disconnectAll(connected);
+    throw error;
+  }
+  return connected;
+}
+
+/** Ends each session (DELETE) and closes the clients. */
+async function disconnectAll(clients: Connected[]): Promise<void> {
+  await Promise.allSettled(clients.map(async ({ client, transport }) => {
+    try {
+      await transport.terminateSession();
+    } finally {
+      await client.close();
+    }
+  }));
+}
+
+const ECHO_TEXT = "hello from the benchmark";
+
+async function callEcho(client: Client): Promise<void> {
+  const result = await client.callTool({ name: "echo", arguments: { text: ECHO_TEXT } });
+  const content = (result as { content?: { type: string; text?: string }[] }).content;
+  if (result.isError || content?.[0]?.text !== ECHO_TEXT) {
+    throw new Error(`unexpected echo result: ${JSON.stringify(result).slice(0, 300)}`);
+  }
+}
+
+/** What one target at one concurrency measured. */
+interface Measurement {
+  calls: number;
+  errors: number;
+  p50: number;
+  p99: number;
+  perSecond: number;
+  firstError?: string;
+}
+
+interface LoadOptions {
+  concurrency: number;
+  calls: number;
+  warmupCalls: number;
+  timeLimitMs: number;
+}
+
+/** `calls` echo calls spread over `concurrency` clients, each keeping one call in flight. */
+async function measure(url: string, options: LoadOptions): Promise<Measurement> {
+  const clients = await connectMany(url, options.concurrency, 16);
+  try {
+    // Warm-up: JIT, connection pools, upstream sessions.
+    let warmup = options.warmupCalls;
+    await Promise.all(clients.map(async ({ client }) => {
+      while (warmup > 0) {
+        warmup--;
+        await callEcho(client);
+      }
+    }));
+    const latencies: number[] = [];
+    let remaining = options.calls;
+    let errors = 0;
+    let firstError: string | undefined;
+    const started = performance.now();
+    const deadline = started + options.timeLimitMs;
+    await Promise.all(clients.map(async ({ client }) => {
+      while (remaining > 0 && performance.now() < deadline) {
+        remaining--;
+        const t0 = performance.now();
+        try {
+          await callEcho(client);
+          latencies.push(performance.now() - t0);
+        } catch (error) {
+          errors++;
+          firstError ??= error instanceof Error ? error.message : String(error);
+        }
+      }
+    }));
+    const elapsedS = (performance.now() - started) / 1000;
+    latencies.sort((a, b) => a - b);
+    return {
+      calls: latencies.length,
+      errors,
+      p50: percentile(latencies, 0.5),
+      p99: percentile(latencies, 0.99),
+      perSecond: latencies.length / elapsedS,
+      firstError,
+    };
+  } finally {
+    await disconnectAll(clients);
+  }
+}
+
+/** Nearest-rank percentile of sorted values (NaN when empty). */
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))];
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Memory
+
+/**
+ * VmRSS of a process in MiB, from /proc/PID/status. Deno refuses to read /proc/PID/* without --allow-all, so
+ * `cat` reads it (the benchmark already runs programs).
+ */
+async function rssMiB(pid: number): Promise<number> {
+  const out = await new Deno.Command("cat", {
+    args: [`/proc/${pid}/status`],
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
+  if (!out.success) {
+    throw new Error(`cannot read /proc/${pid}/status: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  const status = new TextDecoder().decode(out.stdout);
+  const kib = /^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1];
+  if (kib === undefined) throw new Error(`no VmRSS in /proc/${pid}/status`);
+  return Number(kib) / 1024;
+}
+
+/** The echo server's open sessions (its `GET /stats`). */
+async function echoSessions(echoUrl: string): Promise<number | undefined> {
+  try {
+    const response = await fetch(new URL("/stats", echoUrl));
+    return ((await response.json()) as { sessions: number }).sessions;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The sidecar's `sidecar_open_sessions` gauge, summed over upstreams (undefined if not exported). */
+async function openSessions(sidecarUrl: string): Promise<number | undefined> {
+  try {
+    const text = await (await fetch(`${sidecarUrl}/metrics`)).text();
+    let sum: number | undefined;
+    for (const line of text.split("\n")) {
+      const found = /^sidecar_open_sessions(?:\{[^}]*\})?\s+(\S+)/.exec(line);
+      if (found) sum = (sum ?? 0) + Number(found[1]);
+    }
+    return sum;
+  } catch {
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Output
+
+function pad(text: string, width: number, right = true): string {
+  return right ? text.padStart(width) : text.padEnd(width);
+}
+
+function fmt(value: number, digits: number): string {
+  return Number.isFinite(value) ? value.toFixed(digits) : "n/a";
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((cell, i) => Math.max(cell.length, ...rows.map((row) => row[i].length)));
+  const line = (cells: string[]) => `| ${cells.map((cell, i) => pad(cell, widths[i], i > 0)).join(" | ")} |`;
+  const rule = `|${
+    widths.map((width, i) => (i > 0 ? "-".repeat(width + 1) + ":" : "-".repeat(width + 2))).join("|")
+  }|`;
+  return [line(header), rule, ...rows.map(line)].join("\n");
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Main
+
+const USAGE = `Usage: deno task bench [options]
+
+Options:
+  --calls N              measured calls at concurrency 1 (default 1000)
+  --calls-concurrent N   measured calls at concurrency 32 (default 5000)
+  --time-limit S         stop a measurement after S seconds even if calls remain (default 20)
+  --sessions N           sessions held open for the memory figure (default 200)
+  --sidecar FILE         the sidecar entry point to run (default main.ts of this repository)
+  --no-nginx             leave out the nginx hop even if nginx is installed
+  -h, --help             show this help`;
+
+function positiveInt(name: string, text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} must be a positive whole number`);
+  return value;
+}
+
+async function main(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      calls: { type: "string", default: "1000" },
+      "calls-concurrent": { type: "string", default: "5000" },
+      "time-limit": { type: "string", default: "20" },
+      sessions: { type: "string", default: "200" },
+      sidecar: { type: "string", default: join(REPO_ROOT, "main.ts") },
+      "no-nginx": { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const callsAt1 = positiveInt("calls", values.calls);
+  const callsAt32 = positiveInt("calls-concurrent", values["calls-concurrent"]);
+  const timeLimitMs = positiveInt("time-limit", values["time-limit"]) * 1000;
+  const sessionCount = positiveInt("sessions", values.sessions);
+
+  const deno = Deno.execPath();
+  const nginx = values["no-nginx"] ? undefined : await findNginx();
+  const dir = await Deno.makeTempDir({ prefix: "mcp-sidecar-bench-" });
+  const procs: Proc[] = [];
+  const cleanup = async () => {
+    await Promise.allSettled([...procs].reverse().map((proc) => proc.stop()));
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
+  // Ctrl-C or SIGTERM: still stop the children and remove the temp folder.
+  const onSignal = () => void cleanup().finally(() => Deno.exit(130));
+  for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, onSignal);
+  const startedAt = performance.now();
+  try {
+    console.log(
+      `mcp-sidecar transport benchmark — ${new Date().toISOString()}, Deno ${Deno.version.deno}, ` +
+        `${navigator.hardwareConcurrency} CPUs, ${Deno.build.target}`,
+    );
+    if (values["no-nginx"]) console.log("nginx: left out (--no-nginx)");
+    else if (nginx === undefined) {
+      console.log(
+        "nginx: NOT FOUND on PATH or in /usr/sbin — the nginx column and the sidecar/nginx ratio are left out " +
+          "(Debian: apt-get install -y nginx)",
+      );
+    }
+
+    const echo = await spawn(
+      "echo server",
+      deno,
+      ["run", "--allow-net=127.0.0.1", ECHO_SERVER, "--port", "0"],
+      /^echo server listening on (http:\/\/127\.0\.0\.1:\d+\/mcp)$/,
+    );
+    procs.push(echo.proc);
+    const echoUrl = echo.match!;
+
+    const configFile = await writeSidecarConfig(dir, echoUrl);
+    const sidecar = await spawn(
+      "sidecar",
+      deno,
+      ["run", ...SIDECAR_PERMISSIONS, values.sidecar, "serve", "--config", configFile, "--port", "0"],
+      /^mcp-sidecar listening on (http:\/\/127\.0\.0\.1:\d+)/,
+    );
+    procs.push(sidecar.proc);
+    const sidecarBase = sidecar.match!;
+    const sidecarUrl = `${sidecarBase}/echo/mcp`;
+
+    let nginxUrl: string | undefined;
+    if (nginx !== undefined) {
+      const started = await startNginx(nginx, join(dir, "nginx"), Number(new URL(echoUrl).port));
+      procs.push(started.proc);
+      nginxUrl = started.url;
+    }
+
+    // Memory first, while the heap has not yet grown from the load runs: idle, then with many sessions open.
+    await sleep(500);
+    const rssIdle = await rssMiB(sidecar.proc.pid);
+    const connectStarted = performance.now();
+    const held = await connectMany(sidecarUrl, sessionCount, 20);
+    const connectSeconds = (performance.now() - connectStarted) / 1000;
+    let rssHeld: number;
+    let sessionsHeld: number | undefined;
+    let upstreamHeld: number | undefined;
+    try {
+      await sleep(500);
+      rssHeld = await rssMiB(sidecar.proc.pid);
+      sessionsHeld = await openSessions(sidecarBase);
+      upstreamHeld = await echoSessions(echoUrl);
+    } finally {
+      await disconnectAll(held);
+    }
+    await sleep(1_000);
+    const rssAfterClose = await rssMiB(sidecar.proc.pid);
+    const sessionsAfterClose = await openSessions(sidecarBase);
+    const upstreamAfterClose = await echoSessions(echoUrl);
+
+    const targets: { name: string; url: string }[] = [
+      { name: "direct", url: echoUrl },
+      { name: "sidecar", url: sidecarUrl },
+      ...(nginxUrl ? [{ name: "nginx", url: nginxUrl }] : []),
+    ];
+    console.log(`targets: ${targets.map((target) => `${target.name} ${target.url}`).join(", ")}`);
+    // One untimed round over every target first, so the first target measured does not also pay for warming
+    // up this process (the clients' JIT) and the servers.
+    for (const target of targets) {
+      await measure(target.url, { concurrency: 4, calls: 200, warmupCalls: 0, timeLimitMs });
+    }
+    const results = new Map<string, Measurement>();
+    for (const concurrency of [1, 32]) {
+      const calls = concurrency === 1 ? callsAt1 : callsAt32;
+      for (const target of targets) {
+        const result = await measure(target.url, {
+          concurrency,
+          calls,
+          warmupCalls: Math.max(50, Math.floor(calls / 10)),
+          timeLimitMs,
+        });
+        results.set(`${target.name}/${concurrency}`, result);
+        console.log(
+          `  ${target.name.padEnd(7)} c=${String(concurrency).padEnd(2)} ${result.calls} calls, ` +
+            `${result.errors} errors, p50 ${fmt(result.p50, 2)} ms, p99 ${fmt(result.p99, 2)} ms, ` +
+            `${fmt(result.perSecond, 0)} calls/s`,
+        );
+        if (result.firstError) console.log(`    first error: ${result.firstError}`);
+      }
+    }
+    await sleep(1_000);
+    const sessionsAfterLoad = await openSessions(sidecarBase);
+    const rssAfterLoad = await rssMiB(sidecar.proc.pid);
+    const upstreamAfterLoad = await echoSessions(echoUrl);
+
+    // The report.
+    const header = ["target", "c", "calls", "errors", "p50 ms", "p99 ms", "calls/s"];
+    const rows: string[][] = [];
+    for (const concurrency of [1, 32]) {
+      for (const target of targets) {
+        const r = results.get(`${target.name}/${concurrency}`)!;
+        rows.push([
+          target.name,
+          String(concurrency),
+          String(r.calls),
+          String(r.errors),
+          fmt(r.p50, 2),
+          fmt(r.p99, 2),
+          fmt(r.perSecond, 0),
+        ]);
+      }
+    }
+    console.log(
+      "\ntools/call echo over Streamable HTTP (official SDK clients, one call in flight per client)\n",
+    );
+    console.log(table(header, rows));
+
+    const ratioRows: string[][] = [];
+    for (const concurrency of [1, 32]) {
+      const side = results.get(`sidecar/${concurrency}`)!;
+      for (const base of nginxUrl ? ["direct", "nginx"] : ["direct"]) {
+        const other = results.get(`${base}/${concurrency}`)!;
+        ratioRows.push([
+          `sidecar/${base}`,
+          String(concurrency),
+          fmt(side.p50 / other.p50, 2),
+          fmt(side.p99 / other.p99, 2),
+          fmt(side.perSecond / other.perSecond, 2),
+        ]);
+      }
+    }
+    console.log("\nratios (latency: higher is slower; calls/s: lower is slower)\n");
+    console.log(table(["ratio", "c", "p50", "p99", "calls/s"], ratioRows));
+    if (nginxUrl === undefined) console.log("\n(no nginx: sidecar/nginx not measured)");
+
+    const sessionsText = (n: number | undefined) => (n === undefined ? "n/a" : String(n));
+    console.log("\nsidecar resident memory (VmRSS)\n");
+    console.log(table(["state", "sidecar sessions", "echo server sessions", "RSS MiB"], [
+      ["idle, after start", sessionsText(0), sessionsText(0), fmt(rssIdle, 1)],
+      [
+        `${sessionCount} open sessions (SDK clients connected)`,
+        sessionsText(sessionsHeld),
+        sessionsText(upstreamHeld),
+        fmt(rssHeld, 1),
+      ],
+      [
+        `those ${sessionCount} closed again (DELETE)`,
+        sessionsText(sessionsAfterClose),
+        sessionsText(upstreamAfterClose),
+        fmt(rssAfterClose, 1),
+      ],
+      [
+        "after the load runs, clients closed",
+        sessionsText(sessionsAfterLoad),
+        sessionsText(upstreamAfterLoad),
+        fmt(rssAfterLoad, 1),
+      ],
+    ]));
+    console.log(
+      "(sidecar sessions: its sidecar_open_sessions metric; echo server sessions: the upstream's own count, " +
+        "all three targets together)",
+    );
+    console.log(
+      `\nper open session: ~${fmt(((rssHeld - rssIdle) * 1024) / sessionCount, 0)} KiB ` +
+        `((RSS with ${sessionCount} sessions - idle RSS) / ${sessionCount}); ` +
+        `opening them took ${fmt(connectSeconds, 2)} s, 20 at a time`,
+    );
+    const kinds = [...sidecar.proc.lineKinds()].sort((a, b) => b[1] - a[1]);
+    if (kinds.length > 0) {
+      const total = kinds.reduce((sum, [, count]) => sum + count, 0);
+      console.log(`\nthe sidecar wrote ${total} line(s) to stderr (logging.level warn):`);
+      for (const [kind, count] of kinds.slice(0, 10)) console.log(`  ${String(count).padStart(5)} × ${kind}`);
+    } else {
+      console.log("\nthe sidecar wrote nothing to stderr (logging.level warn)");
+    }
+    console.log(`\ntotal time ${fmt((performance.now() - startedAt) / 1000, 1)} s`);
+    return 0;
+  } finally {
+    for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.removeSignalListener(signal, onSignal);
+    await cleanup();
+  }
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(await main(Deno.args));
+  } catch (error) {
+    console.error(`bench failed: ${error instanceof Error ? error.stack ?? error.message : error}`);
+    Deno.exit(1);
+  }
+}

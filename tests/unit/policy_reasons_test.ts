@@ -1,0 +1,19 @@
+import assert from "node:assert/strict";
+import { isReason, REASONS } from "../../src/policy/reasons.ts";
+
+Deno.test("the seed's reasons are kept verbatim, with the spec's new ones", () => {
+  for (
+    const seed of [
+      "permitted",
+      "unsupported_request_shape",
+      "missing_or_invalid_token",
+      "missing_default_role",
+      "tool_not_allowed_for_role",
+      "invalid_epoch_expiry_format",
+      "no_active_epoch_permits_request",
+    ]
+  ) assert.ok(isReason(seed), seed);
+  assert.equal(new Set(REASONS).size, REASONS.length);
+  assert.equal(REASONS.length, 14);
+  assert.equal(isReason("label_flow"), false, "IFC reasons arrive with labels");
+});
