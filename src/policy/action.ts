@@ -26,7 +26,15 @@ export interface Principal {
   anonymous: boolean;
 }
 
-/** The MCP methods whose results are lists the sidecar filters to what the caller may use. */
+/**
+ * The MCP methods whose results are lists the sidecar filters to what the caller may use.
+ *
+ * @example
+ * ```ts
+ * import { DISCOVERY_METHODS } from "./action.ts";
+ * DISCOVERY_METHODS.includes("tools/list"); // true
+ * ```
+ */
 export const DISCOVERY_METHODS = [
   "tools/list",
   "resources/list",

@@ -10,7 +10,16 @@
  */
 import { z } from "zod";
 
-/** The id of the principal that stands for callers without a token (they get the `default` role). */
+/**
+ * The id of the principal that stands for callers without a token (they get the `default` role); no entry of
+ * `principals` may use it.
+ *
+ * @example
+ * ```ts
+ * import { ANONYMOUS_PRINCIPAL_ID } from "./schema.ts";
+ * ANONYMOUS_PRINCIPAL_ID; // "anonymous"
+ * ```
+ */
 export const ANONYMOUS_PRINCIPAL_ID = "anonymous";
 
 /** The verbs of the permission model. */

@@ -15,7 +15,15 @@ import type {
   PolicyToolOp,
 } from "./schema.ts";
 
-/** The argument names read as paths when a server's rules do not list their own (`tools.<server>.path_args`). */
+/**
+ * The argument names read as paths when a server's rules do not list their own (`tools.<server>.path_args`).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_PATH_ARGS } from "./snapshot.ts";
+ * DEFAULT_PATH_ARGS.includes("destination"); // true
+ * ```
+ */
 export const DEFAULT_PATH_ARGS: readonly string[] = [
   "path",
   "paths",
