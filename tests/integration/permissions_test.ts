@@ -294,3 +294,135 @@ Deno.test("token new prints a token once and the policy line with its hash; poli
   assert.match(allowed.stdout, /ALLOW \(permitted\)/);
   assert.match(allowed.stdout, /"policy_sha256": "[0-9a-f]{64}"/);
 });
+
+Deno.test({
+  name:
+    "grants: a writer delegates part of its rights to a reader; wider, cross-tenant or longer grants are refused",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    await using stack = await createPolicyStack();
+    const sidecar = await startSidecarProcess(stack.configFile);
+    const grant = (token: string, body: unknown) =>
+      fetch(`${sidecar.url}/admin/grants`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...bearer(token) },
+        body: JSON.stringify(body),
+      });
+    try {
+      const alice = await connectClient(`${sidecar.url}/mcp1/mcp`, bearer(TOKENS.alice));
+      const target = join(stack.workspace, "granted.txt");
+      const write = () =>
+        alice.callTool({ name: "write_file", arguments: { path: target, content: "granted" } });
+      assert.equal((await denial(write())).data.reason, "tool_not_allowed_for_role");
+
+      const wide = await grant(TOKENS.bob, {
+        grantee: "alice",
+        verbs: ["call", "admin"],
+        tools: ["filesystem/write_file"],
+        expires_at: "2099-01-01T00:00:00Z",
+      });
+      assert.equal(wide.status, 403);
+      assert.equal((await wide.json()).reason, "grant_not_attenuated");
+      const foreign = await grant(TOKENS.bob, {
+        grantee: "carol",
+        verbs: ["call", "write"],
+        tools: ["filesystem/write_file"],
+        expires_at: "2099-01-01T00:00:00Z",
+      });
+      assert.equal((await foreign.json()).reason, "cross_tenant");
+      const tooLong = await grant(TOKENS.bob, {
+        grantee: "alice",
+        verbs: ["call", "write"],
+        tools: ["filesystem/write_file"],
+        expires_at: "2200-01-01T00:00:00Z",
+      });
+      assert.equal((await tooLong.json()).reason, "grant_not_attenuated");
+      const byReader = await grant(TOKENS.alice, {
+        grantee: "bob",
+        verbs: ["call"],
+        tools: ["filesystem/read_text_file"],
+        expires_at: "2099-01-01T00:00:00Z",
+      });
+      assert.equal(byReader.status, 403);
+
+      const ok = await grant(TOKENS.bob, {
+        grantee: "alice",
+        verbs: ["call", "write"],
+        tools: ["filesystem/write_file"],
+        expires_at: "2099-01-01T00:00:00Z",
+      });
+      assert.equal(ok.status, 201, await ok.clone().text());
+      assert.equal((await ok.json()).grant.grantor, "bob");
+      assert.notEqual((await write()).isError, true);
+      assert.equal(await Deno.readTextFile(target), "granted");
+      const tools = (await alice.listTools()).tools.map((tool) => tool.name);
+      assert.ok(tools.includes("write_file"), "the granted tool now shows in alice's list");
+      await alice.close();
+    } finally {
+      await sidecar.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "shadow mode never blocks, and records the reason enforce would have given",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    await using stack = await createPolicyStack({ mode: "shadow" });
+    const sidecar = await startSidecarProcess(stack.configFile);
+    try {
+      const alice = await connectClient(`${sidecar.url}/mcp1/mcp`, bearer(TOKENS.alice));
+      const target = join(stack.workspace, "shadow.txt");
+      const result = await alice.callTool({
+        name: "write_file",
+        arguments: { path: target, content: "through" },
+      });
+      assert.notEqual(result.isError, true);
+      assert.equal(await Deno.readTextFile(target), "through");
+      const metrics = await (await fetch(`${sidecar.url}/metrics`)).text();
+      assert.match(
+        metrics,
+        /sidecar_decisions_total\{server="filesystem",method="tools\/call",decision="shadow_deny",reason="tool_not_allowed_for_role"\} 1/,
+      );
+      await alice.close();
+    } finally {
+      await sidecar.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "a revocation written to the policy denies the next message of an open session",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    await using stack = await createPolicyStack();
+    const sidecar = await startSidecarProcess(stack.configFile);
+    try {
+      const alice = await connectClient(`${sidecar.url}/mcp1/mcp`, bearer(TOKENS.alice));
+      const readme = join(stack.workspace, "README.md");
+      assert.match(
+        firstText(await alice.callTool({ name: "read_text_file", arguments: { path: readme } })),
+        /Demo/,
+      );
+      const text = await Deno.readTextFile(stack.policyFile);
+      await Deno.writeTextFile(
+        stack.policyFile,
+        text.replace("generation: 1", "generation: 2") +
+          'revocations:\n  - { target: principal, id: alice, generation: 2, reason: "lost laptop" }\n',
+      );
+      await until(
+        "the revocation to load",
+        () => Promise.resolve(sidecar.stderr().includes("policy reloaded")),
+      );
+      const denied = await denial(alice.callTool({ name: "read_text_file", arguments: { path: readme } }));
+      assert.equal(denied.data.reason, "revoked");
+      assert.equal(denied.data.generation, 2);
+      await alice.close();
+    } finally {
+      await sidecar.stop();
+    }
+  },
+});
