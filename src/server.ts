@@ -5,17 +5,19 @@
  *
  * @module
  */
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import type { LoadedConfig } from "./config/load.ts";
 import type { UpstreamConfig } from "./config/schema.ts";
 import { ErrorCode } from "./mcp/jsonrpc.ts";
-import { decide } from "./policy/decide.ts";
+import { decide, type Principal } from "./policy/decide.ts";
+import type { PolicySnapshot } from "./policy/snapshot.ts";
+import { jsonRpcErrorResponse } from "./proxy/http_errors.ts";
 import { GrantStore } from "./policy/grant_store.ts";
 import { LivePolicy } from "./policy/live_policy.ts";
 import { originCheck } from "./auth/origin.ts";
 import { authenticateCaller, type CallerVariables } from "./auth/caller.ts";
 import { grantsHandler } from "./admin/grants.ts";
-import { enforcement } from "./proxy/enforcement.ts";
+import { type DecisionRecorder, enforcement } from "./proxy/enforcement.ts";
 import type { RouteOptions } from "./proxy/open_session.ts";
 import type { SessionHooks } from "./proxy/session.ts";
 import { SessionRegistry } from "./proxy/session_registry.ts";
@@ -34,6 +36,8 @@ export interface Sidecar {
   metrics: SidecarMetrics;
   health: UpstreamHealth;
   policy: LivePolicy;
+  /** Stops taking new MCP requests (503) and waits up to `graceMs` for in-flight ones; true if all finished. */
+  drain(graceMs: number): Promise<boolean>;
   /** Closes every session and its upstream, and stops background work. */
   close(): Promise<void>;
 }
@@ -46,6 +50,7 @@ interface SidecarParts {
   metrics: SidecarMetrics;
   policy: LivePolicy;
   grants: GrantStore;
+  recorder: DecisionRecorder;
   log: Logger;
 }
 
@@ -69,20 +74,33 @@ export function createSidecar(loaded: LoadedConfig, log: Logger): Sidecar {
       idleTimeoutMs: config.server.session_idle_timeout,
       maxPerUpstream: config.server.max_sessions_per_upstream,
     }),
-    health: new UpstreamHealth(config.upstreams, (upstream) => connectUpstream(upstream, log), log),
+    health: new UpstreamHealth(
+      config.upstreams,
+      (upstream) => connectUpstream(upstream, log),
+      log,
+      (name, up) => metrics.upstreamUp.set({ upstream: name }, up ? 1 : 0),
+    ),
     metrics,
     policy,
     grants: new GrantStore(),
+    recorder: metricsRecorder(metrics, log),
     log,
   };
   trackPolicyMetrics(policy, metrics);
   policy.start();
 
+  let draining = false;
   const app = new Hono<{ Variables: CallerVariables }>();
   app.use("*", async (c, next) => {
     await next();
     metrics.httpRequests.inc({ route: c.req.routePath, method: c.req.method, status: String(c.res.status) });
   });
+  const refuseWhileDraining: MiddlewareHandler = async (_c, next) => {
+    if (!draining) return await next();
+    return jsonRpcErrorResponse(503, ErrorCode.UpstreamError, "The sidecar is shutting down; retry shortly", {
+      headers: { "retry-after": "5" },
+    });
+  };
   app.get("/health", (c) => c.json({ status: "ok" }));
   app.get("/ready", async (c) => {
     const problems = await readinessProblems(parts);
@@ -91,19 +109,29 @@ export function createSidecar(loaded: LoadedConfig, log: Logger): Sidecar {
       ? c.json({ status: "ready", ...body })
       : c.json({ status: "not_ready", problems, ...body }, 503);
   });
+  const authenticate = authenticateCaller(config.auth, () => policy.current());
   if (config.metrics.enabled) {
-    app.get("/metrics", async (c) => {
+    const guard: MiddlewareHandler<{ Variables: CallerVariables }> = config.metrics.require_admin
+      ? async (c, next) => {
+        const unauthorized = await authenticate(c, () => Promise.resolve());
+        if (unauthorized) return unauthorized;
+        if (!isAdmin(policy.current(), c.var.caller.principal)) {
+          return c.json({ error: "/metrics needs a token of a principal with an admin role" }, 403);
+        }
+        await next();
+      }
+      : async (_c, next) => await next();
+    app.get("/metrics", guard, async (c) => {
       c.header("content-type", metrics.registry.contentType);
       return c.body(await metrics.registry.metrics());
     });
   }
-  const authenticate = authenticateCaller(config.auth, () => policy.current());
   app.post("/admin/grants", authenticate, grantsHandler({ policy, grants: parts.grants, log }));
 
   for (const upstream of config.upstreams) {
     const route = routeOptions(upstream, parts);
     const base = `/${upstream.route}`;
-    app.use(`${base}/*`, originCheck(config.server.allowed_origins), authenticate);
+    app.use(`${base}/*`, refuseWhileDraining, originCheck(config.server.allowed_origins), authenticate);
     app.all(`${base}/mcp`, streamableHttpHandler(route));
     const legacy = legacySseHandlers(route);
     app.get(`${base}/sse`, legacy.stream);
@@ -116,6 +144,10 @@ export function createSidecar(loaded: LoadedConfig, log: Logger): Sidecar {
     metrics,
     health: parts.health,
     policy,
+    drain: (graceMs) => {
+      draining = true;
+      return parts.sessions.drain(graceMs);
+    },
     close: async () => {
       policy.close();
       parts.health.close();
@@ -125,7 +157,8 @@ export function createSidecar(loaded: LoadedConfig, log: Logger): Sidecar {
 }
 
 function routeOptions(upstream: UpstreamConfig, parts: SidecarParts): RouteOptions {
-  const { loaded, sessions, health, metrics, policy, grants, log } = parts;
+  const { loaded, sessions, health, metrics, policy, grants, recorder } = parts;
+  const { log } = parts;
   const { server } = loaded.config;
   return {
     upstream,
@@ -161,34 +194,16 @@ function routeOptions(upstream: UpstreamConfig, parts: SidecarParts): RouteOptio
     },
     hooksFor: (caller): SessionHooks => {
       metrics.openSessions.inc({ upstream: upstream.name });
-      const policyStage = enforcement({
-        server: upstream.name,
-        live: policy,
-        grants,
-        caller,
-        record: (decision, message) => {
-          const outcome = decision.decision === "deny" ? "deny" : decision.shadow ? "shadow_deny" : "allow";
-          metrics.decisions.inc({
-            server: upstream.name,
-            method: message.method ?? "",
-            decision: outcome,
-            reason: decision.reason,
-          });
-          if (decision.decision === "deny" || decision.shadow) {
-            log.info("policy decision", {
-              upstream: upstream.name,
-              method: message.method,
-              decision: outcome,
-              reason: decision.reason,
-              epoch: decision.epoch,
-              generation: decision.generation,
-            });
-          }
-        },
-      });
+      const policyStage = enforcement({ server: upstream.name, live: policy, grants, caller, recorder });
       return {
         checkRequest: policyStage.checkRequest,
-        filterResult: policyStage.filterResult,
+        completeRequest: (request, answer, outcome, seconds) => {
+          metrics.upstreamLatency.observe(
+            { upstream: upstream.name, method: request.method ?? "", outcome },
+            seconds,
+          );
+          return policyStage.completeRequest(request, answer, outcome, seconds);
+        },
         observe: (message) =>
           metrics.messages.inc({ upstream: upstream.name, direction: message.direction, kind: message.kind }),
         onUpstreamReady: () => health.markUp(upstream.name),
@@ -223,4 +238,37 @@ async function readinessProblems(parts: SidecarParts): Promise<string[]> {
   const policy = parts.policy.status();
   if (!policy.ok) problems.push(`policy: the file on disk was refused; the last good policy stays in force`);
   return problems.filter((problem): problem is string => problem !== undefined);
+}
+
+function isAdmin(snapshot: PolicySnapshot, principal: Principal | undefined): boolean {
+  if (!principal || principal.anonymous) return false;
+  return principal.roles.some((role) => snapshot.policy.roles[role]?.permissions.includes("admin"));
+}
+
+// Until the audit log is wired in, decisions go to metrics and (denials and shadow denials) to the log.
+function metricsRecorder(metrics: SidecarMetrics, log: Logger): DecisionRecorder {
+  return {
+    failClosed: false,
+    healthy: () => true,
+    record: ({ decision, message }) => {
+      const outcome = decision.decision === "deny" ? "deny" : decision.shadow ? "shadow_deny" : "allow";
+      metrics.decisions.inc({
+        server: message.server,
+        method: message.method ?? "",
+        decision: outcome,
+        reason: decision.reason,
+      });
+      if (outcome !== "allow") {
+        log.info("policy decision", {
+          upstream: message.server,
+          method: message.method,
+          decision: outcome,
+          reason: decision.reason,
+          epoch: decision.epoch,
+          generation: decision.generation,
+        });
+      }
+      return Promise.resolve();
+    },
+  };
 }

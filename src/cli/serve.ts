@@ -67,9 +67,18 @@ export async function startSidecar(
   let stopping: Promise<void> | undefined;
   const stop = () =>
     stopping ??= (async () => {
-      // Sessions first: their open SSE streams would otherwise hold the listener's shutdown open.
+      const grace = loaded.config.server.shutdown_grace;
+      const started = Date.now();
+      // New MCP requests get 503 from here on; requests already in flight may finish within the grace.
+      const drained = await sidecar.drain(grace);
+      if (!drained) {
+        log.warn("shutdown grace ran out; answering what is still in flight with an error", {
+          grace_ms: grace,
+        });
+      }
+      // Then the sessions: their open SSE streams would otherwise hold the listener's shutdown open.
       await sidecar.close();
-      await Promise.race([server.shutdown(), delay(loaded.config.server.shutdown_grace)]);
+      await Promise.race([server.shutdown(), delay(Math.max(0, grace - (Date.now() - started)) + 1_000)]);
     })();
   return { url: `http://${host}:${address.port}`, finished: server.finished, stop };
 }

@@ -83,6 +83,8 @@ export const ConfigSchema = z.strictObject({
   }).prefault({}),
   metrics: z.strictObject({
     enabled: z.boolean().default(true),
+    /** When true, /metrics answers only callers whose token names a principal with an `admin` role. */
+    require_admin: z.boolean().default(false),
   }).prefault({}),
   upstreams: z.array(upstream, { error: "is required: a list of the MCP servers to front" })
     .min(1, "lists no upstream; the sidecar needs at least one MCP server to front")

@@ -1,13 +1,16 @@
 /**
  * The policy stage of the pipeline for one session: every client request is decided against the snapshot in
  * force at that moment (so a rotation or revocation takes effect on the next message of an open session),
- * list results are filtered to what the caller may use, and every decision is handed to the recorder.
+ * list results are filtered to what the caller may use, and every decision is recorded: a denial before it is
+ * answered, an allowed request when its answer comes back (with the upstream's latency), and the client sees
+ * the answer only once the record is durable. When recording fails closed, requests are denied with
+ * `audit_failure`.
  *
  * @module
  */
 import type { Caller } from "../auth/caller.ts";
 import type { ClassifiedMessage } from "../mcp/classify.ts";
-import { ErrorCode } from "../mcp/jsonrpc.ts";
+import { ErrorCode, errorResponse, type JSONRPCMessage, type RequestId } from "../mcp/jsonrpc.ts";
 import {
   authenticate,
   decide,
@@ -21,7 +24,28 @@ import {
 import type { GrantStore } from "../policy/grant_store.ts";
 import type { LivePolicy } from "../policy/live_policy.ts";
 import { policyActionOf } from "../policy/message_action.ts";
-import type { Denial } from "./session.ts";
+import type { Denial, Outcome } from "./session.ts";
+
+/** One decision as it is recorded. */
+export interface DecisionRecord {
+  decision: Decision;
+  message: ClassifiedMessage;
+  principal: Principal | undefined;
+  /** `denied` when the sidecar answered the denial itself; otherwise how the forwarded request ended. */
+  outcome: Outcome | "denied";
+  /** Upstream latency of a forwarded request. */
+  seconds?: number;
+}
+
+/** Where decisions go: metrics and logs always, the audit log when enabled. */
+export interface DecisionRecorder {
+  /** Resolves once the record is durable; rejects when it could not be recorded. */
+  record(record: DecisionRecord): Promise<void>;
+  /** Whether recording works now; when it does not and the recorder fails closed, requests are denied. */
+  healthy(): boolean;
+  /** true: a decision that cannot be recorded is not carried out (audit.on_failure: deny). */
+  failClosed: boolean;
+}
 
 /** Everything the policy stage of one session needs. */
 export interface EnforcementContext {
@@ -29,16 +53,26 @@ export interface EnforcementContext {
   live: LivePolicy;
   grants: GrantStore;
   caller: Caller;
-  /** Called with every decision, allow and deny (metrics now, audit next). */
-  record(decision: Decision, message: ClassifiedMessage, principal: Principal | undefined): void;
+  recorder: DecisionRecorder;
   clock?: () => Date;
 }
 
-/** The checks of one session: decide requests, filter list results. */
+/** The checks of one session: decide requests; filter and record their answers. */
 export interface Enforcement {
-  checkRequest(message: ClassifiedMessage): Denial | undefined;
-  filterResult(method: string, result: Record<string, unknown>): Record<string, unknown>;
+  checkRequest(message: ClassifiedMessage): Promise<Denial | undefined>;
+  completeRequest(
+    request: ClassifiedMessage,
+    answer: JSONRPCMessage,
+    outcome: Outcome,
+    seconds: number,
+  ): Promise<JSONRPCMessage>;
 }
+
+const AUDIT_FAILURE: Denial = {
+  code: ErrorCode.PolicyDenied,
+  message: "Request denied: the decision could not be recorded",
+  data: { reason: "audit_failure" },
+};
 
 /**
  * Builds the policy stage for a session.
@@ -46,7 +80,7 @@ export interface Enforcement {
  * @example
  * ```ts ignore
  * import { enforcement } from "./enforcement.ts";
- * const policy = enforcement({ server: "git", live, grants, caller, record: () => {} });
+ * const policy = enforcement({ server: "git", live, grants, caller, recorder });
  * policy.checkRequest(classify(message, "client_to_server", "git"));
  * ```
  */
@@ -54,13 +88,15 @@ export function enforcement(context: EnforcementContext): Enforcement {
   const clock = context.clock ?? (() => new Date());
   // Tool annotations seen in this session's tools/list, for policies that trust them.
   const annotations: Record<string, { readOnlyHint?: boolean } | undefined> = {};
+  // The decision of each forwarded request, kept until its answer is recorded with it.
+  const decided = new Map<string, { decision: Decision; principal: Principal | undefined }>();
   const principalNow = () => {
     const snapshot = context.live.current();
     return { snapshot, principal: authenticate(snapshot, context.caller.tokenSha256) };
   };
 
   return {
-    checkRequest(message) {
+    async checkRequest(message) {
       const { snapshot, principal } = principalNow();
       const now = clock();
       let decision: Decision;
@@ -84,68 +120,96 @@ export function enforcement(context: EnforcementContext): Enforcement {
           explain: [`the decision failed: ${error instanceof Error ? error.message : error}`],
         };
       }
-      context.record(decision, message, principal);
-      if (decision.decision === "allow") return undefined;
-      return {
-        code: ErrorCode.PolicyDenied,
-        // The same words for every denial: a caller must not learn whether a hidden tool exists.
-        message: "Request denied by policy",
-        data: { reason: decision.reason, epoch: decision.epoch ?? null, generation: decision.generation },
-      };
+      const { recorder } = context;
+      if (decision.decision === "deny") {
+        // Denied either way; the record is best effort when the audit log is failing.
+        await recorder.record({ decision, message, principal, outcome: "denied" }).catch(() => {});
+        return {
+          code: ErrorCode.PolicyDenied,
+          // The same words for every denial: a caller must not learn whether a hidden tool exists.
+          message: "Request denied by policy",
+          data: { reason: decision.reason, epoch: decision.epoch ?? null, generation: decision.generation },
+        };
+      }
+      if (recorder.failClosed && !recorder.healthy()) return AUDIT_FAILURE;
+      decided.set(idKey(message.id), { decision, principal });
+      return undefined;
     },
 
-    filterResult(method, result) {
-      const { snapshot, principal } = principalNow();
-      const now = clock();
-      const session = { grants: context.grants.active(now) };
-      const { server } = context;
-      switch (method) {
-        case "tools/list": {
-          const tools = (result.tools ?? []) as { name: string; annotations?: { readOnlyHint?: boolean } }[];
-          for (const tool of tools) annotations[tool.name] = tool.annotations;
-          return { ...result, tools: filterTools(snapshot, principal, server, tools, session, now) };
+    async completeRequest(request, answer, outcome, seconds) {
+      const kept = decided.get(idKey(request.id));
+      decided.delete(idKey(request.id));
+      const filtered = "result" in answer && request.method
+        ? { ...answer, result: filterResult(request.method, answer.result as Record<string, unknown>) }
+        : answer;
+      if (!kept) return filtered;
+      try {
+        await context.recorder.record({ ...kept, message: request, outcome, seconds });
+      } catch {
+        if (context.recorder.failClosed) {
+          const { code, message, data } = AUDIT_FAILURE;
+          return errorResponse(request.id ?? null, code, message, data) as JSONRPCMessage;
         }
-        case "resources/list":
-          return {
-            ...result,
-            resources: filterResources(
-              snapshot,
-              principal,
-              server,
-              asList<{ uri: string }>(result.resources),
-              session,
-              now,
-            ),
-          };
-        case "resources/templates/list":
-          return {
-            ...result,
-            resourceTemplates: filterResourceTemplates(
-              snapshot,
-              principal,
-              server,
-              asList<{ uriTemplate: string }>(result.resourceTemplates),
-              session,
-              now,
-            ),
-          };
-        case "prompts/list":
-          return {
-            ...result,
-            prompts: filterPrompts(
-              snapshot,
-              principal,
-              server,
-              asList<{ name: string }>(result.prompts),
-              session,
-              now,
-            ),
-          };
-        default:
-          return result;
       }
+      return filtered;
     },
   };
+
+  function filterResult(method: string, result: Record<string, unknown>): Record<string, unknown> {
+    const { snapshot, principal } = principalNow();
+    const now = clock();
+    const session = { grants: context.grants.active(now) };
+    const { server } = context;
+    switch (method) {
+      case "tools/list": {
+        const tools = (result.tools ?? []) as { name: string; annotations?: { readOnlyHint?: boolean } }[];
+        for (const tool of tools) annotations[tool.name] = tool.annotations;
+        return { ...result, tools: filterTools(snapshot, principal, server, tools, session, now) };
+      }
+      case "resources/list":
+        return {
+          ...result,
+          resources: filterResources(
+            snapshot,
+            principal,
+            server,
+            asList<{ uri: string }>(result.resources),
+            session,
+            now,
+          ),
+        };
+      case "resources/templates/list":
+        return {
+          ...result,
+          resourceTemplates: filterResourceTemplates(
+            snapshot,
+            principal,
+            server,
+            asList<{ uriTemplate: string }>(result.resourceTemplates),
+            session,
+            now,
+          ),
+        };
+      case "prompts/list":
+        return {
+          ...result,
+          prompts: filterPrompts(
+            snapshot,
+            principal,
+            server,
+            asList<{ name: string }>(result.prompts),
+            session,
+            now,
+          ),
+        };
+      default:
+        return result;
+    }
+  }
+}
+
+function idKey(id: RequestId | undefined): string {
+  return `${typeof id}:${id}`;
 }
 
 function asList<T>(value: unknown): T[] {

@@ -19,14 +19,26 @@ export interface Denial {
   data?: unknown;
 }
 
-/** The hooks a session calls; the server wires them to policy, metrics, health and logs. */
+/** How a forwarded request ended. */
+export type Outcome = "ok" | "error" | "timeout" | "closed";
+
+/** The hooks a session calls; the server wires them to policy, audit, metrics, health and logs. */
 export interface SessionHooks {
   /** Decides a client request before it is forwarded; `undefined` lets it through. */
-  checkRequest(request: ClassifiedMessage): Denial | undefined;
+  checkRequest(request: ClassifiedMessage): Denial | undefined | Promise<Denial | undefined>;
+  /**
+   * Sees the answer to a forwarded request before the client does, however it ended (the upstream's answer,
+   * or the sidecar's own error on timeout or loss), and returns what the client gets: list filtering and the
+   * audit line happen here.
+   */
+  completeRequest?(
+    request: ClassifiedMessage,
+    answer: JSONRPCMessage,
+    outcome: Outcome,
+    seconds: number,
+  ): JSONRPCMessage | Promise<JSONRPCMessage>;
   /** Sees every message that passes, in both directions, after the decision. */
   observe?(message: ClassifiedMessage): void;
-  /** Rewrites a successful result before the client sees it (list filtering); gets the request's method. */
-  filterResult?(method: string, result: Record<string, unknown>): Record<string, unknown>;
   /** The upstream answered `initialize`: it is up. */
   onUpstreamReady?(): void;
   /** The upstream failed under this session (died, refused a message, or would not start). */
@@ -50,6 +62,9 @@ export interface ProxySessionOptions {
 interface InFlight {
   id: RequestId;
   method: string;
+  request: ClassifiedMessage;
+  /** performance.now() when it was forwarded. */
+  started: number;
   timer: ReturnType<typeof setTimeout>;
   progressToken?: string | number;
 }
@@ -120,11 +135,11 @@ export class ProxySession {
     this.#inFlight.clear();
     for (const request of pending) {
       clearTimeout(request.timer);
-      await this.#answer(request.id, {
+      await this.#finish(request, {
         code: ErrorCode.UpstreamError,
         message: `${reason} before answering ${request.method}`,
         data: { upstream: this.options.upstreamName },
-      });
+      }, "closed");
     }
     this.options.log.debug("session closed", this.#fields({ reason, answered_in_flight: pending.length }));
     await Promise.allSettled([this.#closeUpstream(), this.options.downstream.close()]);
@@ -144,7 +159,7 @@ export class ProxySession {
     const { hooks, upstream, upstreamName } = this.options;
     const classified = classify(message, "client_to_server", upstreamName);
     if (classified.kind === "request") {
-      const denial = hooks.checkRequest(classified);
+      const denial = await hooks.checkRequest(classified);
       hooks.observe?.(classified);
       if (denial) return void await this.#answer(classified.id!, denial);
       this.#track(classified);
@@ -158,10 +173,8 @@ export class ProxySession {
       // answer this request, then end the session so the client's next message gets 404 and re-initializes.
       const reason = `upstream ${upstreamName} could not take the message: ${errorText(error)}`;
       hooks.onUpstreamFailure?.(reason);
-      if (classified.kind === "request") {
-        this.#settle(classified.id!);
-        await this.#answer(classified.id!, { code: ErrorCode.UpstreamError, message: reason });
-      }
+      const request = classified.kind === "request" ? this.#settle(classified.id!) : undefined;
+      if (request) await this.#finish(request, { code: ErrorCode.UpstreamError, message: reason }, "closed");
       await this.close(`upstream ${upstreamName} failed`);
     }
   }
@@ -182,11 +195,7 @@ export class ProxySession {
         if (typeof version === "string") this.options.upstream.setProtocolVersion?.(version);
         this.options.hooks.onUpstreamReady?.();
       }
-      const { filterResult } = this.options.hooks;
-      const delivered = filterResult && "result" in message
-        ? { ...message, result: filterResult(request.method, message.result as Record<string, unknown>) }
-        : message;
-      return void await this.#deliver(delivered as JSONRPCMessage, { relatedRequestId: id });
+      return void await this.#finish(request, message, "error" in message ? "error" : "ok");
     }
     await this.#deliver(message, { relatedRequestId: this.#relatedRequest(message) });
   }
@@ -216,20 +225,28 @@ export class ProxySession {
       ?.progressToken;
     const timeoutMs = this.options.requestTimeoutMs;
     const timer = setTimeout(() => {
-      if (!this.#settle(request.id)) return;
+      const entry = this.#settle(request.id);
+      if (!entry) return;
       void this.options.upstream.send({
         jsonrpc: "2.0",
         method: "notifications/cancelled",
         params: { requestId: request.id, reason: "timed out at the sidecar" },
       }).catch(() => {});
-      void this.#answer(request.id, {
+      void this.#finish(entry, {
         code: ErrorCode.UpstreamError,
         message:
           `upstream ${this.options.upstreamName} did not answer ${request.method} within ${timeoutMs} ms`,
         data: { upstream: this.options.upstreamName, timeout_ms: timeoutMs },
-      });
+      }, "timeout");
     }, timeoutMs);
-    this.#inFlight.set(key, { id: request.id, method: request.method, timer, progressToken });
+    this.#inFlight.set(key, {
+      id: request.id,
+      method: request.method,
+      request: classified,
+      timer,
+      progressToken,
+      started: performance.now(),
+    });
     if (progressToken !== undefined) this.#progress.set(idKey(progressToken), key);
   }
 
@@ -241,6 +258,27 @@ export class ProxySession {
     this.#inFlight.delete(key);
     if (request.progressToken !== undefined) this.#progress.delete(idKey(request.progressToken));
     return request;
+  }
+
+  // Every forwarded request ends here, whichever way it ended, so it is filtered, recorded and timed once.
+  async #finish(request: InFlight, answer: JSONRPCMessage | Denial, outcome: Outcome): Promise<void> {
+    const message = "jsonrpc" in answer
+      ? answer
+      : errorResponse(request.id, answer.code, answer.message, answer.data) as JSONRPCMessage;
+    const seconds = (performance.now() - request.started) / 1000;
+    let delivered = message;
+    try {
+      delivered = await this.options.hooks.completeRequest?.(request.request, message, outcome, seconds) ??
+        message;
+    } catch (error) {
+      // Fail closed: a completion that cannot be checked or recorded does not reach the client as a success.
+      delivered = errorResponse(
+        request.id,
+        ErrorCode.InternalError,
+        `the sidecar could not complete ${request.method}: ${errorText(error)}`,
+      ) as JSONRPCMessage;
+    }
+    await this.#deliver(delivered, { relatedRequestId: request.id });
   }
 
   async #answer(id: RequestId, denial: Denial): Promise<void> {

@@ -53,6 +53,25 @@ export class SessionRegistry {
     this.#byUpstream.get(upstream)?.delete(id);
   }
 
+  /** How many requests are waiting for an upstream's answer, across every session. */
+  inFlight(): number {
+    let total = 0;
+    for (const sessions of this.#byUpstream.values()) {
+      for (const session of sessions.values()) total += session.inFlightCount;
+    }
+    return total;
+  }
+
+  /** Resolves once no request is in flight, or after `ms`; true when everything finished. */
+  async drain(ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    while (this.inFlight() > 0) {
+      if (Date.now() >= deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    return true;
+  }
+
   /** Closes every session and stops the idle sweep. */
   async closeAll(reason: string): Promise<void> {
     clearInterval(this.#sweeper);

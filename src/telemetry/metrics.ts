@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { Counter, Gauge, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
 
 /** The metrics one sidecar instance keeps. */
 export interface SidecarMetrics {
@@ -13,6 +13,8 @@ export interface SidecarMetrics {
   messages: Counter<"upstream" | "direction" | "kind">;
   decisions: Counter<"server" | "method" | "decision" | "reason">;
   openSessions: Gauge<"upstream">;
+  upstreamUp: Gauge<"upstream">;
+  upstreamLatency: Histogram<"upstream" | "method" | "outcome">;
   policyReloads: Counter<"result">;
   policyGeneration: Gauge;
   policyInfo: Gauge<"sha256">;
@@ -56,6 +58,20 @@ export function createMetrics(): SidecarMetrics {
       name: "sidecar_open_sessions",
       help: "MCP sessions currently open, by upstream.",
       labelNames: ["upstream"],
+      registers,
+    }),
+    upstreamUp: new Gauge({
+      name: "sidecar_upstream_up",
+      help: "1 when the upstream answered its last initialize or probe, 0 when it failed.",
+      labelNames: ["upstream"],
+      registers,
+    }),
+    upstreamLatency: new Histogram({
+      name: "sidecar_upstream_request_duration_seconds",
+      help:
+        "Time from forwarding a request to its answer, by upstream, method and outcome (ok, error, timeout, closed).",
+      labelNames: ["upstream", "method", "outcome"],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers,
     }),
     policyReloads: new Counter({

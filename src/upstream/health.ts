@@ -45,10 +45,14 @@ export class UpstreamHealth {
     private readonly upstreams: readonly UpstreamConfig[],
     private readonly open: OpenTransport,
     private readonly log: Logger,
+    private readonly onChange: (name: string, up: boolean) => void = () => {},
     probeIntervalMs = 5_000,
   ) {
     const since = new Date().toISOString();
-    for (const upstream of upstreams) this.#states.set(upstream.name, { up: true, since });
+    for (const upstream of upstreams) {
+      this.#states.set(upstream.name, { up: true, since });
+      onChange(upstream.name, true);
+    }
     this.#timer = setInterval(() => void this.probeDown(), probeIntervalMs);
     Deno.unrefTimer(this.#timer as unknown as number);
   }
@@ -59,6 +63,7 @@ export class UpstreamHealth {
     if (state && !state.up) {
       this.#states.set(name, { up: true, since: new Date().toISOString() });
       this.log.info("upstream is back", { upstream: name });
+      this.onChange(name, true);
     }
   }
 
