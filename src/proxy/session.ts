@@ -11,6 +11,8 @@ import { ErrorCode, errorResponse, type JSONRPCMessage, type RequestId } from ".
 import { type ClassifiedMessage, classify } from "../mcp/classify.ts";
 import type { UpstreamTransport } from "../upstream/connect.ts";
 import type { Logger } from "../telemetry/log.ts";
+import { endRequestSpan, startRequestSpan } from "../telemetry/tracing.ts";
+import type { Span } from "@opentelemetry/api";
 
 /** Why the sidecar refuses a request, as it will appear in the JSON-RPC error. */
 export interface Denial {
@@ -63,6 +65,7 @@ interface InFlight {
   id: RequestId;
   method: string;
   request: ClassifiedMessage;
+  span: Span;
   /** performance.now() when it was forwarded. */
   started: number;
   timer: ReturnType<typeof setTimeout>;
@@ -159,10 +162,14 @@ export class ProxySession {
     const { hooks, upstream, upstreamName } = this.options;
     const classified = classify(message, "client_to_server", upstreamName);
     if (classified.kind === "request") {
+      const span = startRequestSpan(classified);
       const denial = await hooks.checkRequest(classified);
       hooks.observe?.(classified);
-      if (denial) return void await this.#answer(classified.id!, denial);
-      this.#track(classified);
+      if (denial) {
+        endRequestSpan(span, "denied", (denial.data as { reason?: string } | undefined)?.reason);
+        return void await this.#answer(classified.id!, denial);
+      }
+      this.#track(classified, span);
     } else {
       hooks.observe?.(classified);
     }
@@ -218,7 +225,7 @@ export class ProxySession {
     return newest?.id;
   }
 
-  #track(classified: ClassifiedMessage): void {
+  #track(classified: ClassifiedMessage, span: Span): void {
     const request = classified.message as { id: RequestId; method: string; params?: { _meta?: unknown } };
     const key = idKey(request.id);
     const progressToken = (request.params?._meta as { progressToken?: string | number } | undefined)
@@ -243,6 +250,7 @@ export class ProxySession {
       id: request.id,
       method: request.method,
       request: classified,
+      span,
       timer,
       progressToken,
       started: performance.now(),
@@ -278,6 +286,7 @@ export class ProxySession {
         `the sidecar could not complete ${request.method}: ${errorText(error)}`,
       ) as JSONRPCMessage;
     }
+    endRequestSpan(request.span, outcome);
     await this.#deliver(delivered, { relatedRequestId: request.id });
   }
 
