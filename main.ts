@@ -17,6 +17,7 @@ Commands:
   demo      run the local stack: a demo workspace, the sidecar and its three backends
   token     make a principal's token: token new --principal NAME
   policy    explain a decision, or rotate the epoch of a policy file
+  audit     check the hash chain of an audit log: audit verify FILE
 
 Options:
   -h, --help     show this help (also: mcp-sidecar <command> --help)
@@ -29,6 +30,7 @@ const commands: Record<string, () => Promise<(args: string[]) => Promise<number>
   demo: async () => (await import("./src/cli/demo.ts")).demoCommand,
   token: async () => (await import("./src/cli/token.ts")).tokenCommand,
   policy: async () => (await import("./src/cli/policy.ts")).policyCommand,
+  audit: async () => (await import("./src/cli/audit.ts")).auditCommand,
 };
 
 async function main(args: string[]): Promise<number> {

@@ -18,6 +18,8 @@ import { originCheck } from "./auth/origin.ts";
 import { authenticateCaller, type CallerVariables } from "./auth/caller.ts";
 import { grantsHandler } from "./admin/grants.ts";
 import { type DecisionRecorder, enforcement } from "./proxy/enforcement.ts";
+import { decisionRecorder } from "./audit/decision_recorder.ts";
+import type { AuditWriter } from "./audit/writer.ts";
 import type { RouteOptions } from "./proxy/open_session.ts";
 import type { SessionHooks } from "./proxy/session.ts";
 import { SessionRegistry } from "./proxy/session_registry.ts";
@@ -64,9 +66,14 @@ interface SidecarParts {
  * Deno.serve({ port: 8080 }, sidecar.app.fetch);
  * ```
  */
-export function createSidecar(loaded: LoadedConfig, log: Logger): Sidecar {
+export function createSidecar(
+  loaded: LoadedConfig,
+  log: Logger,
+  options: { audit?: AuditWriter; metrics?: SidecarMetrics } = {},
+): Sidecar {
   const { config } = loaded;
-  const metrics = createMetrics();
+  const metrics = options.metrics ?? createMetrics();
+  const audit = options.audit;
   const policy = new LivePolicy(loaded.policy, { reloadIntervalMs: config.policy.reload_interval, log });
   const parts: SidecarParts = {
     loaded,
@@ -83,7 +90,7 @@ export function createSidecar(loaded: LoadedConfig, log: Logger): Sidecar {
     metrics,
     policy,
     grants: new GrantStore(),
-    recorder: metricsRecorder(metrics, log),
+    recorder: decisionRecorder({ writer: audit, audit: config.audit, metrics, log }),
     log,
   };
   trackPolicyMetrics(policy, metrics);
@@ -152,6 +159,8 @@ export function createSidecar(loaded: LoadedConfig, log: Logger): Sidecar {
       policy.close();
       parts.health.close();
       await parts.sessions.closeAll("sidecar stopping");
+      // Last: every decision of the closed sessions is flushed and fsynced.
+      await audit?.close();
     },
   };
 }
@@ -192,9 +201,16 @@ function routeOptions(upstream: UpstreamConfig, parts: SidecarParts): RouteOptio
         data: { reason: tools.reason, epoch: tools.epoch ?? null, generation: tools.generation },
       };
     },
-    hooksFor: (caller): SessionHooks => {
+    hooksFor: (caller, sessionId): SessionHooks => {
       metrics.openSessions.inc({ upstream: upstream.name });
-      const policyStage = enforcement({ server: upstream.name, live: policy, grants, caller, recorder });
+      const policyStage = enforcement({
+        server: upstream.name,
+        live: policy,
+        grants,
+        caller,
+        recorder,
+        sessionId,
+      });
       return {
         checkRequest: policyStage.checkRequest,
         completeRequest: (request, answer, outcome, seconds) => {
@@ -237,38 +253,13 @@ async function readinessProblems(parts: SidecarParts): Promise<string[]> {
   }));
   const policy = parts.policy.status();
   if (!policy.ok) problems.push(`policy: the file on disk was refused; the last good policy stays in force`);
+  if (!parts.recorder.healthy()) {
+    problems.push("audit: the audit log cannot be written; see the sidecar's log");
+  }
   return problems.filter((problem): problem is string => problem !== undefined);
 }
 
 function isAdmin(snapshot: PolicySnapshot, principal: Principal | undefined): boolean {
   if (!principal || principal.anonymous) return false;
   return principal.roles.some((role) => snapshot.policy.roles[role]?.permissions.includes("admin"));
-}
-
-// Until the audit log is wired in, decisions go to metrics and (denials and shadow denials) to the log.
-function metricsRecorder(metrics: SidecarMetrics, log: Logger): DecisionRecorder {
-  return {
-    failClosed: false,
-    healthy: () => true,
-    record: ({ decision, message }) => {
-      const outcome = decision.decision === "deny" ? "deny" : decision.shadow ? "shadow_deny" : "allow";
-      metrics.decisions.inc({
-        server: message.server,
-        method: message.method ?? "",
-        decision: outcome,
-        reason: decision.reason,
-      });
-      if (outcome !== "allow") {
-        log.info("policy decision", {
-          upstream: message.server,
-          method: message.method,
-          decision: outcome,
-          reason: decision.reason,
-          epoch: decision.epoch,
-          generation: decision.generation,
-        });
-      }
-      return Promise.resolve();
-    },
-  };
 }

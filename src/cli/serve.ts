@@ -8,6 +8,8 @@ import type { LoadedConfig } from "../config/load.ts";
 import { ValidationError } from "../config/located_yaml.ts";
 import { createSidecar } from "../server.ts";
 import { createLogger, type Logger } from "../telemetry/log.ts";
+import { createMetrics, type SidecarMetrics } from "../telemetry/metrics.ts";
+import { AuditWriteError, AuditWriter } from "../audit/writer.ts";
 import { parseFlags, UsageError, withUsage } from "./usage.ts";
 
 /** The help text of `serve`. */
@@ -49,7 +51,9 @@ export async function startSidecar(
   listen: { host?: string; port?: number },
   log: Logger,
 ): Promise<RunningSidecar> {
-  const sidecar = createSidecar(loaded, log);
+  const metrics = createMetrics();
+  const audit = loaded.config.audit.enabled ? await openAuditWriter(loaded, log, metrics) : undefined;
+  const sidecar = createSidecar(loaded, log, { audit, metrics });
   const hostname = listen.host ?? loaded.config.server.host;
   const port = listen.port ?? loaded.config.server.port;
   const listening = Promise.withResolvers<Deno.NetAddr>();
@@ -120,7 +124,14 @@ export async function serveCommand(args: string[]): Promise<number> {
       throw error;
     }
     const log = createLogger(loaded.config.logging.level);
-    const running = await startSidecar(loaded, { host: parsed.values.host as string | undefined, port }, log);
+    let running: RunningSidecar;
+    try {
+      running = await startSidecar(loaded, { host: parsed.values.host as string | undefined, port }, log);
+    } catch (error) {
+      if (!(error instanceof AuditWriteError)) throw error;
+      console.error(`mcp-sidecar: refusing to start: ${error.message}`);
+      return 1;
+    }
     console.log(`mcp-sidecar listening on ${running.url}`);
     log.info("listening", {
       url: running.url,
@@ -160,5 +171,22 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
     Deno.unrefTimer(timer);
+  });
+}
+
+async function openAuditWriter(
+  loaded: LoadedConfig,
+  log: Logger,
+  metrics: SidecarMetrics,
+): Promise<AuditWriter> {
+  const { audit } = loaded.config;
+  metrics.auditHealthy.set(1);
+  return await AuditWriter.open({
+    file: audit.file,
+    batchMaxLines: audit.batch_max_lines,
+    flushIntervalMs: audit.flush_interval,
+    maxFileBytes: audit.max_file_bytes,
+    log,
+    onStateChange: (healthy) => metrics.auditHealthy.set(healthy ? 1 : 0),
   });
 }

@@ -76,6 +76,18 @@ export const ConfigSchema = z.strictObject({
   audit: z.strictObject({
     enabled: z.boolean().default(true),
     file: z.string().default("audit/permits.jsonl"),
+    /** Group commit: a batch is written and fsynced when this many lines wait… */
+    batch_max_lines: z.number().int().positive().default(64),
+    /** …or this long after its first line arrived. */
+    flush_interval: duration("2ms"),
+    /** Rotate the live file (to FILE.1, FILE.2, …; higher is newer) before it grows past this. */
+    max_file_bytes: z.number().int().positive().default(64 * 1024 * 1024),
+    /** `deny` (fail closed) when the log cannot be written; `allow` keeps serving, unrecorded, and says so. */
+    on_failure: z.enum(["deny", "allow"]).default("deny"),
+    /** Write tool argument values (minus secrets) instead of their SHA-256. */
+    include_args: z.boolean().default(false),
+    /** Argument keys whose values are never written, on top of the built-in credential names. */
+    redact_args: z.array(z.string().min(1)).default([]),
   }).prefault({}),
   auth: z.strictObject({
     header: z.string().default("Authorization"),

@@ -31,8 +31,11 @@ export interface DecisionRecord {
   decision: Decision;
   message: ClassifiedMessage;
   principal: Principal | undefined;
-  /** `denied` when the sidecar answered the denial itself; otherwise how the forwarded request ended. */
-  outcome: Outcome | "denied";
+  /**
+   * `denied` when the sidecar answered the denial itself; `forwarding` for the line written before forwarding
+   * while the audit log is recovering; otherwise how the forwarded request ended.
+   */
+  outcome: Outcome | "denied" | "forwarding";
   /** Upstream latency of a forwarded request. */
   seconds?: number;
 }
@@ -40,7 +43,7 @@ export interface DecisionRecord {
 /** Where decisions go: metrics and logs always, the audit log when enabled. */
 export interface DecisionRecorder {
   /** Resolves once the record is durable; rejects when it could not be recorded. */
-  record(record: DecisionRecord): Promise<void>;
+  record(record: DecisionRecord, session?: string): Promise<void>;
   /** Whether recording works now; when it does not and the recorder fails closed, requests are denied. */
   healthy(): boolean;
   /** true: a decision that cannot be recorded is not carried out (audit.on_failure: deny). */
@@ -54,6 +57,8 @@ export interface EnforcementContext {
   grants: GrantStore;
   caller: Caller;
   recorder: DecisionRecorder;
+  /** The MCP session id, once the transport has one. */
+  sessionId?: () => string | undefined;
   clock?: () => Date;
 }
 
@@ -123,7 +128,8 @@ export function enforcement(context: EnforcementContext): Enforcement {
       const { recorder } = context;
       if (decision.decision === "deny") {
         // Denied either way; the record is best effort when the audit log is failing.
-        await recorder.record({ decision, message, principal, outcome: "denied" }).catch(() => {});
+        await recorder.record({ decision, message, principal, outcome: "denied" }, context.sessionId?.())
+          .catch(() => {});
         return {
           code: ErrorCode.PolicyDenied,
           // The same words for every denial: a caller must not learn whether a hidden tool exists.
@@ -131,7 +137,17 @@ export function enforcement(context: EnforcementContext): Enforcement {
           data: { reason: decision.reason, epoch: decision.epoch ?? null, generation: decision.generation },
         };
       }
-      if (recorder.failClosed && !recorder.healthy()) return AUDIT_FAILURE;
+      if (recorder.failClosed && !recorder.healthy()) {
+        // The audit log failed earlier. Record this decision before carrying it out: if that works, the log is
+        // back and the request goes on (its answer is recorded as usual, so it has two lines); if not, it is
+        // denied. This is how service resumes by itself once the disk allows it.
+        const written = await recorder.record(
+          { decision, message, principal, outcome: "forwarding" },
+          context.sessionId?.(),
+        )
+          .then(() => true, () => false);
+        if (!written) return AUDIT_FAILURE;
+      }
       decided.set(idKey(message.id), { decision, principal });
       return undefined;
     },
@@ -144,7 +160,7 @@ export function enforcement(context: EnforcementContext): Enforcement {
         : answer;
       if (!kept) return filtered;
       try {
-        await context.recorder.record({ ...kept, message: request, outcome, seconds });
+        await context.recorder.record({ ...kept, message: request, outcome, seconds }, context.sessionId?.());
       } catch {
         if (context.recorder.failClosed) {
           const { code, message, data } = AUDIT_FAILURE;

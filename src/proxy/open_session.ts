@@ -24,8 +24,8 @@ export interface RouteOptions {
   openUpstream(): UpstreamTransport;
   /** Whether the caller may open a session on this upstream at all; a denial answers 403. */
   admit(caller: Caller): Denial | undefined;
-  /** The per-message hooks of a new session for this caller. */
-  hooksFor(caller: Caller): SessionHooks;
+  /** The per-message hooks of a new session for this caller; `sessionId` reads the id once there is one. */
+  hooksFor(caller: Caller, sessionId: () => string | undefined): SessionHooks;
 }
 
 /**
@@ -60,7 +60,7 @@ export async function openSession(
       { id: requestId },
     );
   }
-  const hooks = options.hooksFor(caller);
+  const hooks = options.hooksFor(caller, () => downstream.sessionId);
   const session = new ProxySession({
     upstreamName: upstream.name,
     owner: callerKey(caller),

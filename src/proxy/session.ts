@@ -89,6 +89,7 @@ export class ProxySession {
   readonly #inFlight = new Map<string, InFlight>();
   readonly #progress = new Map<string, string>();
   #closing = false;
+  #finishing = 0;
 
   constructor(private readonly options: ProxySessionOptions) {}
 
@@ -102,9 +103,9 @@ export class ProxySession {
     return this.options.downstream;
   }
 
-  /** How many requests are waiting for the upstream's answer. */
+  /** How many requests are not answered yet: waiting for the upstream, or being recorded and delivered. */
   get inFlightCount(): number {
-    return this.#inFlight.size;
+    return this.#inFlight.size + this.#finishing;
   }
 
   /** Wires both transports and starts the upstream. */
@@ -275,6 +276,7 @@ export class ProxySession {
       : errorResponse(request.id, answer.code, answer.message, answer.data) as JSONRPCMessage;
     const seconds = (performance.now() - request.started) / 1000;
     let delivered = message;
+    this.#finishing++;
     try {
       delivered = await this.options.hooks.completeRequest?.(request.request, message, outcome, seconds) ??
         message;
@@ -287,7 +289,11 @@ export class ProxySession {
       ) as JSONRPCMessage;
     }
     endRequestSpan(request.span, outcome);
-    await this.#deliver(delivered, { relatedRequestId: request.id });
+    try {
+      await this.#deliver(delivered, { relatedRequestId: request.id });
+    } finally {
+      this.#finishing--;
+    }
   }
 
   async #answer(id: RequestId, denial: Denial): Promise<void> {

@@ -16,6 +16,10 @@ export interface SidecarMetrics {
   upstreamUp: Gauge<"upstream">;
   upstreamLatency: Histogram<"upstream" | "method" | "outcome">;
   policyReloads: Counter<"result">;
+  auditLines: Counter;
+  auditFailures: Counter;
+  auditWriteSeconds: Histogram;
+  auditHealthy: Gauge;
   policyGeneration: Gauge;
   policyInfo: Gauge<"sha256">;
 }
@@ -72,6 +76,27 @@ export function createMetrics(): SidecarMetrics {
         "Time from forwarding a request to its answer, by upstream, method and outcome (ok, error, timeout, closed).",
       labelNames: ["upstream", "method", "outcome"],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    }),
+    auditLines: new Counter({
+      name: "sidecar_audit_lines_written_total",
+      help: "Audit lines on disk (each acknowledged only after its batch was fsynced).",
+      registers,
+    }),
+    auditFailures: new Counter({
+      name: "sidecar_audit_write_failures_total",
+      help: "Decisions whose audit line could not be written.",
+      registers,
+    }),
+    auditWriteSeconds: new Histogram({
+      name: "sidecar_audit_write_seconds",
+      help: "Time from handing a decision to the audit writer until its batch was on disk.",
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    }),
+    auditHealthy: new Gauge({
+      name: "sidecar_audit_healthy",
+      help: "1 while the audit log can be written, 0 after a failed write until a later one succeeds.",
       registers,
     }),
     policyReloads: new Counter({

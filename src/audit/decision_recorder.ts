@@ -1,0 +1,106 @@
+/**
+ * Where every policy decision goes: the audit log (durable before the client hears the outcome), the
+ * decision metrics, and the log for denials. With `audit.on_failure: deny` (the default) a decision that
+ * cannot be written is not carried out; with `allow` it is, and the failure is logged at error level.
+ *
+ * @module
+ */
+import type { SidecarConfig } from "../config/schema.ts";
+import type { DecisionRecord, DecisionRecorder } from "../proxy/enforcement.ts";
+import type { SidecarMetrics } from "../telemetry/metrics.ts";
+import type { Logger } from "../telemetry/log.ts";
+import { type AuditEntry, redactArgs } from "./record.ts";
+import type { AuditWriter } from "./writer.ts";
+
+/**
+ * Builds the recorder. `writer` is undefined when `audit.enabled` is false.
+ *
+ * @example
+ * ```ts ignore
+ * import { decisionRecorder } from "./decision_recorder.ts";
+ * const recorder = decisionRecorder({ writer, audit: config.audit, metrics, log });
+ * await recorder.record({ decision, message, principal, outcome: "denied" }, sessionId);
+ * ```
+ */
+export function decisionRecorder(deps: {
+  writer: AuditWriter | undefined;
+  audit: SidecarConfig["audit"];
+  metrics: SidecarMetrics;
+  log: Logger;
+}): DecisionRecorder {
+  const { writer, audit, metrics, log } = deps;
+  return {
+    failClosed: writer !== undefined && audit.on_failure === "deny",
+    healthy: () => writer?.healthy ?? true,
+    async record(record: DecisionRecord, session?: string) {
+      const { decision, message } = record;
+      const outcome = decision.decision === "deny" ? "deny" : decision.shadow ? "shadow_deny" : "allow";
+      metrics.decisions.inc({
+        server: message.server,
+        method: message.method ?? "",
+        decision: outcome,
+        reason: decision.reason,
+      });
+      if (outcome !== "allow") {
+        log.info("policy decision", {
+          upstream: message.server,
+          method: message.method,
+          decision: outcome,
+          reason: decision.reason,
+          epoch: decision.epoch,
+          generation: decision.generation,
+        });
+      }
+      if (!writer) return;
+      const started = performance.now();
+      try {
+        await writer.append(auditEntry(record, session, audit));
+        metrics.auditLines.inc();
+        metrics.auditWriteSeconds.observe((performance.now() - started) / 1000);
+      } catch (error) {
+        metrics.auditFailures.inc();
+        log.error(
+          audit.on_failure === "deny"
+            ? "audit write failed: the decision is not carried out (audit.on_failure: deny)"
+            : "audit write failed: carrying out the decision anyway because audit.on_failure is allow",
+          { error: error instanceof Error ? error.message : String(error), method: message.method },
+        );
+        throw error;
+      }
+    },
+  };
+}
+
+function auditEntry(
+  record: DecisionRecord,
+  session: string | undefined,
+  audit: SidecarConfig["audit"],
+): AuditEntry {
+  const { decision, message, principal } = record;
+  const params = ("params" in message.message ? message.message.params ?? {} : {}) as Record<string, unknown>;
+  return {
+    request_id: message.id ?? null,
+    session,
+    principal: principal?.id ?? null,
+    tenant: principal?.tenant ?? null,
+    direction: message.direction,
+    method: message.method,
+    server: message.server,
+    tool: message.action.kind === "call" ? message.action.tool : undefined,
+    uri: message.action.kind === "read" ? message.action.uri : undefined,
+    decision: decision.decision,
+    shadow: decision.shadow || undefined,
+    reason: decision.reason,
+    epoch: decision.epoch ?? null,
+    generation: decision.generation,
+    policy_sha256: decision.policy_sha256,
+    mode: decision.mode,
+    outcome: record.outcome,
+    upstream_latency_ms: record.seconds === undefined
+      ? undefined
+      : Math.round(record.seconds * 100_000) / 100,
+    args: message.action.kind === "call" && params.arguments !== undefined
+      ? redactArgs(params.arguments, { include_args: audit.include_args, redact_args: audit.redact_args })
+      : undefined,
+  };
+}

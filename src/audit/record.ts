@@ -1,0 +1,92 @@
+/**
+ * What one audit line says about one decision. The pipeline hands an {@linkcode AuditEntry} to the writer,
+ * which adds the chain fields (`seq`, `prev`, `hash`) and the time when the entry has none. Only the fields
+ * named here are ever written: anything else on the object (a header, a token picked up by mistake) is dropped
+ * by {@linkcode auditRecordFields}.
+ *
+ * @module
+ */
+export { redactArgs, REDACTED, type RedactOptions } from "./redact.ts";
+
+/** One decision, as the pipeline reports it. */
+export interface AuditEntry {
+  /** ISO 8601 time of the decision; the writer fills it in at `append` when absent. */
+  time?: string;
+  /** The JSON-RPC id of the request decided on (null for notifications). */
+  request_id?: string | number | null;
+  /** The MCP session id. */
+  session?: string;
+  /** The principal's name; never its token. */
+  principal?: string | null;
+  tenant?: string | null;
+  direction: "client_to_server" | "server_to_client";
+  method?: string;
+  /** The upstream (server) name. */
+  server: string;
+  tool?: string;
+  uri?: string;
+  decision: "allow" | "deny";
+  /** True when shadow mode let through what enforce mode would have denied. */
+  shadow?: boolean;
+  /** One reason string: `permitted`, a denial reason, or `audit_failure`. */
+  reason: string;
+  /** The epoch that decided, when one did. */
+  epoch?: string | null;
+  /** The policy's revocation counter. */
+  generation: number;
+  /** SHA-256 of the policy text that decided. */
+  policy_sha256: string;
+  /** `enforce` or `shadow`. */
+  mode: string;
+  /** How the request ended: `denied` (answered by the sidecar), or `ok`, `error`, `timeout`, `closed`. */
+  outcome?: string;
+  /** How long the upstream took to answer, when the message was forwarded and answered. */
+  upstream_latency_ms?: number;
+  /** Tool arguments, already passed through `redactArgs`. */
+  args?: unknown;
+}
+
+/** The entry keys, in the order they appear on a line. */
+const FIELD_ORDER = [
+  "time",
+  "request_id",
+  "session",
+  "principal",
+  "tenant",
+  "direction",
+  "method",
+  "server",
+  "tool",
+  "uri",
+  "decision",
+  "shadow",
+  "reason",
+  "epoch",
+  "generation",
+  "policy_sha256",
+  "mode",
+  "outcome",
+  "upstream_latency_ms",
+  "args",
+] as const satisfies readonly (keyof AuditEntry)[];
+
+/**
+ * The fields of an entry that go on its line, in a fixed order, leaving out unknown keys and absent values.
+ *
+ * @example
+ * ```ts
+ * import { auditRecordFields } from "./record.ts";
+ * const entry = {
+ *   direction: "client_to_server", server: "fs", decision: "allow", reason: "permitted", generation: 1,
+ *   policy_sha256: "ab", mode: "enforce", authorization: "Bearer x",
+ * } as const;
+ * Object.keys(auditRecordFields(entry)).includes("authorization"); // false
+ * ```
+ */
+export function auditRecordFields(entry: AuditEntry): Record<string, unknown> {
+  const fields: Record<string, unknown> = {};
+  for (const key of FIELD_ORDER) {
+    if (entry[key] !== undefined) fields[key] = entry[key];
+  }
+  return fields;
+}

@@ -1,0 +1,66 @@
+/**
+ * `mcp-sidecar audit verify FILE…`: checks the hash chain of an audit log and prints one line: `OK: …` (exit 0)
+ * or where the first problem is and what it is (exit 1).
+ *
+ * @module
+ */
+import { verifyAuditFiles } from "../audit/verify.ts";
+import { parseFlags, UsageError, withUsage } from "./usage.ts";
+
+const USAGE = `Usage: mcp-sidecar audit verify FILE [FILE…]
+
+Checks an audit log: every line's hash, the chain from the genesis line, the seq numbers and the head record.
+
+  FILE        the live log (its rotated files FILE.1, FILE.2, … are found and checked first),
+              or several files, oldest first
+  -h, --help  show this help
+
+Prints "OK: N lines, chain intact from genesis", or "TAMPERED at FILE:LINE: <problem>" naming the first line
+that was edited, removed, inserted or reordered, or "TORN at FILE:LINE: …" for a last line cut short by a crash.
+
+Exit codes: 0 intact, 1 tampered or torn, 2 usage error or unreadable file.`;
+
+/**
+ * Runs the `audit` subcommand with the arguments after `audit`, and returns the process exit code.
+ *
+ * @example
+ * ```ts ignore
+ * import { auditCommand } from "./audit.ts";
+ * const code = await auditCommand(["verify", "audit/permits.jsonl"]);
+ * // stdout: OK: 10001 lines, chain intact from genesis
+ * code; // 0
+ * ```
+ */
+export async function auditCommand(args: string[]): Promise<number> {
+  return await withUsage(USAGE, async () => {
+    const parsed = parseFlags(args, {});
+    if (parsed === "help") {
+      console.log(USAGE);
+      return 0;
+    }
+    const [subcommand, ...files] = parsed.positionals;
+    if (subcommand !== "verify") {
+      throw new UsageError(
+        subcommand === undefined
+          ? "mcp-sidecar audit: name a subcommand: verify"
+          : `mcp-sidecar audit: unknown subcommand '${subcommand}'; the one there is: verify`,
+      );
+    }
+    if (files.length === 0) throw new UsageError("mcp-sidecar audit verify: name the audit file to check");
+
+    let result;
+    try {
+      result = await verifyAuditFiles(files);
+    } catch (error) {
+      console.error(`mcp-sidecar audit verify: cannot read the log: ${(error as Error).message}`);
+      return 2;
+    }
+    if (result.ok) {
+      const across = result.files.length > 1 ? ` (${result.files.length} files, oldest first)` : "";
+      console.log(`OK: ${result.lines} lines, chain intact from genesis${across}`);
+      return 0;
+    }
+    console.log(`${result.torn ? "TORN" : "TAMPERED"} at ${result.file}:${result.line}: ${result.problem}`);
+    return 1;
+  });
+}
