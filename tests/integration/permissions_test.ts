@@ -426,3 +426,34 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "metrics.require_admin: /metrics answers only a principal with an admin role",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    await using stack = await createPolicyStack();
+    const config = await Deno.readTextFile(stack.configFile);
+    await Deno.writeTextFile(
+      stack.configFile,
+      config.replace(/^metrics:\n {2}enabled: true$/m, "metrics:\n  enabled: true\n  require_admin: true"),
+    );
+    const sidecar = await startSidecarProcess(stack.configFile);
+    try {
+      const anonymous = await fetch(`${sidecar.url}/metrics`);
+      assert.equal(anonymous.status, 403);
+      await anonymous.body?.cancel();
+      const badToken = await fetch(`${sidecar.url}/metrics`, { headers: bearer("nope") });
+      assert.equal(badToken.status, 401);
+      await badToken.body?.cancel();
+      const reader = await fetch(`${sidecar.url}/metrics`, { headers: bearer(TOKENS.alice) });
+      assert.equal(reader.status, 403);
+      await reader.body?.cancel();
+      const ops = await fetch(`${sidecar.url}/metrics`, { headers: bearer(TOKENS.ops) });
+      assert.equal(ops.status, 200);
+      assert.match(await ops.text(), /sidecar_policy_generation 1/);
+    } finally {
+      await sidecar.stop();
+    }
+  },
+});
