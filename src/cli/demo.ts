@@ -12,6 +12,7 @@ import { loadConfig } from "../config/load.ts";
 import { ValidationError } from "../config/located_yaml.ts";
 import { createLogger } from "../telemetry/log.ts";
 import { startSidecar, stopOnSignals } from "./serve.ts";
+import { writeClientConfigs } from "../../provision/client_configs.ts";
 import { parseFlags, UsageError, withUsage } from "./usage.ts";
 
 /** The help text of `demo`. */
@@ -70,6 +71,17 @@ export async function demoCommand(args: string[]): Promise<number> {
     const log = createLogger(loaded.config.logging.level);
     const running = await startSidecar(loaded, { host: "127.0.0.1", port }, log);
     console.log(demoBanner(running.url, loaded.config.upstreams, workspace, configFile));
+    // The same client configs `provision up` writes for Morph, for the local stack (no secrets needed here).
+    const clientsDir = join(root, "clients");
+    await writeClientConfigs(
+      clientsDir,
+      loaded.config.upstreams.map((u) => ({
+        name: `sidecar-${u.name}`,
+        url: `${running.url}/${u.route}/mcp`,
+      })),
+      { morphEdge: false },
+    );
+    console.log(`Client configs (Claude Desktop, Cursor, VS Code, Claude Code): ${clientsDir}`);
     stopOnSignals(running, log);
     await running.finished;
     console.log("mcp-sidecar demo stopped: sessions closed, backends stopped.");

@@ -6,8 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Client } from "@modelcontextprotocol/sdk/client";
-import { startEverything } from "../fixtures/everything_process.ts";
-import { writeEverythingConfig } from "../fixtures/everything_config.ts";
+import { startEverythingSidecar } from "../fixtures/everything_sidecar.ts";
 import { connectClient, firstText } from "../fixtures/mcp_client.ts";
 import { REPO_ROOT, startSidecarProcess } from "../fixtures/sidecar_process.ts";
 import { createPolicyStack, TOKENS } from "../fixtures/policy_stack.ts";
@@ -50,53 +49,44 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "audit-" });
-    await using streamable = await startEverything("streamable");
-    await using sse = await startEverything("sse");
-    const sidecar = await startSidecarProcess(
-      await writeEverythingConfig(dir, { streamable: streamable.url, sse: sse.url }),
-    );
+    await using stack = await startEverythingSidecar();
+    const { sidecar, dir } = stack;
     const clients = 20;
     const perClient = 500;
-    try {
-      const connected = await Promise.all(
-        Array.from({ length: clients }, () => connectClient(`${sidecar.url}/e2/mcp`)),
-      );
-      await Promise.all(connected.map(async (client, index) => {
-        for (let i = 0; i < perClient; i++) {
-          const result = await client.callTool({ name: "echo", arguments: { message: `${index}-${i}` } });
-          assert.match(firstText(result), new RegExp(`${index}-${i}`));
-        }
-      }));
-      await Promise.all(connected.map((client) => client.close()));
+    const connected = await Promise.all(
+      Array.from({ length: clients }, () => connectClient(`${sidecar.url}/e2/mcp`)),
+    );
+    await Promise.all(connected.map(async (client, index) => {
+      for (let i = 0; i < perClient; i++) {
+        const result = await client.callTool({ name: "echo", arguments: { message: `${index}-${i}` } });
+        assert.match(firstText(result), new RegExp(`${index}-${i}`));
+      }
+    }));
+    await Promise.all(connected.map((client) => client.close()));
 
-      const metrics = await (await fetch(`${sidecar.url}/metrics`)).text();
-      assert.match(
-        metrics,
-        /sidecar_decisions_total\{server="ev-http",method="tools\/call",decision="allow",reason="permitted"\} 10000/,
-      );
-      assert.match(metrics, /sidecar_audit_lines_written_total \d+/);
-      assert.equal((await sidecar.stop()).code, 0);
+    const metrics = await (await fetch(`${sidecar.url}/metrics`)).text();
+    assert.match(
+      metrics,
+      /sidecar_decisions_total\{server="ev-http",method="tools\/call",decision="allow",reason="permitted"\} 10000/,
+    );
+    assert.match(metrics, /sidecar_audit_lines_written_total \d+/);
+    assert.equal((await sidecar.stop()).code, 0);
 
-      const file = join(dir, "audit", "permits.jsonl");
-      const lines = await readLines(file);
-      const calls = lines.filter((line) => line.method === "tools/call");
-      assert.equal(calls.length, clients * perClient);
-      assert.ok(calls.every((line) => line.decision === "allow" && line.outcome === "ok"));
-      assert.ok(calls.every((line) => typeof line.upstream_latency_ms === "number"));
-      assert.equal(
-        new Set(calls.map((line) => `${line.session}/${line.request_id}`)).size,
-        clients * perClient,
-      );
-      const verdict = await verifyAuditFiles([file]);
-      assert.equal(verdict.ok, true, JSON.stringify(verdict));
-      const cli = await auditCli(file);
-      assert.equal(cli.code, 0);
-      assert.match(cli.stdout, /^OK: \d+ lines, chain intact from genesis/);
-    } finally {
-      await sidecar.stop();
-      await Deno.remove(dir, { recursive: true });
-    }
+    const file = join(dir, "audit", "permits.jsonl");
+    const lines = await readLines(file);
+    const calls = lines.filter((line) => line.method === "tools/call");
+    assert.equal(calls.length, clients * perClient);
+    assert.ok(calls.every((line) => line.decision === "allow" && line.outcome === "ok"));
+    assert.ok(calls.every((line) => typeof line.upstream_latency_ms === "number"));
+    assert.equal(
+      new Set(calls.map((line) => `${line.session}/${line.request_id}`)).size,
+      clients * perClient,
+    );
+    const verdict = await verifyAuditFiles([file]);
+    assert.equal(verdict.ok, true, JSON.stringify(verdict));
+    const cli = await auditCli(file);
+    assert.equal(cli.code, 0);
+    assert.match(cli.stdout, /^OK: \d+ lines, chain intact from genesis/);
   },
 });
 
@@ -105,56 +95,47 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "audit-crash-" });
-    await using streamable = await startEverything("streamable");
-    await using sse = await startEverything("sse");
-    const sidecar = await startSidecarProcess(
-      await writeEverythingConfig(dir, { streamable: streamable.url, sse: sse.url }),
-    );
+    await using stack = await startEverythingSidecar();
+    const { sidecar, dir } = stack;
     const acknowledged: string[] = [];
     const clients: Client[] = [];
-    try {
-      for (let i = 0; i < 8; i++) clients.push(await connectClient(`${sidecar.url}/e2/mcp`));
-      let stop = false;
-      const running = clients.map(async (client, index) => {
-        for (let i = 0; !stop && i < 10_000; i++) {
-          try {
-            await client.callTool({ name: "echo", arguments: { message: `${index}-${i}` } });
-            acknowledged.push(`${index}-${i}`);
-          } catch {
-            return;
-          }
+    for (let i = 0; i < 8; i++) clients.push(await connectClient(`${sidecar.url}/e2/mcp`));
+    let stop = false;
+    const running = clients.map(async (client, index) => {
+      for (let i = 0; !stop && i < 10_000; i++) {
+        try {
+          await client.callTool({ name: "echo", arguments: { message: `${index}-${i}` } });
+          acknowledged.push(`${index}-${i}`);
+        } catch {
+          return;
         }
-      });
-      while (acknowledged.length < 500) await new Promise((resolve) => setTimeout(resolve, 20));
-      Deno.kill(sidecar.pid, "SIGKILL");
-      await sidecar.child.status;
-      stop = true;
-      await Promise.all(clients.map((client) => client.close().catch(() => {})));
-      await Promise.all(running);
+      }
+    });
+    while (acknowledged.length < 500) await new Promise((resolve) => setTimeout(resolve, 20));
+    Deno.kill(sidecar.pid, "SIGKILL");
+    await sidecar.child.status;
+    stop = true;
+    await Promise.all(clients.map((client) => client.close().catch(() => {})));
+    await Promise.all(running);
 
-      const file = join(dir, "audit", "permits.jsonl");
-      const recorded = new Set(
-        (await readLines(file)).filter((line) => line.method === "tools/call" && line.outcome === "ok").map((
-          line,
-        ) => JSON.stringify(line.args)),
-      );
-      // Arguments are hashed by default; hash each acknowledged message the same way to find its line.
-      const { redactArgs } = await import("../../src/audit/record.ts");
-      const missing = acknowledged.filter((message) =>
-        !recorded.has(JSON.stringify(redactArgs({ message }, { include_args: false, redact_args: [] })))
-      );
-      assert.deepEqual(
-        missing,
-        [],
-        `${missing.length} of ${acknowledged.length} acknowledged calls have no line`,
-      );
-      const verdict = await verifyAuditFiles([file]);
-      assert.ok(verdict.ok || verdict.torn, JSON.stringify(verdict));
-    } finally {
-      await sidecar.stop();
-      await Deno.remove(dir, { recursive: true });
-    }
+    const file = join(dir, "audit", "permits.jsonl");
+    const recorded = new Set(
+      (await readLines(file)).filter((line) => line.method === "tools/call" && line.outcome === "ok").map((
+        line,
+      ) => JSON.stringify(line.args)),
+    );
+    // Arguments are hashed by default; hash each acknowledged message the same way to find its line.
+    const { redactArgs } = await import("../../src/audit/record.ts");
+    const missing = acknowledged.filter((message) =>
+      !recorded.has(JSON.stringify(redactArgs({ message }, { include_args: false, redact_args: [] })))
+    );
+    assert.deepEqual(
+      missing,
+      [],
+      `${missing.length} of ${acknowledged.length} acknowledged calls have no line`,
+    );
+    const verdict = await verifyAuditFiles([file]);
+    assert.ok(verdict.ok || verdict.torn, JSON.stringify(verdict));
   },
 });
 
@@ -173,39 +154,35 @@ Deno.test({
       stack.configFile,
       config.replace(/^ {2}file: .*permits\.jsonl.*$/m, `  file: ${join(auditDir, "permits.jsonl")}`),
     );
-    const sidecar = await startSidecarProcess(stack.configFile);
-    try {
-      const alice = await connectClient(`${sidecar.url}/mcp1/mcp`, {
-        authorization: `Bearer ${TOKENS.alice}`,
-      })
-        .catch((error) => error as Error);
-      // initialize itself is a decision: with the log unwritable it is refused.
-      assert.ok(alice instanceof Error, "no session while decisions cannot be recorded");
-      assert.match(String(alice), /audit_failure|could not be recorded/);
-      const ready = await fetch(`${sidecar.url}/ready`);
-      assert.equal(ready.status, 503);
-      assert.match(JSON.stringify(await ready.json()), /audit/);
+    await using sidecar = await startSidecarProcess(stack.configFile);
+    const alice = await connectClient(`${sidecar.url}/mcp1/mcp`, {
+      authorization: `Bearer ${TOKENS.alice}`,
+    })
+      .catch((error) => error as Error);
+    // initialize itself is a decision: with the log unwritable it is refused.
+    assert.ok(alice instanceof Error, "no session while decisions cannot be recorded");
+    assert.match(String(alice), /audit_failure|could not be recorded/);
+    const ready = await fetch(`${sidecar.url}/ready`);
+    assert.equal(ready.status, 503);
+    assert.match(JSON.stringify(await ready.json()), /audit/);
 
-      await Deno.remove(auditDir);
-      await Deno.mkdir(auditDir);
-      const client = await connectClient(`${sidecar.url}/mcp1/mcp`, {
-        authorization: `Bearer ${TOKENS.alice}`,
-      });
-      const readme = join(stack.workspace, "README.md");
-      assert.match(
-        firstText(await client.callTool({ name: "read_text_file", arguments: { path: readme } })),
-        /Demo/,
-      );
-      assert.equal((await fetch(`${sidecar.url}/ready`)).status, 200);
-      await client.close();
-      const lines = await readLines(join(auditDir, "permits.jsonl"));
-      assert.ok(lines.some((line) => line.method === "tools/call" && line.principal === "alice"));
-      const metrics = await (await fetch(`${sidecar.url}/metrics`)).text();
-      assert.match(metrics, /sidecar_audit_write_failures_total [1-9]/);
-      assert.match(metrics, /sidecar_audit_healthy 1/);
-    } finally {
-      await sidecar.stop();
-    }
+    await Deno.remove(auditDir);
+    await Deno.mkdir(auditDir);
+    const client = await connectClient(`${sidecar.url}/mcp1/mcp`, {
+      authorization: `Bearer ${TOKENS.alice}`,
+    });
+    const readme = join(stack.workspace, "README.md");
+    assert.match(
+      firstText(await client.callTool({ name: "read_text_file", arguments: { path: readme } })),
+      /Demo/,
+    );
+    assert.equal((await fetch(`${sidecar.url}/ready`)).status, 200);
+    await client.close();
+    const lines = await readLines(join(auditDir, "permits.jsonl"));
+    assert.ok(lines.some((line) => line.method === "tools/call" && line.principal === "alice"));
+    const metrics = await (await fetch(`${sidecar.url}/metrics`)).text();
+    assert.match(metrics, /sidecar_audit_write_failures_total [1-9]/);
+    assert.match(metrics, /sidecar_audit_healthy 1/);
   },
 });
 
@@ -215,30 +192,26 @@ Deno.test({
   sanitizeResources: false,
   fn: async () => {
     await using stack = await createPolicyStack();
-    const sidecar = await startSidecarProcess(stack.configFile);
-    try {
-      const alice = await connectClient(`${sidecar.url}/mcp1/mcp`, {
-        authorization: `Bearer ${TOKENS.alice}`,
-      });
-      const secretPath = join(stack.workspace, "notes", "todo.txt");
-      await alice.callTool({ name: "read_text_file", arguments: { path: secretPath } });
-      await alice.callTool({ name: "write_file", arguments: { path: secretPath, content: "x" } }).catch(
-        () => {},
-      );
-      await alice.close();
-      assert.equal((await sidecar.stop()).code, 0);
-      const file = join(stack.root, "audit", "permits.jsonl");
-      const text = await Deno.readTextFile(file);
-      assert.ok(!text.includes(TOKENS.alice), "no token in the audit log");
-      assert.ok(!text.includes(secretPath), "argument values are hashed by default");
-      const lines = await readLines(file);
-      const denied = lines.find((line) => line.decision === "deny");
-      assert.equal(denied?.reason, "tool_not_allowed_for_role");
-      assert.equal(denied?.principal, "alice");
-      assert.equal(denied?.outcome, "denied");
-      assert.equal((await verifyAuditFiles([file])).ok, true);
-    } finally {
-      await sidecar.stop();
-    }
+    await using sidecar = await startSidecarProcess(stack.configFile);
+    const alice = await connectClient(`${sidecar.url}/mcp1/mcp`, {
+      authorization: `Bearer ${TOKENS.alice}`,
+    });
+    const secretPath = join(stack.workspace, "notes", "todo.txt");
+    await alice.callTool({ name: "read_text_file", arguments: { path: secretPath } });
+    await alice.callTool({ name: "write_file", arguments: { path: secretPath, content: "x" } }).catch(
+      () => {},
+    );
+    await alice.close();
+    assert.equal((await sidecar.stop()).code, 0);
+    const file = join(stack.root, "audit", "permits.jsonl");
+    const text = await Deno.readTextFile(file);
+    assert.ok(!text.includes(TOKENS.alice), "no token in the audit log");
+    assert.ok(!text.includes(secretPath), "argument values are hashed by default");
+    const lines = await readLines(file);
+    const denied = lines.find((line) => line.decision === "deny");
+    assert.equal(denied?.reason, "tool_not_allowed_for_role");
+    assert.equal(denied?.principal, "alice");
+    assert.equal(denied?.outcome, "denied");
+    assert.equal((await verifyAuditFiles([file])).ok, true);
   },
 });

@@ -30,7 +30,7 @@ Deno.test({
     await using stack = await createLocalStack();
     const stateDir = join(stack.root, "mcp-remote");
     await Deno.mkdir(stateDir);
-    const sidecar = await startSidecarProcess(stack.configFile);
+    await using sidecar = await startSidecarProcess(stack.configFile);
     const bridges: [string, string[]][] = [
       ["supergateway --streamableHttp", [
         "npm:supergateway@4.0.0",
@@ -40,26 +40,22 @@ Deno.test({
       ["supergateway --sse", ["npm:supergateway@4.0.0", "--sse", `${sidecar.url}/mcp1/sse`]],
       ["mcp-remote", ["npm:mcp-remote@0.15.1", `${sidecar.url}/mcp1/mcp`, "--transport", "http-only"]],
     ];
-    try {
-      for (const [name, args] of bridges) {
-        await t.step(name, async () => {
-          const client = new Client({ name: `bridge-${name}`, version: "1" });
-          await client.connect(bridge(args, stateDir));
-          try {
-            const { tools } = await client.listTools();
-            assert.ok(tools.some((tool) => tool.name === "read_text_file"));
-            const result = await client.callTool({
-              name: "read_text_file",
-              arguments: { path: join(stack.workspace, "notes", "todo.txt") },
-            });
-            assert.match(firstText(result), /try the filesystem backend/);
-          } finally {
-            await client.close();
-          }
-        });
-      }
-    } finally {
-      await sidecar.stop();
+    for (const [name, args] of bridges) {
+      await t.step(name, async () => {
+        const client = new Client({ name: `bridge-${name}`, version: "1" });
+        await client.connect(bridge(args, stateDir));
+        try {
+          const { tools } = await client.listTools();
+          assert.ok(tools.some((tool) => tool.name === "read_text_file"));
+          const result = await client.callTool({
+            name: "read_text_file",
+            arguments: { path: join(stack.workspace, "notes", "todo.txt") },
+          });
+          assert.match(firstText(result), /try the filesystem backend/);
+        } finally {
+          await client.close();
+        }
+      });
     }
   },
 });

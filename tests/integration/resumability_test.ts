@@ -4,9 +4,7 @@
  * the upstream offers.
  */
 import assert from "node:assert/strict";
-import { startEverything } from "../fixtures/everything_process.ts";
-import { writeEverythingConfig } from "../fixtures/everything_config.ts";
-import { startSidecarProcess } from "../fixtures/sidecar_process.ts";
+import { startEverythingSidecar } from "../fixtures/everything_sidecar.ts";
 import { TextLineStream } from "../fixtures/text_lines.ts";
 
 interface Event {
@@ -38,12 +36,8 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "resume-" });
-    await using streamable = await startEverything("streamable");
-    await using sse = await startEverything("sse");
-    const sidecar = await startSidecarProcess(
-      await writeEverythingConfig(dir, { streamable: streamable.url, sse: sse.url }),
-    );
+    await using stack = await startEverythingSidecar();
+    const { sidecar } = stack;
     const endpoint = `${sidecar.url}/e1/mcp`;
     const version = "2025-11-25";
     const base = { "content-type": "application/json", accept: "application/json, text/event-stream" };
@@ -64,57 +58,52 @@ Deno.test({
       await stream.cancel();
       return { session: response.headers.get("mcp-session-id") ?? session!, answer: JSON.parse(answer.data) };
     };
-    try {
-      const { session } = await call(undefined, "initialize", {
-        protocolVersion: version,
-        capabilities: {},
-        clientInfo: { name: "resume", version: "1" },
-      });
-      await fetch(endpoint, {
-        method: "POST",
-        headers: { ...base, "mcp-session-id": session, "mcp-protocol-version": version },
-        body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }),
-      }).then((response) => response.body?.cancel());
-      const uri = "demo://resource/dynamic/text/1";
-      await call(session, "resources/subscribe", { uri });
+    const { session } = await call(undefined, "initialize", {
+      protocolVersion: version,
+      capabilities: {},
+      clientInfo: { name: "resume", version: "1" },
+    });
+    await fetch(endpoint, {
+      method: "POST",
+      headers: { ...base, "mcp-session-id": session, "mcp-protocol-version": version },
+      body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }),
+    }).then((response) => response.body?.cancel());
+    const uri = "demo://resource/dynamic/text/1";
+    await call(session, "resources/subscribe", { uri });
 
-      const getHeaders = {
-        accept: "text/event-stream",
-        "mcp-session-id": session,
-        "mcp-protocol-version": version,
-      };
-      const toggleUpdates = () =>
-        call(session, "tools/call", { name: "toggle-subscriber-updates", arguments: {} });
-      const nextMessage = async (stream: ReturnType<typeof events>) => {
-        let event: Event;
-        do event = await stream.next(); while (event.data === "");
-        return { id: event.id, message: JSON.parse(event.data) };
-      };
+    const getHeaders = {
+      accept: "text/event-stream",
+      "mcp-session-id": session,
+      "mcp-protocol-version": version,
+    };
+    const toggleUpdates = () =>
+      call(session, "tools/call", { name: "toggle-subscriber-updates", arguments: {} });
+    const nextMessage = async (stream: ReturnType<typeof events>) => {
+      let event: Event;
+      do event = await stream.next(); while (event.data === "");
+      return { id: event.id, message: JSON.parse(event.data) };
+    };
 
-      const first = events(await fetch(endpoint, { headers: getHeaders }));
-      await toggleUpdates(); // starts updates: one is sent at once, on the GET stream
-      const seen = await nextMessage(first);
-      assert.equal(seen.message.method, "notifications/resources/updated");
-      assert.ok(seen.id, "events on the GET stream carry ids to resume from");
-      await first.cancel();
-      await new Promise((resolve) => setTimeout(resolve, 200));
+    const first = events(await fetch(endpoint, { headers: getHeaders }));
+    await toggleUpdates(); // starts updates: one is sent at once, on the GET stream
+    const seen = await nextMessage(first);
+    assert.equal(seen.message.method, "notifications/resources/updated");
+    assert.ok(seen.id, "events on the GET stream carry ids to resume from");
+    await first.cancel();
+    await new Promise((resolve) => setTimeout(resolve, 200));
 
-      // While no GET stream is open, the upstream announces another update.
-      await toggleUpdates(); // stops
-      await toggleUpdates(); // starts again: another update at once, stored for the absent stream
+    // While no GET stream is open, the upstream announces another update.
+    await toggleUpdates(); // stops
+    await toggleUpdates(); // starts again: another update at once, stored for the absent stream
 
-      const resumed = events(
-        await fetch(endpoint, { headers: { ...getHeaders, "last-event-id": seen.id! } }),
-      );
-      const missed = await nextMessage(resumed);
-      assert.equal(missed.message.method, "notifications/resources/updated");
-      assert.equal(missed.message.params.uri, uri);
-      assert.notEqual(missed.id, seen.id);
-      await resumed.cancel();
-      await toggleUpdates();
-    } finally {
-      await sidecar.stop();
-      await Deno.remove(dir, { recursive: true });
-    }
+    const resumed = events(
+      await fetch(endpoint, { headers: { ...getHeaders, "last-event-id": seen.id! } }),
+    );
+    const missed = await nextMessage(resumed);
+    assert.equal(missed.message.method, "notifications/resources/updated");
+    assert.equal(missed.message.params.uri, uri);
+    assert.notEqual(missed.id, seen.id);
+    await resumed.cancel();
+    await toggleUpdates();
   },
 });

@@ -14,36 +14,31 @@ Deno.test({
   sanitizeResources: false,
   fn: async () => {
     const bodies: string[] = [];
-    const collector = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
+    await using collector = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
       bodies.push(await request.text());
       return Response.json({});
     });
     await using stack = await createLocalStack();
-    const sidecar = await startSidecarProcess(stack.configFile, {
+    await using sidecar = await startSidecarProcess(stack.configFile, {
       OTEL_DENO: "true",
       OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
       OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${collector.addr.port}`,
       OTEL_BSP_SCHEDULE_DELAY: "100",
       OTEL_SERVICE_NAME: "mcp-sidecar-test",
     });
-    try {
-      const client = await connectClient(`${sidecar.url}/mcp1/mcp`);
-      await client.callTool({
-        name: "read_text_file",
-        arguments: { path: join(stack.workspace, "README.md") },
-      });
-      await client.close();
-      const deadline = Date.now() + 10_000;
-      while (!bodies.some((body) => body.includes('"mcp tools/call"')) && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      const body = bodies.find((text) => text.includes('"mcp tools/call"'));
-      assert.ok(body, "a span named 'mcp tools/call' reached the collector");
-      assert.match(body, /"mcp\.tool"[^}]*"filesystem\/read_text_file"/);
-      assert.match(body, /"mcp\.outcome"[^}]*"ok"/);
-    } finally {
-      await sidecar.stop();
-      await collector.shutdown();
+    const client = await connectClient(`${sidecar.url}/mcp1/mcp`);
+    await client.callTool({
+      name: "read_text_file",
+      arguments: { path: join(stack.workspace, "README.md") },
+    });
+    await client.close();
+    const deadline = Date.now() + 10_000;
+    while (!bodies.some((body) => body.includes('"mcp tools/call"')) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
     }
+    const body = bodies.find((text) => text.includes('"mcp tools/call"'));
+    assert.ok(body, "a span named 'mcp tools/call' reached the collector");
+    assert.match(body, /"mcp\.tool"[^}]*"filesystem\/read_text_file"/);
+    assert.match(body, /"mcp\.outcome"[^}]*"ok"/);
   },
 });

@@ -1,0 +1,158 @@
+/**
+ * Client configs for the sidecar's three routes, in each client's documented shape, never holding a raw
+ * secret: every secret is a reference in the client's own syntax (environment variables, or VS Code inputs).
+ *
+ * - Claude Desktop (`claude_desktop_config.json`): stdio through `mcp-remote`, headers from `env`.
+ * - Cursor (`.cursor/mcp.json`): `url` + `headers`, with `${env:NAME}`.
+ * - VS Code (`.vscode/mcp.json`): `servers` with `type: "http"`, secrets from `inputs` (`${input:id}`).
+ * - Claude Code (`.mcp.json`): `mcpServers` with `type: "http"`, with `${NAME}`.
+ *
+ * @module
+ */
+import { join } from "node:path";
+
+/** One route to write a config entry for. */
+export interface ClientRoute {
+  /** Server name in the client, e.g. `sidecar-filesystem`. */
+  name: string;
+  /** The MCP endpoint, e.g. `https://mcp1-morphvm-abc.http.cloud.morph.so/mcp1/mcp`. */
+  url: string;
+}
+
+/** Which headers the stack needs. */
+export interface ClientAuth {
+  /** Morph's edge: `Authorization: Bearer $MORPH_API_KEY`. */
+  morphEdge: boolean;
+  /** The sidecar's own token header (`X-Sidecar-Token`), or none when the stack lets anonymous callers in. */
+  sidecarTokenHeader?: string;
+}
+
+/** Environment variables the configs refer to. */
+export const ENV = { morphKey: "MORPH_API_KEY", sidecarToken: "MCP_SIDECAR_TOKEN" } as const;
+
+/** The mcp-remote release the Claude Desktop entry runs (pinned, as in deno.json). */
+export const MCP_REMOTE = "mcp-remote@0.15.1";
+
+/** File names under the output folder. */
+export const CLIENT_FILES = {
+  claudeDesktop: "claude_desktop_config.json",
+  cursor: "cursor.mcp.json",
+  vscode: "vscode.mcp.json",
+  claudeCode: "claude_code.mcp.json",
+} as const;
+
+type Json = Record<string, unknown>;
+
+/**
+ * Builds the four configs.
+ *
+ * @example
+ * ```ts
+ * import { clientConfigs } from "./client_configs.ts";
+ * const configs = clientConfigs([{ name: "sidecar-fs", url: "https://x/mcp1/mcp" }], {
+ *   morphEdge: true,
+ *   sidecarTokenHeader: "X-Sidecar-Token",
+ * });
+ * (configs.vscode.servers as Record<string, { type: string }>)["sidecar-fs"].type; // "http"
+ * ```
+ */
+export function clientConfigs(
+  routes: ClientRoute[],
+  auth: ClientAuth,
+): Record<keyof typeof CLIENT_FILES, Json> {
+  const headersWith = (morph: string, token: string): Record<string, string> => ({
+    ...(auth.morphEdge ? { Authorization: `Bearer ${morph}` } : {}),
+    ...(auth.sidecarTokenHeader ? { [auth.sidecarTokenHeader]: token } : {}),
+  });
+  const desktopEnv: Record<string, string> = {};
+  if (auth.morphEdge) desktopEnv.MORPH_AUTH_HEADER = "Bearer <paste your MORPH_API_KEY here>";
+  if (auth.sidecarTokenHeader) {
+    desktopEnv[ENV.sidecarToken] = "<paste the token from `deno task provision token`>";
+  }
+  const desktopHeaders: string[] = [];
+  // mcp-remote expands ${VAR} in its arguments; no space after the colon (spaces in args break on Windows).
+  if (auth.morphEdge) desktopHeaders.push("--header", "Authorization:${MORPH_AUTH_HEADER}");
+  if (auth.sidecarTokenHeader) {
+    desktopHeaders.push("--header", `${auth.sidecarTokenHeader}:\${${ENV.sidecarToken}}`);
+  }
+  const inputs = [
+    ...(auth.morphEdge
+      ? [{ type: "promptString", id: "morph-api-key", description: "Morph Cloud API key", password: true }]
+      : []),
+    ...(auth.sidecarTokenHeader
+      ? [{ type: "promptString", id: "sidecar-token", description: "mcp-sidecar token", password: true }]
+      : []),
+  ];
+  return {
+    claudeDesktop: {
+      mcpServers: Object.fromEntries(routes.map(({ name, url }) => [name, {
+        command: "npx",
+        args: ["-y", MCP_REMOTE, url, "--transport", "http-only", ...desktopHeaders],
+        ...(Object.keys(desktopEnv).length > 0 ? { env: desktopEnv } : {}),
+      }])),
+    },
+    cursor: {
+      mcpServers: Object.fromEntries(routes.map(({ name, url }) => [name, {
+        url,
+        headers: headersWith(`\${env:${ENV.morphKey}}`, `\${env:${ENV.sidecarToken}}`),
+      }])),
+    },
+    vscode: {
+      inputs,
+      servers: Object.fromEntries(routes.map(({ name, url }) => [name, {
+        type: "http",
+        url,
+        headers: headersWith("${input:morph-api-key}", "${input:sidecar-token}"),
+      }])),
+    },
+    claudeCode: {
+      mcpServers: Object.fromEntries(routes.map(({ name, url }) => [name, {
+        type: "http",
+        url,
+        headers: headersWith(`\${${ENV.morphKey}}`, `\${${ENV.sidecarToken}}`),
+      }])),
+    },
+  };
+}
+
+/**
+ * Writes the four configs (and a short README) into `dir`; returns the file paths.
+ *
+ * @example
+ * ```ts ignore
+ * import { writeClientConfigs } from "./client_configs.ts";
+ * await writeClientConfigs(".demo/clients", routes, { morphEdge: false });
+ * ```
+ */
+export async function writeClientConfigs(
+  dir: string,
+  routes: ClientRoute[],
+  auth: ClientAuth,
+): Promise<string[]> {
+  await Deno.mkdir(dir, { recursive: true });
+  const configs = clientConfigs(routes, auth);
+  const written: string[] = [];
+  for (const [key, file] of Object.entries(CLIENT_FILES) as [keyof typeof CLIENT_FILES, string][]) {
+    const path = join(dir, file);
+    await Deno.writeTextFile(path, JSON.stringify(configs[key], null, 2) + "\n");
+    written.push(path);
+  }
+  const secrets = [
+    auth.morphEdge ? `${ENV.morphKey} (your Morph Cloud API key)` : "",
+    auth.sidecarTokenHeader ? `${ENV.sidecarToken} (printed by \`deno task provision token\`)` : "",
+  ].filter(Boolean);
+  await Deno.writeTextFile(
+    join(dir, "README.md"),
+    `# Client configs\n\nGenerated for: ${routes.map((route) => route.url).join(", ")}\n\n` +
+      `| client | file | where it goes |\n|---|---|---|\n` +
+      `| Claude Desktop | ${CLIENT_FILES.claudeDesktop} | merge into claude_desktop_config.json (stdio via mcp-remote) |\n` +
+      `| Cursor | ${CLIENT_FILES.cursor} | .cursor/mcp.json or ~/.cursor/mcp.json |\n` +
+      `| VS Code | ${CLIENT_FILES.vscode} | .vscode/mcp.json (asks for the secrets once) |\n` +
+      `| Claude Code | ${CLIENT_FILES.claudeCode} | .mcp.json in the project |\n\n` +
+      (secrets.length > 0
+        ? `No file holds a secret. Set ${secrets.join(" and ")} in the client's environment; for Claude ` +
+          "Desktop, paste them into the `env` block of its entry.\n"
+        : "This stack needs no secret.\n"),
+  );
+  return written;
+}

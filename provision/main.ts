@@ -1,0 +1,146 @@
+/**
+ * `deno task provision <command>`: puts mcp-sidecar on a Morph Cloud VM and runs it there, with the Morph HTTP
+ * API driven directly by fetch.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { down, logs, requireInfo, rotate, status } from "./day_two.ts";
+import { morphClientFromEnv } from "./morph_client.ts";
+import { MissingApiKeyError } from "./morph_errors.ts";
+import { createStepLog } from "./step_log.ts";
+import { up } from "./up.ts";
+
+/** The help text. */
+export const PROVISION_USAGE = `Usage: deno task provision <command> [options]
+
+Commands:
+  up       build the artifact, prepare (or reuse) the snapshot, start a VM, upload, start and expose the sidecar
+  status   instance state, URLs, the sidecar's /ready, policy generation and hash
+  logs     the tail of the sidecar log and of the audit log   [--lines N]
+  rotate   rotate the policy epoch on the VM and prove it      --to EPOCH
+  down     hide the services, delete the instance, remove instance_info.json (safe to run twice)
+  token    print the operator's sidecar token (for MCP_SIDECAR_TOKEN)
+
+Options:
+  --bundle          ship the one-file deno bundle (the VM gets Deno ${"2.9.6"}) instead of a compiled binary
+  --artifact PATH   ship this prebuilt artifact (a compiled binary, or a bundle with --bundle)
+  --upload MODE     exec (default)
+  --ttl SECONDS     safety-net TTL of the instance (default 10800: 3 h)
+  --port N          the sidecar's port on the VM (default 8080)
+  --info FILE       instance_info.json to write and read (default ./instance_info.json)
+  --clients DIR     where to write client configs (default ./clients)
+  --json            one JSON object per line instead of text
+  -h, --help        show this help
+
+Environment: MORPH_API_KEY (required, never printed), MORPH_BASE_URL (default https://cloud.morph.so/api).`;
+
+/**
+ * Runs the CLI; resolves with the exit code (2 for usage errors and a missing MORPH_API_KEY).
+ *
+ * @example
+ * ```ts ignore
+ * import { provisionMain } from "./main.ts";
+ * Deno.exit(await provisionMain(["status"]));
+ * ```
+ */
+export async function provisionMain(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        bundle: { type: "boolean", default: false },
+        artifact: { type: "string" },
+        upload: { type: "string", default: "exec" },
+        ttl: { type: "string", default: "10800" },
+        port: { type: "string", default: "8080" },
+        info: { type: "string", default: "instance_info.json" },
+        clients: { type: "string", default: "clients" },
+        json: { type: "boolean", default: false },
+        lines: { type: "string", default: "50" },
+        to: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (error) {
+    console.error(`${error instanceof Error ? error.message : error}\n\n${PROVISION_USAGE}`);
+    return 2;
+  }
+  const values = parsed.values;
+  const [command, ...extra] = parsed.positionals;
+  if (values.help || command === undefined) {
+    console.log(PROVISION_USAGE);
+    return values.help ? 0 : 2;
+  }
+  const usage = (message: string) => {
+    console.error(`${message}\n\n${PROVISION_USAGE}`);
+    return 2;
+  };
+  if (extra.length > 0) return usage(`unexpected argument "${extra[0]}"`);
+  const ttl = Number(values.ttl);
+  const port = Number(values.port);
+  const lines = Number(values.lines);
+  if (!Number.isInteger(ttl) || ttl < 60) return usage(`--ttl must be a whole number of seconds, 60 or more`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) return usage(`--port must be from 1 to 65535`);
+  if (!Number.isInteger(lines) || lines < 1) return usage(`--lines must be a positive whole number`);
+  if (values.upload !== "exec") {
+    return usage(`--upload ${values.upload} is not available: only exec is implemented (volumes is planned)`);
+  }
+  if (!["up", "status", "logs", "rotate", "down", "token"].includes(command)) {
+    return usage(`unknown command "${command}"`);
+  }
+  if (command === "rotate" && !values.to) return usage("rotate needs --to EPOCH, e.g. --to epoch-2");
+  const log = createStepLog({ json: Boolean(values.json) });
+  try {
+    if (command === "token") {
+      console.log((await requireInfo(values.info as string)).operator_token);
+      return 0;
+    }
+    const morph = morphClientFromEnv({
+      onRetry: (what, attempt, reason) => log.note(`retrying ${what} after ${reason} (attempt ${attempt})`),
+    });
+    switch (command) {
+      case "up":
+        await up(morph, log, {
+          bundle: Boolean(values.bundle),
+          artifact: values.artifact as string | undefined,
+          ttlSeconds: ttl,
+          port,
+          infoFile: values.info as string,
+          clientsDir: values.clients as string,
+          readyTimeoutMs: 180_000,
+        });
+        return 0;
+      case "status":
+        await status(morph, log, values.info as string);
+        return 0;
+      case "logs":
+        console.log(await logs(morph, values.info as string, lines));
+        return 0;
+      case "rotate":
+        await rotate(morph, log, values.info as string, values.to as string);
+        return 0;
+      case "down":
+        await down(morph, log, values.info as string);
+        return 0;
+    }
+    return 2;
+  } catch (error) {
+    if (error instanceof MissingApiKeyError) {
+      console.error(`provision: ${error.message}`);
+      return 2;
+    }
+    console.error(`provision ${command} failed: ${error instanceof Error ? error.message : error}`);
+    if (command === "up") {
+      console.error(
+        "Run `deno task provision up` again to resume, or `deno task provision down` to delete the VM.",
+      );
+    }
+    return 1;
+  }
+}
+
+if (import.meta.main) Deno.exit(await provisionMain(Deno.args));

@@ -1,0 +1,20 @@
+/**
+ * SHA-256 of bytes, as lower-case hex (WebCrypto).
+ *
+ * @module
+ */
+
+/**
+ * Lower-case hex SHA-256 of bytes or of a string's UTF-8.
+ *
+ * @example
+ * ```ts
+ * import { sha256HexOf } from "./sha256.ts";
+ * (await sha256HexOf("abc")).slice(0, 8); // "ba7816bf"
+ * ```
+ */
+export async function sha256HexOf(data: Uint8Array | string): Promise<string> {
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
+  return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("");
+}

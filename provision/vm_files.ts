@@ -1,0 +1,174 @@
+/**
+ * The files the provisioner writes on the VM: config.yaml (token in `X-Sidecar-Token`), policy.yaml (an
+ * operator principal known by its token's SHA-256, and a second epoch without the filesystem read tool), the
+ * systemd unit, and the supervisor loop used where the VM has no systemd.
+ *
+ * @module
+ */
+import { stringify } from "yaml";
+import { type ArtifactKind, REMOTE_DIR, sidecarArgv } from "./vm_layout.ts";
+
+/** The upstream names and routes, as in the shipped config.yaml. */
+export const ROUTES = [
+  { route: "mcp1", upstream: "filesystem" },
+  { route: "mcp2", upstream: "git" },
+  { route: "mcp3", upstream: "http" },
+] as const;
+
+/** The tool that `rotate --to epoch-2` takes away, so that the rotation can be proved. */
+export const ROTATION_PROBE_TOOL = "read_text_file";
+
+/**
+ * config.yaml for the VM. With a compiled binary all three backends are `command: self`; in the one-file
+ * bundle the embedded git and http backends cannot run (their CommonJS dependencies need `__dirname`), so
+ * they run as `deno run npm:…` with the same narrow permissions the embedded ones get.
+ *
+ * @example
+ * ```ts
+ * import { vmConfigYaml } from "./vm_files.ts";
+ * vmConfigYaml({ kind: "compiled", port: 8080 }).includes("header: X-Sidecar-Token"); // true
+ * ```
+ */
+export function vmConfigYaml(options: { kind: ArtifactKind; port: number }): string {
+  const workspace = `${REMOTE_DIR}/workspace`;
+  const deno = `${REMOTE_DIR}/bin/deno`;
+  const npm = (permissions: string[], spec: string) => ({
+    command: deno,
+    args: ["run", "--no-config", "--no-prompt", "--quiet", ...permissions, spec],
+  });
+  const upstreams = options.kind === "compiled"
+    ? [
+      { name: "filesystem", route: "mcp1", command: "self", args: ["backend", "filesystem", workspace] },
+      {
+        name: "git",
+        route: "mcp2",
+        command: "self",
+        args: ["backend", "git"],
+        env: { GIT_BASE_DIR: workspace },
+      },
+      { name: "http", route: "mcp3", command: "self", args: ["backend", "http"] },
+    ]
+    : [
+      { name: "filesystem", route: "mcp1", command: "self", args: ["backend", "filesystem", workspace] },
+      {
+        name: "git",
+        route: "mcp2",
+        ...npm(
+          ["--allow-env", "--allow-read", "--allow-write", "--allow-run=git", "--allow-sys"],
+          "npm:@cyanheads/git-mcp-server@2.15.3",
+        ),
+        env: { GIT_BASE_DIR: workspace },
+      },
+      {
+        name: "http",
+        route: "mcp3",
+        ...npm(["--allow-env", "--allow-net", "--allow-read", "--allow-sys"], "npm:mcp-fetch-server@1.1.2"),
+      },
+    ];
+  const config = {
+    server: { host: "127.0.0.1", port: options.port },
+    policy: { file: "policy.yaml", reload_interval: "2s" },
+    logging: { level: "info" },
+    audit: { enabled: true, file: "audit/permits.jsonl" },
+    // Morph's edge consumes `Authorization: Bearer <MORPH_API_KEY>`; the sidecar's own token travels alone here.
+    auth: { header: "X-Sidecar-Token", prefix: "" },
+    metrics: { enabled: true },
+    upstreams,
+  };
+  return `# Written by \`deno task provision up\`. The sidecar token travels in X-Sidecar-Token.\n${
+    stringify(config)
+  }`;
+}
+
+/**
+ * policy.yaml for the VM: the operator (by token hash) may use all three backends in epoch-1; epoch-2 keeps
+ * git and http but lacks the filesystem read tool, so `provision rotate --to epoch-2` visibly denies it.
+ *
+ * @example
+ * ```ts
+ * import { vmPolicyYaml } from "./vm_files.ts";
+ * vmPolicyYaml("0".repeat(64)).includes("epoch-2"); // true
+ * ```
+ */
+export function vmPolicyYaml(operatorTokenSha256: string): string {
+  return `# Written by \`deno task provision up\`. Rotate with \`deno task provision rotate --to epoch-2\`.
+version: perm.unify.r1
+mode: enforce
+generation: 1
+epochs:
+  epoch-1:
+    active: true
+    expires_at: "2099-12-31T23:59:59Z"
+    permissions: [read, write, call]
+  epoch-2:
+    active: false
+    expires_at: "2100-12-31T23:59:59Z"
+    permissions: [read, write, call]
+    allowed_tools: ["filesystem/list_*", "git/*", "http/*"]
+roles:
+  default: # callers without a token get nothing
+    epochs: [epoch-1]
+    tools: []
+    permissions: []
+  operator:
+    epochs: [epoch-1]
+    tools: [filesystem, git, http]
+    permissions: [read, write, call]
+principals:
+  - { id: operator, token_sha256: "${operatorTokenSha256}", roles: [operator] }
+`;
+}
+
+/**
+ * The systemd unit: restart on failure, logs appended to log/sidecar.log.
+ *
+ * @example
+ * ```ts
+ * import { systemdUnit } from "./vm_files.ts";
+ * systemdUnit("bundle").includes("Restart=on-failure"); // true
+ * ```
+ */
+export function systemdUnit(kind: ArtifactKind): string {
+  return `[Unit]
+Description=mcp-sidecar, a policy-enforcing MCP gateway
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+WorkingDirectory=${REMOTE_DIR}
+Environment=DENO_DIR=${REMOTE_DIR}/deno-cache
+Environment=HOME=${REMOTE_DIR}
+ExecStart=${sidecarArgv(kind, ["serve", "--config", `${REMOTE_DIR}/config.yaml`]).join(" ")}
+Restart=on-failure
+RestartSec=1
+StandardOutput=append:${REMOTE_DIR}/log/sidecar.log
+StandardError=append:${REMOTE_DIR}/log/sidecar.log
+
+[Install]
+WantedBy=multi-user.target
+`;
+}
+
+/**
+ * The supervisor used where there is no systemd: runs the command again after a failure, like
+ * `Restart=on-failure`, and stops on a clean exit. Bounded: it gives up after 100 quick failures.
+ *
+ * @example
+ * ```ts
+ * import { SUPERVISOR_SCRIPT } from "./vm_files.ts";
+ * SUPERVISOR_SCRIPT.startsWith("#!/bin/sh"); // true
+ * ```
+ */
+export const SUPERVISOR_SCRIPT = `#!/bin/sh
+# Restart on failure, as systemd's Restart=on-failure would; a clean exit (SIGTERM handled) ends the loop.
+failures=0
+while :; do
+  "$@"
+  code=$?
+  [ "$code" -eq 0 ] && exit 0
+  failures=$((failures + 1))
+  [ "$failures" -ge 100 ] && exit "$code"
+  echo "mcp-sidecar exited with $code; restarting in 1 s" >&2
+  sleep 1
+done
+`;

@@ -1,0 +1,115 @@
+/**
+ * Faults against the Morph double: a missing key exits 2 before any call; an upload cut in the middle (the
+ * connection drops on part writes until the retries give up) fails `up`, and the next `up` resumes: parts
+ * already on the VM are skipped. A slow ready is waited out.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { startMorphDouble } from "../fakes/morph_double.ts";
+import { REPO_ROOT } from "../fixtures/sidecar_process.ts";
+
+async function provision(args: string[], env: Record<string, string>) {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", join(REPO_ROOT, "provision/main.ts"), ...args],
+    env: { NO_COLOR: "1", ...env },
+    clearEnv: true,
+    stdin: "null",
+    signal: AbortSignal.timeout(120_000),
+  }).output();
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  return { code: output.code, stdout: decode(output.stdout), stderr: decode(output.stderr) };
+}
+
+const baseEnv = () => ({ PATH: Deno.env.get("PATH") ?? "", HOME: Deno.env.get("HOME") ?? "/root" });
+
+Deno.test("a missing MORPH_API_KEY exits 2 with a message, before any call", async () => {
+  await using double = await startMorphDouble();
+  const result = await provision(["status"], { ...baseEnv(), MORPH_BASE_URL: double.baseUrl });
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /MORPH_API_KEY is not set, so nothing was sent/);
+  const down = await provision(["down", "--info", "/nonexistent/instance_info.json"], {
+    ...baseEnv(),
+    MORPH_BASE_URL: double.baseUrl,
+  });
+  assert.equal(down.code, 2);
+  assert.equal(double.calls.length, 0, "no request reached the API");
+});
+
+Deno.test("a rejected key is reported as such, without printing it", async () => {
+  await using double = await startMorphDouble();
+  const work = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(join(work, "i.json"), "{}");
+    const key = "wrong-key-123456";
+    const result = await provision([
+      "up",
+      "--bundle",
+      "--artifact",
+      join(REPO_ROOT, "deno.json"),
+      "--info",
+      join(work, "x.json"),
+      "--clients",
+      join(work, "c"),
+    ], {
+      ...baseEnv(),
+      MORPH_BASE_URL: double.baseUrl,
+      MORPH_API_KEY: key,
+    });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /Morph Cloud rejected the API key \(HTTP 401/);
+    assert.ok(!(result.stdout + result.stderr).includes(key));
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "an upload cut in the middle resumes on the next up; a slow ready is waited out",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    await using double = await startMorphDouble({
+      faults: {
+        instanceReadyMs: 2_500,
+        dropExec: { match: /base64 -d > .*part-/, after: 10, count: 10_000 },
+      },
+    });
+    const work = await Deno.makeTempDir({ prefix: "provision-faults-" });
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port;
+    listener.close();
+    const env = { ...baseEnv(), MORPH_API_KEY: double.apiKey, MORPH_BASE_URL: double.baseUrl };
+    const args = [
+      "up",
+      "--bundle",
+      "--info",
+      join(work, "i.json"),
+      "--clients",
+      join(work, "c"),
+      "--port",
+      String(port),
+    ];
+    try {
+      const cut = await provision(args, env);
+      assert.equal(cut.code, 1, cut.stdout + cut.stderr);
+      assert.match(cut.stderr, /no answer from Morph Cloud after \d+ attempts/);
+      assert.match(cut.stderr, /again to resume/);
+      const info = JSON.parse(await Deno.readTextFile(join(work, "i.json")));
+      assert.equal(info.state, "partial");
+
+      double.faults.dropExec = undefined;
+      const resumed = await provision(args, env);
+      assert.equal(resumed.code, 0, resumed.stdout + resumed.stderr);
+      const skipped = Number(/skipped (\d+), SHA-256 verified/.exec(resumed.stdout)?.[1]);
+      assert.ok(skipped >= 10, `parts already on the VM were skipped (${skipped})\n${resumed.stdout}`);
+      assert.match(resumed.stdout, new RegExp(`resuming with instance ${info.instance_id}`));
+
+      const down = await provision(["down", "--info", join(work, "i.json")], env);
+      assert.equal(down.code, 0, down.stderr);
+      assert.deepEqual(double.instanceIds(), []);
+    } finally {
+      await double.close();
+      await Deno.remove(work, { recursive: true }).catch(() => {});
+    }
+  },
+});
