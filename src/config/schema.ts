@@ -79,7 +79,7 @@ export const ConfigSchema = z.strictObject({
     /** Group commit: a batch is written and fsynced when this many lines wait… */
     batch_max_lines: z.number().int().positive().default(64),
     /** …or this long after its first line arrived. */
-    flush_interval: duration("2ms"),
+    flush_interval: duration("0ms"),
     /** Rotate the live file (to FILE.1, FILE.2, …; higher is newer) before it grows past this. */
     max_file_bytes: z.number().int().positive().default(64 * 1024 * 1024),
     /** `deny` (fail closed) when the log cannot be written; `allow` keeps serving, unrecorded, and says so. */

@@ -1,11 +1,14 @@
 /**
  * `deno task bench`: what the sidecar costs, measured in one run on 127.0.0.1.
  *
- * An echo MCP server (`echo_server.ts`) is called with `tools/call echo` over Streamable HTTP three ways:
- * directly, through this sidecar (a `url:` upstream), and through a plain nginx reverse-proxy hop (Debian's
- * `nginx`, started here with a throw-away config). Each target is driven by official-SDK clients at
- * concurrency 1 and 32; the program prints p50/p99 latency and calls/s per target, the ratios sidecar/direct
- * and sidecar/nginx, and the sidecar's resident memory idle and with 200 open sessions.
+ * An echo MCP server (`echo_server.ts`) is called with `tools/call echo` over Streamable HTTP four ways:
+ * directly, through this sidecar with its audit log on (`sidecar`, the default config, the log in the temp
+ * folder), through a second sidecar with `audit.enabled: false` (`sidecar-noaudit`), both with the echo server
+ * as a `url:` upstream, and through a plain nginx reverse-proxy hop (Debian's `nginx`, started here with a
+ * throw-away config). Each target is driven by official-SDK clients at concurrency 1 and 32; the program prints
+ * p50/p99 latency and calls/s per target, the ratios sidecar/direct, sidecar/nginx and sidecar/sidecar-noaudit
+ * (what the audit log costs), the audit-on sidecar's resident memory idle and with 200 open sessions, and the
+ * result of `audit verify` on the log it wrote, with its line count against the calls the benchmark made.
  *
  * ```sh
  * deno task bench
@@ -13,7 +16,7 @@
  * deno task bench --sidecar /path/to/main.ts                           # another build of the sidecar
  * ```
  *
- * Without `nginx` on PATH (or in /usr/sbin) the nginx column and the sidecar/nginx ratio are left out.
+ * Without `nginx` on PATH (or in /usr/sbin) the nginx rows and the sidecar/nginx ratio are left out.
  * Every process started here is stopped at the end, on error too, and the temp folder is removed.
  * Numbers are single-run figures on a shared machine: compare the ratios, not the absolute values.
  *
@@ -245,15 +248,29 @@ async function startNginx(
   return { proc, url: `http://127.0.0.1:${port}/mcp` };
 }
 
-async function writeSidecarConfig(dir: string, echoUrl: string): Promise<string> {
+/** The policy both sidecars use: the repository's `policy.yaml` with the default role allowed `echo`. */
+async function writePolicy(dir: string): Promise<string> {
   const policy = join(dir, "policy.yaml");
   const seed = await Deno.readTextFile(join(REPO_ROOT, "policy.yaml"));
   const tools = /^(\s*tools:\s*)\[[^\]]*\]/m;
   if (!tools.test(seed)) throw new Error("policy.yaml has no `tools: [...]` line for the default role");
   await Deno.writeTextFile(policy, seed.replace(tools, "$1[echo]"));
-  const config = join(dir, "config.yaml");
+  return policy;
+}
+
+/**
+ * A sidecar config with the echo server as its one `url:` upstream. `audit` is the audit file (the rest of the
+ * `audit:` keys at their defaults), or `false` for `audit.enabled: false`.
+ */
+async function writeSidecarConfig(
+  file: string,
+  policy: string,
+  echoUrl: string,
+  audit: string | false,
+): Promise<string> {
+  const auditYaml = audit === false ? "  enabled: false" : `  file: ${audit}`;
   await Deno.writeTextFile(
-    config,
+    file,
     `# written by tests/bench/transport_bench.ts
 server:
   host: 127.0.0.1
@@ -264,14 +281,87 @@ policy:
 logging:
   level: warn
 audit:
-  file: ${join(dir, "audit", "permits.jsonl")}
+${auditYaml}
 upstreams:
   - name: echo
     route: echo
     url: ${echoUrl}
 `,
   );
-  return config;
+  return file;
+}
+
+/** Starts a sidecar with the given config; resolves with its base URL once it listens. */
+async function startSidecar(
+  name: string,
+  entry: string,
+  config: string,
+): Promise<{ proc: Proc; base: string }> {
+  const { proc, match } = await spawn(
+    name,
+    Deno.execPath(),
+    ["run", ...SIDECAR_PERMISSIONS, entry, "serve", "--config", config, "--port", "0"],
+    /^mcp-sidecar listening on (http:\/\/127\.0\.0\.1:\d+)/,
+  );
+  return { proc, base: match! };
+}
+
+/** What `audit verify` said about a log, and what the log holds. */
+interface AuditCheck {
+  /** The verifier's one line (`OK: N lines, chain intact from genesis` or the first problem). */
+  verdict: string;
+  ok: boolean;
+  /** Lines in the log. */
+  lines: number;
+  /** Lines that record a `tools/call` of `echo`. */
+  echoCalls: number;
+  /** Lines by `method`. */
+  methods: Map<string, number>;
+}
+
+/**
+ * Runs `main.ts audit verify FILE` of the sidecar under test (its own verifier, in a child with read
+ * permission only) and counts the log's lines and its `tools/call echo` lines.
+ */
+async function checkAuditLog(entry: string, file: string): Promise<AuditCheck> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", entry, "audit", "verify", file],
+    cwd: REPO_ROOT,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  const verdict = (decoder.decode(out.stdout).trim() || decoder.decode(out.stderr).trim())
+    .split("\n").pop() ?? "";
+  let lines = 0;
+  let echoCalls = 0;
+  const methods = new Map<string, number>();
+  for (const line of (await Deno.readTextFile(file)).split("\n")) {
+    if (line === "") continue;
+    lines++;
+    let method = "(not JSON)";
+    try {
+      const entry = JSON.parse(line) as {
+        method?: unknown;
+        tool?: unknown;
+        genesis?: unknown;
+        continues?: unknown;
+      };
+      method = typeof entry.method === "string"
+        ? entry.method
+        : entry.genesis === true
+        ? "(genesis line)"
+        : entry.continues !== undefined
+        ? "(continuation line)"
+        : "(no method)";
+      // The sidecar writes the tool as `<upstream>/<tool>`.
+      if (entry.method === "tools/call" && (entry.tool === "echo/echo" || entry.tool === "echo")) echoCalls++;
+    } catch { /* counted as a line; the verifier judges it */ }
+    methods.set(method, (methods.get(method) ?? 0) + 1);
+  }
+  return { verdict, ok: out.success, lines, echoCalls, methods };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -332,6 +422,8 @@ async function callEcho(client: Client): Promise<void> {
 /** What one target at one concurrency measured. */
 interface Measurement {
   calls: number;
+  /** Every `tools/call` that got an answer, warm-up included (what an audit log should hold). */
+  answered: number;
   errors: number;
   p50: number;
   p99: number;
@@ -352,10 +444,12 @@ async function measure(url: string, options: LoadOptions): Promise<Measurement> 
   try {
     // Warm-up: JIT, connection pools, upstream sessions.
     let warmup = options.warmupCalls;
+    let answered = 0;
     await Promise.all(clients.map(async ({ client }) => {
       while (warmup > 0) {
         warmup--;
         await callEcho(client);
+        answered++;
       }
     }));
     const latencies: number[] = [];
@@ -371,6 +465,7 @@ async function measure(url: string, options: LoadOptions): Promise<Measurement> 
         try {
           await callEcho(client);
           latencies.push(performance.now() - t0);
+          answered++;
         } catch (error) {
           errors++;
           firstError ??= error instanceof Error ? error.message : String(error);
@@ -381,6 +476,7 @@ async function measure(url: string, options: LoadOptions): Promise<Measurement> 
     latencies.sort((a, b) => a - b);
     return {
       calls: latencies.length,
+      answered,
       errors,
       p50: percentile(latencies, 0.5),
       p99: percentile(latencies, 0.99),
@@ -546,16 +642,23 @@ async function main(args: string[]): Promise<number> {
     procs.push(echo.proc);
     const echoUrl = echo.match!;
 
-    const configFile = await writeSidecarConfig(dir, echoUrl);
-    const sidecar = await spawn(
+    const policy = await writePolicy(dir);
+    const auditFile = join(dir, "audit", "permits.jsonl");
+    const sidecar = await startSidecar(
       "sidecar",
-      deno,
-      ["run", ...SIDECAR_PERMISSIONS, values.sidecar, "serve", "--config", configFile, "--port", "0"],
-      /^mcp-sidecar listening on (http:\/\/127\.0\.0\.1:\d+)/,
+      values.sidecar,
+      await writeSidecarConfig(join(dir, "config.yaml"), policy, echoUrl, auditFile),
     );
     procs.push(sidecar.proc);
-    const sidecarBase = sidecar.match!;
+    const sidecarBase = sidecar.base;
     const sidecarUrl = `${sidecarBase}/echo/mcp`;
+    const noaudit = await startSidecar(
+      "sidecar-noaudit",
+      values.sidecar,
+      await writeSidecarConfig(join(dir, "config-noaudit.yaml"), policy, echoUrl, false),
+    );
+    procs.push(noaudit.proc);
+    const noauditUrl = `${noaudit.base}/echo/mcp`;
 
     let nginxUrl: string | undefined;
     if (nginx !== undefined) {
@@ -564,7 +667,8 @@ async function main(args: string[]): Promise<number> {
       nginxUrl = started.url;
     }
 
-    // Memory first, while the heap has not yet grown from the load runs: idle, then with many sessions open.
+    // Memory first (of the audit-on sidecar), while the heap has not yet grown from the load runs: idle, then
+    // with many sessions open.
     await sleep(500);
     const rssIdle = await rssMiB(sidecar.proc.pid);
     const connectStarted = performance.now();
@@ -589,13 +693,22 @@ async function main(args: string[]): Promise<number> {
     const targets: { name: string; url: string }[] = [
       { name: "direct", url: echoUrl },
       { name: "sidecar", url: sidecarUrl },
+      { name: "sidecar-noaudit", url: noauditUrl },
       ...(nginxUrl ? [{ name: "nginx", url: nginxUrl }] : []),
     ];
+    const nameWidth = Math.max(...targets.map((target) => target.name.length));
     console.log(`targets: ${targets.map((target) => `${target.name} ${target.url}`).join(", ")}`);
+    /** `tools/call echo` calls answered per target, warm-up included. */
+    const answered = new Map<string, number>();
+    const count = (name: string, result: Measurement) =>
+      answered.set(name, (answered.get(name) ?? 0) + result.answered);
     // One untimed round over every target first, so the first target measured does not also pay for warming
     // up this process (the clients' JIT) and the servers.
     for (const target of targets) {
-      await measure(target.url, { concurrency: 4, calls: 200, warmupCalls: 0, timeLimitMs });
+      count(
+        target.name,
+        await measure(target.url, { concurrency: 4, calls: 200, warmupCalls: 0, timeLimitMs }),
+      );
     }
     const results = new Map<string, Measurement>();
     for (const concurrency of [1, 32]) {
@@ -607,9 +720,10 @@ async function main(args: string[]): Promise<number> {
           warmupCalls: Math.max(50, Math.floor(calls / 10)),
           timeLimitMs,
         });
+        count(target.name, result);
         results.set(`${target.name}/${concurrency}`, result);
         console.log(
-          `  ${target.name.padEnd(7)} c=${String(concurrency).padEnd(2)} ${result.calls} calls, ` +
+          `  ${target.name.padEnd(nameWidth)} c=${String(concurrency).padEnd(2)} ${result.calls} calls, ` +
             `${result.errors} errors, p50 ${fmt(result.p50, 2)} ms, p99 ${fmt(result.p99, 2)} ms, ` +
             `${fmt(result.perSecond, 0)} calls/s`,
         );
@@ -620,6 +734,13 @@ async function main(args: string[]): Promise<number> {
     const sessionsAfterLoad = await openSessions(sidecarBase);
     const rssAfterLoad = await rssMiB(sidecar.proc.pid);
     const upstreamAfterLoad = await echoSessions(echoUrl);
+
+    // Both sidecars stop (SIGTERM: graceful, the audit log flushed); then the echo server should hold no session
+    // of theirs, and the audit log is complete.
+    await Promise.all([sidecar.proc.stop(), noaudit.proc.stop()]);
+    await sleep(500);
+    const upstreamAfterStop = await echoSessions(echoUrl);
+    const audit = await checkAuditLog(values.sidecar, auditFile);
 
     // The report.
     const header = ["target", "c", "calls", "errors", "p50 ms", "p99 ms", "calls/s"];
@@ -643,26 +764,35 @@ async function main(args: string[]): Promise<number> {
     );
     console.log(table(header, rows));
 
+    const pairs: [string, string][] = [
+      ["sidecar", "direct"],
+      ...(nginxUrl ? [["sidecar", "nginx"] as [string, string]] : []),
+      ["sidecar-noaudit", "direct"],
+      ["sidecar", "sidecar-noaudit"],
+    ];
     const ratioRows: string[][] = [];
     for (const concurrency of [1, 32]) {
-      const side = results.get(`sidecar/${concurrency}`)!;
-      for (const base of nginxUrl ? ["direct", "nginx"] : ["direct"]) {
-        const other = results.get(`${base}/${concurrency}`)!;
+      for (const [top, bottom] of pairs) {
+        const a = results.get(`${top}/${concurrency}`)!;
+        const b = results.get(`${bottom}/${concurrency}`)!;
         ratioRows.push([
-          `sidecar/${base}`,
+          `${top}/${bottom}`,
           String(concurrency),
-          fmt(side.p50 / other.p50, 2),
-          fmt(side.p99 / other.p99, 2),
-          fmt(side.perSecond / other.perSecond, 2),
+          fmt(a.p50 / b.p50, 2),
+          fmt(a.p99 / b.p99, 2),
+          fmt(a.perSecond / b.perSecond, 2),
         ]);
       }
     }
     console.log("\nratios (latency: higher is slower; calls/s: lower is slower)\n");
     console.log(table(["ratio", "c", "p50", "p99", "calls/s"], ratioRows));
-    if (nginxUrl === undefined) console.log("\n(no nginx: sidecar/nginx not measured)");
+    console.log(
+      "(sidecar/sidecar-noaudit: what the audit log costs, the same sidecar with audit.enabled: false)",
+    );
+    if (nginxUrl === undefined) console.log("(no nginx: sidecar/nginx not measured)");
 
     const sessionsText = (n: number | undefined) => (n === undefined ? "n/a" : String(n));
-    console.log("\nsidecar resident memory (VmRSS)\n");
+    console.log("\nsidecar (audit on) resident memory (VmRSS)\n");
     console.log(table(["state", "sidecar sessions", "echo server sessions", "RSS MiB"], [
       ["idle, after start", sessionsText(0), sessionsText(0), fmt(rssIdle, 1)],
       [
@@ -683,26 +813,50 @@ async function main(args: string[]): Promise<number> {
         sessionsText(upstreamAfterLoad),
         fmt(rssAfterLoad, 1),
       ],
+      ["both sidecars stopped (SIGTERM)", "-", sessionsText(upstreamAfterStop), "-"],
     ]));
     console.log(
       "(sidecar sessions: its sidecar_open_sessions metric; echo server sessions: the upstream's own count, " +
-        "all three targets together)",
+        "all four targets together)",
     );
     console.log(
       `\nper open session: ~${fmt(((rssHeld - rssIdle) * 1024) / sessionCount, 0)} KiB ` +
         `((RSS with ${sessionCount} sessions - idle RSS) / ${sessionCount}); ` +
         `opening them took ${fmt(connectSeconds, 2)} s, 20 at a time`,
     );
-    const kinds = [...sidecar.proc.lineKinds()].sort((a, b) => b[1] - a[1]);
-    if (kinds.length > 0) {
-      const total = kinds.reduce((sum, [, count]) => sum + count, 0);
-      console.log(`\nthe sidecar wrote ${total} line(s) to stderr (logging.level warn):`);
-      for (const [kind, count] of kinds.slice(0, 10)) console.log(`  ${String(count).padStart(5)} × ${kind}`);
-    } else {
-      console.log("\nthe sidecar wrote nothing to stderr (logging.level warn)");
+
+    const viaSidecar = answered.get("sidecar") ?? 0;
+    const complete = audit.ok && audit.echoCalls === viaSidecar;
+    console.log(
+      `\naudit log of the sidecar target (default audit settings, ${auditFile}), after it stopped\n`,
+    );
+    console.log(`audit verify: ${audit.verdict}\n`);
+    const methodText = [...audit.methods].sort((a, b) => b[1] - a[1])
+      .map(([method, n]) => `${method} ${n}`).join(", ");
+    console.log(table(["audit log", "lines"], [
+      ["lines in the log", String(audit.lines)],
+      ["tools/call echo lines", String(audit.echoCalls)],
+      ["tools/call echo answered through the sidecar (warm-up included)", String(viaSidecar)],
+    ]));
+    console.log(`by method: ${methodText}`);
+    console.log(
+      complete
+        ? "every call the sidecar answered is in the log, and the chain verifies"
+        : "MISMATCH: the log does not hold every call the sidecar answered, or it does not verify",
+    );
+
+    for (const proc of [sidecar.proc, noaudit.proc]) {
+      const kinds = [...proc.lineKinds()].sort((a, b) => b[1] - a[1]);
+      if (kinds.length > 0) {
+        const total = kinds.reduce((sum, [, n]) => sum + n, 0);
+        console.log(`\n${proc.name} wrote ${total} line(s) to stderr (logging.level warn):`);
+        for (const [kind, n] of kinds.slice(0, 10)) console.log(`  ${String(n).padStart(5)} × ${kind}`);
+      } else {
+        console.log(`\n${proc.name} wrote nothing to stderr (logging.level warn)`);
+      }
     }
     console.log(`\ntotal time ${fmt((performance.now() - startedAt) / 1000, 1)} s`);
-    return 0;
+    return complete ? 0 : 1;
   } finally {
     for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.removeSignalListener(signal, onSignal);
     await cleanup();
