@@ -133,7 +133,12 @@ export function createSidecar(
       return c.body(await metrics.registry.metrics());
     });
   }
-  app.post("/admin/grants", authenticate, grantsHandler({ policy, grants: parts.grants, log }));
+  app.post(
+    "/admin/grants",
+    originCheck(config.server.allowed_origins),
+    authenticate,
+    grantsHandler({ policy, grants: parts.grants, log }),
+  );
 
   for (const upstream of config.upstreams) {
     const route = routeOptions(upstream, parts);
