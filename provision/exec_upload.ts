@@ -11,6 +11,7 @@ import { encodeBase64 } from "./base64.ts";
 import type { MorphClient } from "./morph_client.ts";
 import { shellQuote } from "./shell_quote.ts";
 import { sha256HexOf } from "./sha256.ts";
+import { sha256ProbeCommand } from "./vm_commands.ts";
 import { REMOTE_DIR } from "./vm_layout.ts";
 
 /** Raw bytes per part: 72 KiB, i.e. 96 KiB of base64, well under the inferred 128 KiB argument cap. */
@@ -75,7 +76,7 @@ export async function uploadThroughExec(
   const sha256 = options.sha256 ?? await sha256HexOf(bytes);
   const present = await morph.exec(
     instanceId,
-    `[ -f ${shellQuote(remotePath)} ] && sha256sum ${shellQuote(remotePath)} || true`,
+    sha256ProbeCommand(remotePath),
     { idempotent: true },
   );
   if (present.stdout.startsWith(sha256)) {

@@ -10,6 +10,7 @@ import { morphClientFromEnv } from "./morph_client.ts";
 import { MissingApiKeyError } from "./morph_errors.ts";
 import { createStepLog } from "./step_log.ts";
 import { up } from "./up.ts";
+import { volumesClientFromEnv } from "./volumes_client.ts";
 
 /** The help text. */
 export const PROVISION_USAGE = `Usage: deno task provision <command> [options]
@@ -25,7 +26,8 @@ Commands:
 Options:
   --bundle          ship the one-file deno bundle (the VM gets Deno ${"2.9.6"}) instead of a compiled binary
   --artifact PATH   ship this prebuilt artifact (a compiled binary, or a bundle with --bundle)
-  --upload MODE     exec (default)
+  --upload MODE     exec (default: gzip+base64 through the exec endpoint) or volumes (one PUT to Morph
+                    Volumes, S3-compatible with SigV4, then the VM's curl fetches it)
   --ttl SECONDS     safety-net TTL of the instance (default 10800: 3 h)
   --port N          the sidecar's port on the VM (default 8080)
   --info FILE       instance_info.json to write and read (default ./instance_info.json)
@@ -33,7 +35,8 @@ Options:
   --json            one JSON object per line instead of text
   -h, --help        show this help
 
-Environment: MORPH_API_KEY (required, never printed), MORPH_BASE_URL (default https://cloud.morph.so/api).`;
+Environment: MORPH_API_KEY (required, never printed), MORPH_BASE_URL (default https://cloud.morph.so/api),
+  MORPH_VOLUMES_URL (--upload volumes only; default https://volumes.svc.cloud.morph.so).`;
 
 /**
  * Runs the CLI; resolves with the exit code (2 for usage errors and a missing MORPH_API_KEY).
@@ -86,8 +89,8 @@ export async function provisionMain(args: string[]): Promise<number> {
   if (!Number.isInteger(ttl) || ttl < 60) return usage(`--ttl must be a whole number of seconds, 60 or more`);
   if (!Number.isInteger(port) || port < 1 || port > 65535) return usage(`--port must be from 1 to 65535`);
   if (!Number.isInteger(lines) || lines < 1) return usage(`--lines must be a positive whole number`);
-  if (values.upload !== "exec") {
-    return usage(`--upload ${values.upload} is not available: only exec is implemented (volumes is planned)`);
+  if (values.upload !== "exec" && values.upload !== "volumes") {
+    return usage(`--upload must be exec or volumes, not "${values.upload}"`);
   }
   if (!["up", "status", "logs", "rotate", "down", "token"].includes(command)) {
     return usage(`unknown command "${command}"`);
@@ -99,9 +102,9 @@ export async function provisionMain(args: string[]): Promise<number> {
       console.log((await requireInfo(values.info as string)).operator_token);
       return 0;
     }
-    const morph = morphClientFromEnv({
-      onRetry: (what, attempt, reason) => log.note(`retrying ${what} after ${reason} (attempt ${attempt})`),
-    });
+    const onRetry = (what: string, attempt: number, reason: string) =>
+      log.note(`retrying ${what} after ${reason} (attempt ${attempt})`);
+    const morph = morphClientFromEnv({ onRetry });
     switch (command) {
       case "up":
         await up(morph, log, {
@@ -112,6 +115,7 @@ export async function provisionMain(args: string[]): Promise<number> {
           infoFile: values.info as string,
           clientsDir: values.clients as string,
           readyTimeoutMs: 180_000,
+          volumes: values.upload === "volumes" ? volumesClientFromEnv({ onRetry }) : undefined,
         });
         return 0;
       case "status":

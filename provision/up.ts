@@ -21,6 +21,8 @@ import type { StepLog } from "./step_log.ts";
 import { setupCommand, startServiceCommand, waitReadyCommand, writeFileCommand } from "./vm_commands.ts";
 import { ROUTES, vmConfigYaml, vmPolicyYaml } from "./vm_files.ts";
 import { REMOTE_DIR, remoteArtifactPath } from "./vm_layout.ts";
+import type { VolumesClient } from "./volumes_client.ts";
+import { uploadThroughVolumes } from "./volumes_upload.ts";
 import { waitUntil } from "./wait_until.ts";
 
 /** The seed's machine: 2 vCPU, 2 GiB, 8 GiB of disk (the bundle, Deno and its npm cache fit easily). */
@@ -35,6 +37,8 @@ export interface UpOptions {
   infoFile: string;
   clientsDir: string;
   readyTimeoutMs: number;
+  /** Given: upload through Morph Volumes (`--upload volumes`); absent: through exec (the default). */
+  volumes?: VolumesClient;
 }
 
 /**
@@ -152,19 +156,34 @@ export async function up(morph: MorphClient, log: StepLog, options: UpOptions): 
     () => execOk(morph, instanceId, setup, true),
     (out) => out.trim().split("\n").pop() ?? "",
   );
-  const upload = await log.step(
-    "upload artifact (exec, gzip+base64)",
-    () =>
-      uploadThroughExec(morph, instanceId, artifact.bytes, remoteArtifactPath(artifact.kind), {
-        sha256: artifact.sha256,
-      }),
-    (r) =>
-      r.alreadyPresent
-        ? "already on the VM with the right SHA-256: skipped"
-        : `${r.parts} parts (${
-          (r.compressedBytes / 1e6).toFixed(1)
-        } MB gzip), sent ${r.partsSent}, skipped ${r.partsSkipped}, SHA-256 verified`,
-  );
+  const remotePath = remoteArtifactPath(artifact.kind);
+  const volumes = options.volumes;
+  const upload = volumes
+    ? await log.step(
+      "upload artifact (Morph Volumes)",
+      () =>
+        uploadThroughVolumes(morph, volumes, instanceId, artifact.bytes, remotePath, {
+          sha256: artifact.sha256,
+        }),
+      (r) =>
+        r.alreadyPresent
+          ? "already on the VM with the right SHA-256: skipped"
+          : `bucket ${r.bucket} (${r.bucketState}), ${
+            r.putSkipped
+              ? "object already there (HEAD): PUT skipped"
+              : `PUT ${(r.bytes / 1e6).toFixed(1)} MB in ${(r.putMs / 1000).toFixed(2)} s`
+          }, VM curl GET in ${(r.downloadMs / 1000).toFixed(2)} s, SHA-256 verified`,
+    )
+    : await log.step(
+      "upload artifact (exec, gzip+base64)",
+      () => uploadThroughExec(morph, instanceId, artifact.bytes, remotePath, { sha256: artifact.sha256 }),
+      (r) =>
+        r.alreadyPresent
+          ? "already on the VM with the right SHA-256: skipped"
+          : `${r.parts} parts (${
+            (r.compressedBytes / 1e6).toFixed(1)
+          } MB gzip), sent ${r.partsSent}, skipped ${r.partsSkipped}, SHA-256 verified`,
+    );
   if (!cached) {
     await log.step("save prepared snapshot", async () => {
       // Nothing secret is on the disk yet: config, policy and token are written after this snapshot.
@@ -265,7 +284,9 @@ export async function up(morph: MorphClient, log: StepLog, options: UpOptions): 
       instance_id: instanceId,
       snapshot_id: info.snapshot_id,
       snapshot_reused: Boolean(cached),
+      upload: volumes ? "volumes" : "exec",
       upload_skipped: upload.alreadyPresent,
+      ...("putSkipped" in upload ? { upload_put_skipped: upload.putSkipped } : {}),
       urls: info.urls,
     },
     `\nmcp-sidecar is up on ${instanceId} (TTL ${options.ttlSeconds} s):\n` +

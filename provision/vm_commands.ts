@@ -198,3 +198,66 @@ export function rotateCommand(kind: ArtifactKind, epoch: string): string {
     shellJoin(sidecarArgv(kind, ["policy", "rotate", "--policy", `${REMOTE_DIR}/policy.yaml`, "--to", epoch]))
   }`;
 }
+
+/**
+ * Prints `sha256sum`'s line for the file when it exists, nothing otherwise: lets an upload skip a file that is
+ * already on the VM.
+ *
+ * @example
+ * ```ts
+ * import { sha256ProbeCommand } from "./vm_commands.ts";
+ * sha256ProbeCommand("/opt/mcp-sidecar/bin/x").includes("sha256sum"); // true
+ * ```
+ */
+export function sha256ProbeCommand(path: string): string {
+  return `[ -f ${shellQuote(path)} ] && sha256sum ${shellQuote(path)} || true`;
+}
+
+/** Exit codes of {@link volumesDownloadCommand} besides 0, each with its meaning. */
+export const DOWNLOAD_EXIT = { unreachable: 5, httpError: 6, sha256Mismatch: 4 } as const;
+
+/**
+ * Downloads an object from Morph Volumes with curl and the locally signed headers, checks its SHA-256 and only
+ * then moves it into place. Every secret is on this command line only: nothing is written to a file but the
+ * downloaded body (no `-H @file`, no curl config, no shell history under `sh -c`), so no snapshot can capture
+ * the signature. On an HTTP error only the S3 `<Code>` and `<Message>` are printed, since S3 error bodies may
+ * echo the access key id. Redirects are not followed, so the headers never go to another host.
+ *
+ * @example
+ * ```ts
+ * import { volumesDownloadCommand } from "./vm_commands.ts";
+ * volumesDownloadCommand({
+ *   url: "https://volumes.svc.cloud.morph.so/b/k",
+ *   headers: { "x-amz-date": "20250101T000000Z" },
+ *   path: "/opt/mcp-sidecar/bin/mcp-sidecar",
+ *   sha256: "ab",
+ * }).includes("curl"); // true
+ * ```
+ */
+export function volumesDownloadCommand(
+  options: { url: string; headers: Record<string, string>; path: string; sha256: string; mode?: string },
+): string {
+  const temp = shellQuote(`${options.path}.upload`);
+  const headerArgs = Object.entries(options.headers).map(([name, value]) =>
+    `-H ${shellQuote(`${name}: ${value}`)}`
+  )
+    .join(" ");
+  return [
+    "set -u",
+    `mkdir -p "$(dirname ${shellQuote(options.path)})"`,
+    `rm -f ${temp}`,
+    `code=$(curl -sS --retry 3 --connect-timeout 20 -o ${temp} -w '%{http_code}' ${headerArgs} ${
+      shellQuote(options.url)
+    }) || { rc=$?; rm -f ${temp}; echo "curl on the VM failed with exit $rc: the Volumes gateway is unreachable from the VM, or the file cannot be written" >&2; exit ${DOWNLOAD_EXIT.unreachable}; }`,
+    `if [ "$code" != 200 ]; then`,
+    `  why=$( (grep -o '<Code>[^<]*</Code>' ${temp}; grep -o '<Message>[^<]*</Message>' ${temp}) 2>/dev/null | sed 's/<[^>]*>//g' | tr '\\n' ' ')`,
+    `  rm -f ${temp}`,
+    `  echo "the Volumes gateway answered HTTP $code to the VM's GET: $why" >&2; exit ${DOWNLOAD_EXIT.httpError}`,
+    "fi",
+    `echo ${
+      shellQuote(`${options.sha256}  ${options.path}.upload`)
+    } | sha256sum -c - >/dev/null 2>&1 || { rm -f ${temp}; echo "SHA-256 mismatch after the download" >&2; exit ${DOWNLOAD_EXIT.sha256Mismatch}; }`,
+    `chmod ${options.mode ?? "0755"} ${temp}`,
+    `mv ${temp} ${shellQuote(options.path)}`,
+  ].join("\n");
+}

@@ -5,6 +5,8 @@
  * commands in a sandbox folder standing for the VM (fake_vm.ts); exposed services really proxy to what runs
  * there and demand `Authorization: Bearer <key>` in `api_key` mode (fake_edge.ts); snapshots copy the
  * sandbox and keep their digest. Faults can be injected: HTTP 500s, a slow ready, dropped connections on exec.
+ * A fake Morph Volumes gateway (fake_volumes.ts) runs beside it for `--upload volumes`, reachable from the
+ * "VM" too, since exec runs on this machine.
  *
  * Behaviours the reference marks as inferred [I] and this double assumes are tagged [I] below.
  *
@@ -15,6 +17,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { copyTree, killSandbox, runInSandbox } from "./fake_vm.ts";
 import { type FakeEdge, startFakeEdge } from "./fake_edge.ts";
+import { type FakeVolumes, startFakeVolumes } from "./fake_volumes.ts";
 
 /** Faults to inject; change them at any time through `double.faults`. */
 export interface Faults {
@@ -68,6 +71,8 @@ export interface MorphDouble {
   apiKey: string;
   faults: Faults;
   calls: RecordedCall[];
+  /** The fake Volumes gateway; its `url` is what MORPH_VOLUMES_URL should be. */
+  volumes: FakeVolumes;
   /** Ids of instances that exist now. */
   instanceIds(): string[];
   /** The sandbox folder of an instance. */
@@ -413,6 +418,7 @@ export async function startMorphDouble(
   });
   app.notFound((c) => c.json({ detail: "Not Found" }, 404));
 
+  const volumes = startFakeVolumes({ apiKey });
   const controller = new AbortController();
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, signal: controller.signal, onListen: () => {} },
@@ -422,6 +428,7 @@ export async function startMorphDouble(
     clearInterval(reaper);
     await Promise.all([...instances.values()].map(deleteInstance));
     controller.abort();
+    await volumes.close();
     await Promise.race([server.finished, new Promise((resolve) => setTimeout(resolve, 3_000))]);
     await Deno.remove(root, { recursive: true }).catch(() => {});
   };
@@ -430,6 +437,7 @@ export async function startMorphDouble(
     apiKey,
     faults,
     calls,
+    volumes,
     instanceIds: () => [...instances.keys()],
     sandboxOf: (instanceId) => join(root, "instances", instanceId),
     close,
