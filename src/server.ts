@@ -8,7 +8,8 @@
 import { Hono, type MiddlewareHandler } from "hono";
 import type { LoadedConfig } from "./config/load.ts";
 import type { UpstreamConfig } from "./config/schema.ts";
-import { ErrorCode } from "./mcp/jsonrpc.ts";
+import { ErrorCode, type JSONRPCMessage } from "./mcp/jsonrpc.ts";
+import { classify, methodLabel } from "./mcp/classify.ts";
 import { decide, type Principal } from "./policy/decide.ts";
 import type { PolicySnapshot } from "./policy/snapshot.ts";
 import { jsonRpcErrorResponse } from "./proxy/http_errors.ts";
@@ -184,7 +185,7 @@ function routeOptions(upstream: UpstreamConfig, parts: SidecarParts): RouteOptio
       keepAliveMs: server.keepalive_interval,
     },
     openUpstream: () => connectUpstream(upstream, log),
-    admit: (caller) => {
+    admit: async (caller, requestId) => {
       // A caller who could use nothing on this upstream (neither its tools nor its resources) is refused
       // before a child process is started for it.
       const now = new Date();
@@ -194,12 +195,14 @@ function routeOptions(upstream: UpstreamConfig, parts: SidecarParts): RouteOptio
         decide(snapshot, caller.principal, { kind: "discovery", server: upstream.name, method }, session, now)
       );
       if (tools.decision === "allow" || resources.decision === "allow") return undefined;
-      metrics.decisions.inc({
-        server: upstream.name,
-        method: "initialize",
-        decision: "deny",
-        reason: tools.reason,
-      });
+      const message = classify(
+        { jsonrpc: "2.0", id: requestId ?? 0, method: "initialize" } as JSONRPCMessage,
+        "client_to_server",
+        upstream.name,
+      );
+      // Refused either way; the record is best effort when the audit log is failing.
+      await recorder.record({ decision: tools, message, principal: caller.principal, outcome: "denied" })
+        .catch(() => {});
       return {
         code: ErrorCode.PolicyDenied,
         message: "Request denied by policy",
@@ -220,7 +223,7 @@ function routeOptions(upstream: UpstreamConfig, parts: SidecarParts): RouteOptio
         checkRequest: policyStage.checkRequest,
         completeRequest: (request, answer, outcome, seconds) => {
           metrics.upstreamLatency.observe(
-            { upstream: upstream.name, method: request.method ?? "", outcome },
+            { upstream: upstream.name, method: methodLabel(request.method), outcome },
             seconds,
           );
           return policyStage.completeRequest(request, answer, outcome, seconds);

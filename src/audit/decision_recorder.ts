@@ -10,6 +10,8 @@ import type { DecisionRecord, DecisionRecorder } from "../proxy/enforcement.ts";
 import type { SidecarMetrics } from "../telemetry/metrics.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { type AuditEntry, redactArgs } from "./record.ts";
+import { methodLabel } from "../mcp/classify.ts";
+import { sessionTag } from "../telemetry/session_tag.ts";
 import type { AuditWriter } from "./writer.ts";
 
 /**
@@ -37,7 +39,7 @@ export function decisionRecorder(deps: {
       const outcome = decision.decision === "deny" ? "deny" : decision.shadow ? "shadow_deny" : "allow";
       metrics.decisions.inc({
         server: message.server,
-        method: message.method ?? "",
+        method: methodLabel(message.method),
         decision: outcome,
         reason: decision.reason,
       });
@@ -80,7 +82,7 @@ function auditEntry(
   const params = ("params" in message.message ? message.message.params ?? {} : {}) as Record<string, unknown>;
   return {
     request_id: message.id ?? null,
-    session,
+    session: sessionTag(session),
     principal: principal?.id ?? null,
     tenant: principal?.tenant ?? null,
     direction: message.direction,

@@ -41,6 +41,12 @@ export interface ClassifiedMessage {
 
 const DISCOVERY = new Set(["tools/list", "resources/list", "resources/templates/list", "prompts/list"]);
 const INFRASTRUCTURE = new Set(["initialize", "ping", "logging/setLevel"]);
+const CLIENT_NOTIFICATIONS = new Set([
+  "notifications/initialized",
+  "notifications/cancelled",
+  "notifications/progress",
+  "notifications/roots/list_changed",
+]);
 const READS: Record<string, (params: Record<string, unknown>, server: string) => string | undefined> = {
   "resources/read": (params) => stringOf(params.uri),
   "resources/subscribe": (params) => stringOf(params.uri),
@@ -78,7 +84,12 @@ function actionOf(message: JSONRPCMessage, kind: MessageKind, direction: Directi
   if (direction === "server_to_client") return { kind: "server_to_client" };
   const { method, params: rawParams } = message as { method: string; params?: unknown };
   const params = (rawParams ?? {}) as Record<string, unknown>;
-  if (kind === "notification" || INFRASTRUCTURE.has(method)) return { kind: "infrastructure" };
+  // Only the notifications a client is meant to send are plumbing; anything else without an id (say, a
+  // "tools/call" with the id left off) is judged like an unknown method, never waved through.
+  if (kind === "notification") {
+    return CLIENT_NOTIFICATIONS.has(method) ? { kind: "infrastructure" } : { kind: "unknown" };
+  }
+  if (INFRASTRUCTURE.has(method)) return { kind: "infrastructure" };
   if (DISCOVERY.has(method)) return { kind: "discovery" };
   if (method === "tools/call") return { kind: "call", tool: `${server}/${stringOf(params.name) ?? ""}` };
   const read = READS[method]?.(params, server);
@@ -92,4 +103,35 @@ function stringOf(value: unknown): string | undefined {
 
 function promptUri(server: string, name: unknown): string | undefined {
   return typeof name === "string" ? `prompt://${server}/${name}` : undefined;
+}
+
+const KNOWN_METHODS = new Set([
+  ...DISCOVERY,
+  ...INFRASTRUCTURE,
+  ...CLIENT_NOTIFICATIONS,
+  ...Object.keys(READS),
+  "tools/call",
+  "sampling/createMessage",
+  "elicitation/create",
+  "roots/list",
+  "notifications/message",
+  "notifications/resources/updated",
+  "notifications/resources/list_changed",
+  "notifications/tools/list_changed",
+  "notifications/prompts/list_changed",
+]);
+
+/**
+ * The method name to use where names must come from a fixed set (metric labels, span names): a known MCP
+ * method as it is, anything a client made up as `other`, so a caller cannot create unbounded series.
+ *
+ * @example
+ * ```ts
+ * import { methodLabel } from "./classify.ts";
+ * methodLabel("tools/call"); // "tools/call"
+ * methodLabel("x/0b6e…"); // "other"
+ * ```
+ */
+export function methodLabel(method: string | undefined): string {
+  return method !== undefined && KNOWN_METHODS.has(method) ? method : "other";
 }

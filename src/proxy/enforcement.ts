@@ -148,26 +148,35 @@ export function enforcement(context: EnforcementContext): Enforcement {
           .then(() => true, () => false);
         if (!written) return AUDIT_FAILURE;
       }
-      decided.set(idKey(message.id), { decision, principal });
+      if (message.kind === "request") decided.set(idKey(message.id), { decision, principal });
       return undefined;
     },
 
     async completeRequest(request, answer, outcome, seconds) {
       const kept = decided.get(idKey(request.id));
       decided.delete(idKey(request.id));
-      const filtered = "result" in answer && request.method
-        ? { ...answer, result: filterResult(request.method, answer.result as Record<string, unknown>) }
-        : answer;
-      if (!kept) return filtered;
-      try {
-        await context.recorder.record({ ...kept, message: request, outcome, seconds }, context.sessionId?.());
-      } catch {
-        if (context.recorder.failClosed) {
-          const { code, message, data } = AUDIT_FAILURE;
-          return errorResponse(request.id ?? null, code, message, data) as JSONRPCMessage;
+      if (kept) {
+        try {
+          await context.recorder.record(
+            { ...kept, message: request, outcome, seconds },
+            context.sessionId?.(),
+          );
+        } catch {
+          if (context.recorder.failClosed) {
+            // The upstream has already carried the request out: say so, rather than call it denied.
+            return errorResponse(
+              request.id ?? null,
+              ErrorCode.UpstreamError,
+              "The request was carried out, but its audit line could not be written; the answer is withheld",
+              { reason: "audit_failure", executed: true },
+            ) as JSONRPCMessage;
+          }
         }
       }
-      return filtered;
+      // A list the filter cannot read is not passed on unfiltered: the throw becomes an error for the client.
+      return "result" in answer && request.method
+        ? { ...answer, result: filterResult(request.method, answer.result as Record<string, unknown>) }
+        : answer;
     },
   };
 

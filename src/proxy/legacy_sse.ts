@@ -129,7 +129,7 @@ export function legacySseHandlers(options: RouteOptions): {
   const messages = async (c: Context<{ Variables: CallerVariables }>): Promise<Response> => {
     const sessionId = c.req.query("sessionId");
     const session = sessionId === undefined ? undefined : sessions.get(upstream.name, sessionId);
-    if (!session || session.owner !== callerKey(c.var.caller)) {
+    if (!session || session.closing || session.owner !== callerKey(c.var.caller)) {
       return jsonRpcErrorResponse(
         404,
         ErrorCode.SessionNotFound,

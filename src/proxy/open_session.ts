@@ -22,8 +22,8 @@ export interface RouteOptions {
   limits: { maxBodyBytes: number; requestTimeoutMs: number; keepAliveMs: number };
   /** Opens a fresh transport to the upstream for a new session. */
   openUpstream(): UpstreamTransport;
-  /** Whether the caller may open a session on this upstream at all; a denial answers 403. */
-  admit(caller: Caller): Denial | undefined;
+  /** Whether the caller may open a session on this upstream at all; a denial (recorded) answers 403. */
+  admit(caller: Caller, requestId: RequestId | null): Promise<Denial | undefined>;
   /** The per-message hooks of a new session for this caller; `sessionId` reads the id once there is one. */
   hooksFor(caller: Caller, sessionId: () => string | undefined): SessionHooks;
 }
@@ -47,7 +47,7 @@ export async function openSession(
   onClosed: () => void,
 ): Promise<ProxySession | Response> {
   const { upstream, sessions, log, limits } = options;
-  const denial = options.admit(caller);
+  const denial = await options.admit(caller, requestId);
   if (denial) {
     return jsonRpcErrorResponse(403, denial.code, denial.message, { id: requestId, data: denial.data });
   }

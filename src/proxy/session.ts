@@ -12,6 +12,7 @@ import { type ClassifiedMessage, classify } from "../mcp/classify.ts";
 import type { UpstreamTransport } from "../upstream/connect.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { endRequestSpan, startRequestSpan } from "../telemetry/tracing.ts";
+import { sessionTag } from "../telemetry/session_tag.ts";
 import type { Span } from "@opentelemetry/api";
 
 /** Why the sidecar refuses a request, as it will appear in the JSON-RPC error. */
@@ -22,7 +23,7 @@ export interface Denial {
 }
 
 /** How a forwarded request ended. */
-export type Outcome = "ok" | "error" | "timeout" | "closed";
+export type Outcome = "ok" | "error" | "timeout" | "closed" | "cancelled";
 
 /** The hooks a session calls; the server wires them to policy, audit, metrics, health and logs. */
 export interface SessionHooks {
@@ -90,6 +91,10 @@ export class ProxySession {
   readonly #progress = new Map<string, string>();
   #closing = false;
   #finishing = 0;
+  // Ids of client requests between arrival and tracking (while their decision is being made).
+  readonly #deciding = new Set<string>();
+  // Ids of requests the upstream sent the client; only answers to these are passed back.
+  readonly #serverRequests = new Set<string>();
 
   constructor(private readonly options: ProxySessionOptions) {}
 
@@ -157,21 +162,61 @@ export class ProxySession {
     await upstream.close();
   }
 
+  /** Whether the session is ending; a closing session takes no new requests. */
+  get closing(): boolean {
+    return this.#closing;
+  }
+
   async #fromClient(message: JSONRPCMessage): Promise<void> {
     this.lastActivity = Date.now();
-    if (this.#closing) return;
     const { hooks, upstream, upstreamName } = this.options;
     const classified = classify(message, "client_to_server", upstreamName);
+    if (this.#closing) {
+      if (classified.kind !== "request") return;
+      return void await this.#answer(classified.id!, {
+        code: ErrorCode.SessionNotFound,
+        message: "Session not found: it is closing; initialize a new session",
+      });
+    }
     if (classified.kind === "request") {
+      const key = idKey(classified.id!);
+      // Two requests with one id would swap answers (and so the list filter and audit line of each).
+      if (this.#inFlight.has(key) || this.#deciding.has(key)) {
+        return void await this.#answer(classified.id!, {
+          code: ErrorCode.InvalidRequest,
+          message: `Invalid Request: id ${
+            JSON.stringify(classified.id)
+          } is already in use by a request in flight`,
+        });
+      }
+      this.#deciding.add(key);
       const span = startRequestSpan(classified);
-      const denial = await hooks.checkRequest(classified);
+      let denial: Denial | undefined;
+      try {
+        denial = await hooks.checkRequest(classified);
+      } finally {
+        this.#deciding.delete(key);
+      }
       hooks.observe?.(classified);
       if (denial) {
         endRequestSpan(span, "denied", (denial.data as { reason?: string } | undefined)?.reason);
         return void await this.#answer(classified.id!, denial);
       }
       this.#track(classified, span);
+    } else if (classified.kind === "notification") {
+      if (classified.action.kind === "unknown" && await hooks.checkRequest(classified)) {
+        return this.options.log.info(
+          "client notification refused",
+          this.#fields({ method: classified.method }),
+        );
+      }
+      hooks.observe?.(classified);
+      if (classified.method === "notifications/cancelled") await this.#cancelled(message);
     } else {
+      // A client's answer goes upstream only if the upstream asked the question.
+      if (!this.#serverRequests.delete(idKey(classified.id!))) {
+        return this.options.log.debug("client answer to no open server request dropped", this.#fields({}));
+      }
       hooks.observe?.(classified);
     }
     try {
@@ -205,7 +250,31 @@ export class ProxySession {
       }
       return void await this.#finish(request, message, "error" in message ? "error" : "ok");
     }
+    if (classified.kind === "request") this.#serverRequests.add(idKey(classified.id!));
     await this.#deliver(message, { relatedRequestId: this.#relatedRequest(message) });
+  }
+
+  // The client gave up on a request: it is settled (and recorded) as cancelled, and the upstream is told. The
+  // upstream should not answer it; if it does, the answer is dropped as late.
+  async #cancelled(message: JSONRPCMessage): Promise<void> {
+    const requestId = ((message as { params?: { requestId?: RequestId } }).params ?? {}).requestId;
+    const request = requestId === undefined ? undefined : this.#settle(requestId);
+    if (!request) return;
+    this.#finishing++;
+    try {
+      const seconds = (performance.now() - request.started) / 1000;
+      const notice = errorResponse(
+        request.id,
+        ErrorCode.UpstreamError,
+        "cancelled by the client",
+      ) as JSONRPCMessage;
+      await this.options.hooks.completeRequest?.(request.request, notice, "cancelled", seconds);
+    } catch {
+      // Nothing is delivered for a cancelled request, so there is no answer to turn into an error.
+    } finally {
+      endRequestSpan(request.span, "cancelled");
+      this.#finishing--;
+    }
   }
 
   // Over stdio the upstream cannot say which client request a notification or server request belongs to.
@@ -318,7 +387,11 @@ export class ProxySession {
   }
 
   #fields(extra: Record<string, unknown>): Record<string, unknown> {
-    return { upstream: this.options.upstreamName, session: this.options.downstream.sessionId, ...extra };
+    return {
+      upstream: this.options.upstreamName,
+      session: sessionTag(this.options.downstream.sessionId),
+      ...extra,
+    };
   }
 }
 

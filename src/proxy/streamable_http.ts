@@ -58,7 +58,7 @@ export function streamableHttpHandler(
     if (sessionId !== null) {
       const session = sessions.get(upstream.name, sessionId);
       // A session belongs to the caller that opened it; to anyone else it does not exist.
-      if (!session || session.owner !== callerKey(c.var.caller)) {
+      if (!session || session.closing || session.owner !== callerKey(c.var.caller)) {
         return jsonRpcErrorResponse(
           404,
           ErrorCode.SessionNotFound,

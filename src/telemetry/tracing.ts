@@ -6,7 +6,7 @@
  * @module
  */
 import { type Span, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
-import type { ClassifiedMessage } from "../mcp/classify.ts";
+import { type ClassifiedMessage, methodLabel } from "../mcp/classify.ts";
 import { VERSION } from "../version.ts";
 
 const tracer = trace.getTracer("mcp-sidecar", VERSION);
@@ -32,12 +32,12 @@ const tracer = trace.getTracer("mcp-sidecar", VERSION);
 export function startRequestSpan(message: ClassifiedMessage): Span {
   const attributes: Record<string, string> = {
     "mcp.server": message.server,
-    "mcp.method": message.method ?? "",
+    "mcp.method": methodLabel(message.method),
     "mcp.action": message.action.kind,
   };
   if (message.action.kind === "call") attributes["mcp.tool"] = message.action.tool;
   if (message.action.kind === "read") attributes["mcp.uri"] = message.action.uri;
-  return tracer.startSpan(`mcp ${message.method ?? "message"}`, { kind: SpanKind.SERVER, attributes });
+  return tracer.startSpan(`mcp ${methodLabel(message.method)}`, { kind: SpanKind.SERVER, attributes });
 }
 
 /**
