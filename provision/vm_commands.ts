@@ -5,7 +5,13 @@
  * @module
  */
 import { shellJoin, shellQuote } from "./shell_quote.ts";
-import { type ArtifactKind, PINNED_DENO_VERSION, REMOTE_DIR, sidecarArgv } from "./vm_layout.ts";
+import {
+  type ArtifactKind,
+  BUNDLE_NPM_BACKENDS,
+  PINNED_DENO_VERSION,
+  REMOTE_DIR,
+  sidecarArgv,
+} from "./vm_layout.ts";
 import { SUPERVISOR_SCRIPT, systemdUnit } from "./vm_files.ts";
 
 /**
@@ -42,6 +48,11 @@ export function setupCommand(kind: ArtifactKind): string {
       `    unzip -o -q /tmp/deno.zip -d ${REMOTE_DIR}/bin && rm -f /tmp/deno.zip`,
       "  fi",
       "fi",
+      // Fetched now, one after the other: two backends first started together would race to fill the cache,
+      // and a first session would wait for the download. The prepared snapshot keeps the cache.
+      `DENO_DIR="\${DENO_DIR:-${REMOTE_DIR}/deno-cache}" ${deno} cache --quiet --no-config ${
+        Object.values(BUNDLE_NPM_BACKENDS).join(" ")
+      }`,
       `${deno} --version | head -n1`,
     );
   }

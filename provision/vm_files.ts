@@ -6,7 +6,7 @@
  * @module
  */
 import { stringify } from "yaml";
-import { type ArtifactKind, REMOTE_DIR, sidecarArgv } from "./vm_layout.ts";
+import { type ArtifactKind, BUNDLE_NPM_BACKENDS, REMOTE_DIR, sidecarArgv } from "./vm_layout.ts";
 
 /** The upstream names and routes, as in the shipped config.yaml. */
 export const ROUTES = [
@@ -55,14 +55,14 @@ export function vmConfigYaml(options: { kind: ArtifactKind; port: number }): str
         route: "mcp2",
         ...npm(
           ["--allow-env", "--allow-read", "--allow-write", "--allow-run=git", "--allow-sys"],
-          "npm:@cyanheads/git-mcp-server@2.15.3",
+          BUNDLE_NPM_BACKENDS.git,
         ),
         env: { GIT_BASE_DIR: workspace },
       },
       {
         name: "http",
         route: "mcp3",
-        ...npm(["--allow-env", "--allow-net", "--allow-read", "--allow-sys"], "npm:mcp-fetch-server@1.1.2"),
+        ...npm(["--allow-env", "--allow-net", "--allow-read", "--allow-sys"], BUNDLE_NPM_BACKENDS.http),
       },
     ];
   const config = {

@@ -9,6 +9,15 @@ export const REMOTE_DIR = "/opt/mcp-sidecar";
 /** The Deno the VM gets in `--bundle` mode, pinned to the version the project is built and tested with. */
 export const PINNED_DENO_VERSION = "2.9.6";
 
+/**
+ * The npm MCP servers a bundle-mode VM runs with `deno run` (the one-file bundle cannot carry their
+ * CommonJS dependencies); fetched into the Deno cache at setup, so the prepared snapshot holds them.
+ */
+export const BUNDLE_NPM_BACKENDS = {
+  git: "npm:@cyanheads/git-mcp-server@2.15.3",
+  http: "npm:mcp-fetch-server@1.1.2",
+} as const;
+
 /** What was shipped: a `deno compile` binary or the one-file `deno bundle` output. */
 export type ArtifactKind = "compiled" | "bundle";
 

@@ -34,7 +34,8 @@ export function toSandboxPaths(command: string, root: string): string {
 
 /**
  * Runs a command "on the VM": `sh -c` in the sandbox, with a small environment (PATH, HOME and DENO_DIR from
- * the host so that the host's Deno and its cache stand in for what the VM installs) and the instance marker.
+ * the host so that the host's Deno and its cache stand in for what the VM installs, plus the host's TLS and
+ * proxy settings for reaching npm) and the instance marker.
  *
  * @example
  * ```ts ignore
@@ -48,7 +49,22 @@ export async function runInSandbox(
   command: string,
 ): Promise<FakeExecResult> {
   const env: Record<string, string> = { [MARKER]: instanceId, LANG: "C.UTF-8" };
-  for (const key of ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME"]) {
+  // A real VM reaches the npm registry with its own certificates; here the host's TLS and proxy settings
+  // stand in for them, or a cold cache could not fetch what the bundle's npm backends need.
+  const hostNetwork = [
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "DENO_CERT",
+    "DENO_TLS_CA_STORE",
+    "NODE_EXTRA_CA_CERTS",
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "NO_PROXY",
+    "https_proxy",
+    "http_proxy",
+    "no_proxy",
+  ];
+  for (const key of ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME", ...hostNetwork]) {
     const value = Deno.env.get(key);
     if (value !== undefined) env[key] = value;
   }
