@@ -9,38 +9,9 @@ import { join } from "node:path";
 import { startMorphDouble } from "../fakes/morph_double.ts";
 import { sandboxPids } from "../fakes/fake_vm.ts";
 import { connectClient, firstText } from "../fixtures/mcp_client.ts";
-import { REPO_ROOT } from "../fixtures/sidecar_process.ts";
+import { freePort, runProvision } from "../fixtures/provision_cli.ts";
 
-/** The `provision` task's own command line, so the test runs with exactly the task's permissions. */
-async function taskArgv(): Promise<string[]> {
-  const config = JSON.parse(await Deno.readTextFile(join(REPO_ROOT, "deno.json")));
-  const words = String(config.tasks.provision).split(/\s+/);
-  assert.equal(words[0], "deno");
-  assert.ok(
-    !words.includes("-A") && !words.includes("--allow-all"),
-    "the provision task lists its permissions",
-  );
-  return words.slice(1).map((word) => word.endsWith(".ts") ? join(REPO_ROOT, word) : word);
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
-async function provision(args: string[], env: Record<string, string>, cwd: string) {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: [...await taskArgv(), ...args],
-    cwd,
-    env: { NO_COLOR: "1", ...env },
-    stdin: "null",
-    signal: AbortSignal.timeout(120_000),
-  }).output();
-  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-  return { code: output.code, stdout: decode(output.stdout), stderr: decode(output.stderr) };
-}
+const provision = runProvision;
 
 Deno.test({
   name:
