@@ -215,3 +215,36 @@ Deno.test({
     assert.equal((await verifyAuditFiles([file])).ok, true);
   },
 });
+
+Deno.test({
+  name: "audit.on_failure: allow keeps serving when the log cannot be written, and says so loudly",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    await using stack = await createPolicyStack();
+    const auditDir = join(stack.root, "audit-blocked");
+    await Deno.writeTextFile(auditDir, "not a folder");
+    const config = await Deno.readTextFile(stack.configFile);
+    await Deno.writeTextFile(
+      stack.configFile,
+      config
+        .replace(/^ {2}file: .*permits\.jsonl.*$/m, `  file: ${join(auditDir, "permits.jsonl")}`)
+        .replace(/on_failure: deny/, "on_failure: allow"),
+    );
+    await using sidecar = await startSidecarProcess(stack.configFile);
+    const alice = await connectClient(`${sidecar.url}/mcp1/mcp`, { authorization: `Bearer ${TOKENS.alice}` });
+    const readme = join(stack.workspace, "README.md");
+    assert.match(
+      firstText(await alice.callTool({ name: "read_text_file", arguments: { path: readme } })),
+      /Demo/,
+    );
+    await alice.close();
+    assert.equal((await fetch(`${sidecar.url}/ready`)).status, 503, "/ready still shows the audit problem");
+    const metrics = await (await fetch(`${sidecar.url}/metrics`)).text();
+    assert.match(metrics, /sidecar_audit_write_failures_total [1-9]/);
+    assert.match(
+      sidecar.stderr(),
+      /"level":"error".*carrying out the decision anyway because audit.on_failure is allow/,
+    );
+  },
+});
