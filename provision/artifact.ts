@@ -7,7 +7,7 @@
  */
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { sha256HexOf } from "./sha256.ts";
+import { sha256Hex } from "../src/sha256.ts";
 import type { ArtifactKind } from "./vm_layout.ts";
 
 /** The built or given artifact, read into memory with its hash. */
@@ -72,5 +72,5 @@ export async function prepareArtifact(options: { bundle: boolean; prebuilt?: str
   } catch (error) {
     throw new Error(`cannot read the artifact ${path}: ${error instanceof Error ? error.message : error}`);
   }
-  return { kind, path, bytes, sha256: await sha256HexOf(bytes) };
+  return { kind, path, bytes, sha256: await sha256Hex(bytes) };
 }

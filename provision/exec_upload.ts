@@ -10,7 +10,7 @@
 import { encodeBase64 } from "./base64.ts";
 import type { MorphClient } from "./morph_client.ts";
 import { shellQuote } from "./shell_quote.ts";
-import { sha256HexOf } from "./sha256.ts";
+import { sha256Hex } from "../src/sha256.ts";
 import { sha256ProbeCommand } from "./vm_commands.ts";
 import { REMOTE_DIR } from "./vm_layout.ts";
 
@@ -73,7 +73,7 @@ export async function uploadThroughExec(
   remotePath: string,
   options: { parallel?: number; sha256?: string; mode?: string } = {},
 ): Promise<UploadReport> {
-  const sha256 = options.sha256 ?? await sha256HexOf(bytes);
+  const sha256 = options.sha256 ?? await sha256Hex(bytes);
   const present = await morph.exec(
     instanceId,
     sha256ProbeCommand(remotePath),
@@ -97,7 +97,7 @@ export async function uploadThroughExec(
   }
   const todo: number[] = [];
   for (let index = 0; index < parts.length; index++) {
-    if (onVm.get(partName(index)) !== await sha256HexOf(parts[index])) todo.push(index);
+    if (onVm.get(partName(index)) !== await sha256Hex(parts[index])) todo.push(index);
   }
   let next = 0;
   const worker = async () => {

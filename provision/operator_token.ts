@@ -5,7 +5,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { sha256HexOf } from "./sha256.ts";
+import { sha256Hex } from "../src/sha256.ts";
 
 /**
  * Makes a new token and its SHA-256.
@@ -20,5 +20,5 @@ import { sha256HexOf } from "./sha256.ts";
  */
 export async function newOperatorToken(): Promise<{ token: string; sha256: string }> {
   const token = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
-  return { token, sha256: await sha256HexOf(token) };
+  return { token, sha256: await sha256Hex(token) };
 }

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { sha256HexOf } from "./sha256.ts";
+import { sha256Hex } from "../src/sha256.ts";
 
 /** Bump when the meaning of the prepared snapshot changes in a way the other inputs do not show. */
 export const SNAPSHOT_LAYOUT_VERSION = "mcp-sidecar-snapshot-v1";
@@ -36,8 +36,8 @@ export async function snapshotDigest(inputs: SnapshotKeyInputs): Promise<string>
     SNAPSHOT_LAYOUT_VERSION,
     inputs.imageId,
     `${inputs.vcpus}/${inputs.memoryMb}/${inputs.diskMb}`,
-    await sha256HexOf(inputs.setupScript),
+    await sha256Hex(inputs.setupScript),
     inputs.artifactSha256,
   ].join("\n");
-  return `mcp-sidecar-${(await sha256HexOf(text)).slice(0, 40)}`;
+  return `mcp-sidecar-${(await sha256Hex(text)).slice(0, 40)}`;
 }

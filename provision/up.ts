@@ -15,7 +15,7 @@ import type { MorphClient } from "./morph_client.ts";
 import { MorphApiError } from "./morph_errors.ts";
 import type { Instance, Snapshot } from "./morph_schemas.ts";
 import { newOperatorToken } from "./operator_token.ts";
-import { sha256HexOf } from "./sha256.ts";
+import { sha256Hex } from "../src/sha256.ts";
 import { snapshotDigest } from "./snapshot_key.ts";
 import type { StepLog } from "./step_log.ts";
 import { setupCommand, startServiceCommand, waitReadyCommand, writeFileCommand } from "./vm_commands.ts";
@@ -102,7 +102,7 @@ export async function up(morph: MorphClient, log: StepLog, options: UpOptions): 
     );
   }
   const token = previous?.operator_token && instance ? previous.operator_token : undefined;
-  const operator = token ? { token, sha256: await sha256HexOf(token) } : await newOperatorToken();
+  const operator = token ? { token, sha256: await sha256Hex(token) } : await newOperatorToken();
   if (!instance) {
     const from = baseSnapshot!;
     instance = await log.step("start instance", async () => {

@@ -8,7 +8,7 @@
  */
 import { MissingApiKeyError } from "./morph_errors.ts";
 import { backoffDelay, DEFAULT_RETRY, isRetryableStatus, type RetryPolicy } from "./retry_policy.ts";
-import { sha256HexOf } from "./sha256.ts";
+import { sha256Hex } from "../src/sha256.ts";
 import { VolumesApiError, VolumesTransportError } from "./volumes_errors.ts";
 import { type SignedRequest, signVolumesRequest } from "./volumes_signer.ts";
 
@@ -38,7 +38,7 @@ export interface VolumesClientOptions {
  * ```
  */
 export async function volumesBucketName(apiKey: string): Promise<string> {
-  return `mcp-sidecar-${(await sha256HexOf(apiKey)).slice(0, 12)}`;
+  return `mcp-sidecar-${(await sha256Hex(apiKey)).slice(0, 12)}`;
 }
 
 /**

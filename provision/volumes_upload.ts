@@ -12,7 +12,7 @@
  * @module
  */
 import type { MorphClient } from "./morph_client.ts";
-import { sha256HexOf } from "./sha256.ts";
+import { sha256Hex } from "../src/sha256.ts";
 import { DOWNLOAD_EXIT, sha256ProbeCommand, volumesDownloadCommand } from "./vm_commands.ts";
 import type { VolumesClient } from "./volumes_client.ts";
 
@@ -47,7 +47,7 @@ export async function uploadThroughVolumes(
   remotePath: string,
   options: { sha256?: string; mode?: string } = {},
 ): Promise<VolumesUploadReport> {
-  const sha256 = options.sha256 ?? await sha256HexOf(bytes);
+  const sha256 = options.sha256 ?? await sha256Hex(bytes);
   const bucket = await volumes.bucketName();
   const report: VolumesUploadReport = {
     alreadyPresent: false,

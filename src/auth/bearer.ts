@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { sha256Hex } from "../sha256.ts";
 
 /** Where the token travels: `Authorization: Bearer …` by default, `X-Sidecar-Token` behind Morph's edge. */
 export interface TokenHeader {
@@ -40,18 +41,4 @@ export async function presentedToken(headers: Headers, where: TokenHeader): Prom
   const token = value.slice(prefix.length).trim();
   if (token === "") return { kind: "malformed" };
   return { kind: "token", sha256: await sha256Hex(token) };
-}
-
-/**
- * Lower-case hex SHA-256 of a string's UTF-8 bytes.
- *
- * @example
- * ```ts
- * import { sha256Hex } from "./bearer.ts";
- * (await sha256Hex("abc")).slice(0, 8); // "ba7816bf"
- * ```
- */
-export async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("");
 }

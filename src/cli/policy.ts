@@ -9,7 +9,7 @@ import { isMap, parseDocument, type YAMLMap } from "yaml";
 import { formatProblem, ValidationError } from "../config/located_yaml.ts";
 import { classify } from "../mcp/classify.ts";
 import type { JSONRPCMessage } from "../mcp/jsonrpc.ts";
-import { sha256Hex } from "../auth/bearer.ts";
+import { sha256Hex } from "../sha256.ts";
 import { authenticate, decide, type Principal } from "../policy/decide.ts";
 import { loadPolicy, parsePolicy } from "../policy/load.ts";
 import { policyActionOf } from "../policy/message_action.ts";

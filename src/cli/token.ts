@@ -6,7 +6,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { sha256Hex } from "../auth/bearer.ts";
+import { sha256Hex } from "../sha256.ts";
 import { parseFlags, UsageError, withUsage } from "./usage.ts";
 
 /** The help text of `token`. */

@@ -7,6 +7,7 @@
 import { resolve } from "node:path";
 import { type Problem, validateYaml, ValidationError } from "../config/located_yaml.ts";
 import { type Policy, PolicySchema } from "./schema.ts";
+import { sha256Hex } from "../sha256.ts";
 
 /** A validated policy with where it came from. */
 export interface LoadedPolicy {
@@ -83,11 +84,6 @@ function decodeUtf8(file: string, bytes: Uint8Array): string {
     };
     throw new ValidationError([problem]);
   }
-}
-
-async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
-  return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
 function errorText(error: unknown): string {

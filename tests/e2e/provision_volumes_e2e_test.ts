@@ -12,7 +12,7 @@ import { sandboxPids } from "../fakes/fake_vm.ts";
 import { connectClient, firstText } from "../fixtures/mcp_client.ts";
 import { freePort, jsonLines, runProvision } from "../fixtures/provision_cli.ts";
 import { REPO_ROOT } from "../fixtures/sidecar_process.ts";
-import { sha256HexOf } from "../../provision/sha256.ts";
+import { sha256Hex } from "../../src/sha256.ts";
 import { volumesBucketName } from "../../provision/volumes_client.ts";
 
 /** Files under `root` whose bytes contain `needle` (grep: fast on the 20 MB bundle). */
@@ -64,10 +64,10 @@ Deno.test({
       const bucket = await volumesBucketName(double.apiKey);
       const stored = double.volumes.object(bucket, info.artifact_sha256);
       assert.ok(stored, "the artifact is in the bucket under its SHA-256");
-      assert.equal(await sha256HexOf(stored), info.artifact_sha256);
+      assert.equal(await sha256Hex(stored), info.artifact_sha256);
       const sandbox = double.sandboxOf(info.instance_id);
       const onVm = await Deno.readFile(join(sandbox, "opt/mcp-sidecar/bin/mcp-sidecar.js"));
-      assert.equal(await sha256HexOf(onVm), info.artifact_sha256, "the VM got the same bytes");
+      assert.equal(await sha256Hex(onVm), info.artifact_sha256, "the VM got the same bytes");
       assert.equal(objectCalls("PUT").length, 1);
       const gets = objectCalls("GET");
       assert.equal(gets.length, 1);
@@ -122,7 +122,7 @@ Deno.test({
       const onVm2 = await Deno.readFile(
         join(double.sandboxOf(info2.instance_id), "opt/mcp-sidecar/bin/mcp-sidecar.js"),
       );
-      assert.equal(await sha256HexOf(onVm2), info.artifact_sha256);
+      assert.equal(await sha256Hex(onVm2), info.artifact_sha256);
 
       const last = await runProvision(["down", ...common], env, work);
       assert.equal(last.code, 0, last.stdout + last.stderr);

@@ -241,7 +241,7 @@ Deno.test("token new prints a token once and the policy line with its hash; poli
   const token = /^token: (\S+)$/m.exec(made.stdout)?.[1];
   assert.ok(token && token.length >= 40);
   const line = /token_sha256: "([0-9a-f]{64})"/.exec(made.stdout);
-  const { sha256Hex } = await import("../../src/auth/bearer.ts");
+  const { sha256Hex } = await import("../../src/sha256.ts");
   assert.equal(line?.[1], await sha256Hex(token!));
   assert.match(made.stdout, /id: "ci-bot", .*roles: \[writer\], tenant: "acme"/);
 

@@ -14,7 +14,7 @@ import { parseS3Error, VolumesApiError } from "../../provision/volumes_errors.ts
 import { signVolumesRequest, UNSIGNED_PAYLOAD } from "../../provision/volumes_signer.ts";
 import { volumesDownloadCommand } from "../../provision/vm_commands.ts";
 import { MorphClient } from "../../provision/morph_client.ts";
-import { sha256HexOf } from "../../provision/sha256.ts";
+import { sha256Hex } from "../../src/sha256.ts";
 import { uploadThroughVolumes } from "../../provision/volumes_upload.ts";
 import { waitUntil } from "../../provision/wait_until.ts";
 
@@ -261,7 +261,7 @@ Deno.test({
     );
 
     const bytes = new TextEncoder().encode("the real artifact");
-    const sha256 = await sha256HexOf(bytes);
+    const sha256 = await sha256Hex(bytes);
     const bucket = await volumes.bucketName();
     await volumes.ensureBucket(bucket);
     // Same size, other bytes: HEAD cannot tell, only the VM's hash check can.
