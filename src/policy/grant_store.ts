@@ -35,6 +35,8 @@ export class GrantStore {
 
   /** The grants that have not expired at `now`. */
   active(now: Date): readonly Grant[] {
+    // Asked on every decision: without grants (the usual case) there is nothing to sweep.
+    if (this.#grants.length === 0) return this.#grants;
     this.#grants = this.#grants.filter((grant) => Date.parse(grant.expires_at) >= now.getTime());
     return this.#grants;
   }

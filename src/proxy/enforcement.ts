@@ -174,8 +174,8 @@ export function enforcement(context: EnforcementContext): Enforcement {
         }
       }
       // A list the filter cannot read is not passed on unfiltered: the throw becomes an error for the client.
-      return "result" in answer && request.method
-        ? { ...answer, result: filterResult(request.method, answer.result as Record<string, unknown>) }
+      return "result" in answer && request.action.kind === "discovery"
+        ? { ...answer, result: filterResult(request.method!, answer.result as Record<string, unknown>) }
         : answer;
     },
   };

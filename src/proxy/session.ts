@@ -259,21 +259,12 @@ export class ProxySession {
   async #cancelled(message: JSONRPCMessage): Promise<void> {
     const requestId = ((message as { params?: { requestId?: RequestId } }).params ?? {}).requestId;
     const request = requestId === undefined ? undefined : this.#settle(requestId);
-    if (!request) return;
-    this.#finishing++;
-    try {
-      const seconds = (performance.now() - request.started) / 1000;
-      const notice = errorResponse(
-        request.id,
-        ErrorCode.UpstreamError,
-        "cancelled by the client",
-      ) as JSONRPCMessage;
-      await this.options.hooks.completeRequest?.(request.request, notice, "cancelled", seconds);
-    } catch {
-      // Nothing is delivered for a cancelled request, so there is no answer to turn into an error.
-    } finally {
-      endRequestSpan(request.span, "cancelled");
-      this.#finishing--;
+    if (request) {
+      await this.#finish(
+        request,
+        { code: ErrorCode.UpstreamError, message: "cancelled by the client" },
+        "cancelled",
+      );
     }
   }
 
@@ -339,6 +330,7 @@ export class ProxySession {
   }
 
   // Every forwarded request ends here, whichever way it ended, so it is filtered, recorded and timed once.
+  // A cancelled request is recorded like the others, but nothing is delivered: the client gave up on it.
   async #finish(request: InFlight, answer: JSONRPCMessage | Denial, outcome: Outcome): Promise<void> {
     const message = "jsonrpc" in answer
       ? answer
@@ -359,7 +351,7 @@ export class ProxySession {
     }
     endRequestSpan(request.span, outcome);
     try {
-      await this.#deliver(delivered, { relatedRequestId: request.id });
+      if (outcome !== "cancelled") await this.#deliver(delivered, { relatedRequestId: request.id });
     } finally {
       this.#finishing--;
     }
