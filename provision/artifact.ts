@@ -8,7 +8,7 @@
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { sha256Hex } from "../src/sha256.ts";
-import type { ArtifactKind } from "./vm_layout.ts";
+import { type ArtifactKind, SERVE_PERMISSIONS } from "./vm_layout.ts";
 
 /** The built or given artifact, read into memory with its hash. */
 export interface Artifact {
@@ -41,12 +41,7 @@ export async function prepareArtifact(options: { bundle: boolean; prebuilt?: str
       : [
         "compile",
         "--quiet",
-        "--allow-net",
-        "--allow-read",
-        "--allow-write",
-        "--allow-env",
-        "--allow-run",
-        "--allow-sys=hostname,osRelease",
+        ...SERVE_PERMISSIONS,
         "--target",
         "x86_64-unknown-linux-gnu",
         "--output",

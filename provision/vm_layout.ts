@@ -34,8 +34,11 @@ export function remoteArtifactPath(kind: ArtifactKind): string {
   return kind === "bundle" ? `${REMOTE_DIR}/bin/mcp-sidecar.js` : `${REMOTE_DIR}/bin/mcp-sidecar`;
 }
 
-/** The permissions the bundle runs with on the VM: those `deno task serve` lists. */
-const SERVE_PERMISSIONS = [
+/**
+ * The sidecar's permissions, as `deno task serve` lists them: baked into the compiled binary, and given to
+ * the bundle on the VM.
+ */
+export const SERVE_PERMISSIONS = [
   "--allow-net",
   "--allow-read",
   "--allow-write",

@@ -51,3 +51,11 @@ Deno.test("retries: 429 and 5xx, Retry-After honoured", () => {
   assert.ok(isRetryableStatus(429) && isRetryableStatus(502) && !isRetryableStatus(409));
   assert.equal(backoffDelay({ attempts: 3, baseDelayMs: 10, maxDelayMs: 5000 }, 1, "3"), 3000);
 });
+
+Deno.test("the VM runs the sidecar with exactly the permissions deno.json's serve and compile tasks list", async () => {
+  const { SERVE_PERMISSIONS } = await import("../../provision/vm_layout.ts");
+  const tasks = JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url))).tasks;
+  const flags = (task: string) => task.split(/\s+/).filter((word) => word.startsWith("--allow-"));
+  assert.deepEqual(flags(tasks.serve), [...SERVE_PERMISSIONS]);
+  assert.deepEqual(flags(tasks.compile), [...SERVE_PERMISSIONS]);
+});
