@@ -15,10 +15,7 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 // @ts-types="@modelcontextprotocol/sdk/server/mcp"
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-// @ts-types="@modelcontextprotocol/sdk/server/webStandardStreamableHttp"
-import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
-// @ts-types="@modelcontextprotocol/sdk/types"
-import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
+import { streamableSessions } from "../fixtures/streamable_sessions.ts";
 
 /** A new MCP server with the `echo` tool: it answers with the text it was given. */
 function createEchoServer(): McpServer {
@@ -34,50 +31,14 @@ function createEchoServer(): McpServer {
   return server;
 }
 
-function jsonRpcError(status: number, code: number, message: string): Response {
-  return Response.json({ jsonrpc: "2.0", error: { code, message }, id: null }, { status });
-}
-
-const transports = new Map<string, WebStandardStreamableHTTPServerTransport>();
-
-async function openSession(request: Request): Promise<Response> {
-  let body: unknown;
-  try {
-    body = await request.json();
-  } catch {
-    return jsonRpcError(400, -32700, "Parse error");
-  }
-  const messages = Array.isArray(body) ? body : [body];
-  if (!messages.some((message) => isInitializeRequest(message))) {
-    return jsonRpcError(400, -32000, "Bad Request: no session id and not an initialize request");
-  }
-  const server = createEchoServer();
-  const transport = new WebStandardStreamableHTTPServerTransport({
-    sessionIdGenerator: () => crypto.randomUUID(),
-    onsessioninitialized: (sessionId) => void transports.set(sessionId, transport),
-  });
-  transport.onclose = () => {
-    if (transport.sessionId !== undefined) transports.delete(transport.sessionId);
-  };
-  await server.connect(transport);
-  const response = await transport.handleRequest(request, { parsedBody: body });
-  if (transport.sessionId === undefined) await server.close();
-  return response;
-}
+const sessions = streamableSessions(() => ({ server: createEchoServer() }));
 
 async function handle(request: Request): Promise<Response> {
-  const path = new URL(request.url).pathname;
   // How many sessions are open: lets the benchmark see whether a proxy ends the upstream sessions it opened.
-  if (path === "/stats" && request.method === "GET") return Response.json({ sessions: transports.size });
-  if (path !== "/mcp") return new Response("Not Found", { status: 404 });
-  const sessionId = request.headers.get("mcp-session-id");
-  if (sessionId === null) {
-    if (request.method === "POST") return await openSession(request);
-    return jsonRpcError(400, -32000, "Bad Request: Mcp-Session-Id header is required");
+  if (new URL(request.url).pathname === "/stats" && request.method === "GET") {
+    return Response.json({ sessions: sessions.count() });
   }
-  const transport = transports.get(sessionId);
-  if (transport === undefined) return jsonRpcError(404, -32001, "Session not found");
-  return await transport.handleRequest(request);
+  return await sessions.handle(request);
 }
 
 if (import.meta.main) {
@@ -96,15 +57,20 @@ if (import.meta.main) {
       return await handle(request);
     } catch (error) {
       console.error(`echo server: error handling ${request.method} ${request.url}: ${error}`);
-      return jsonRpcError(500, -32603, "Internal server error");
+      return Response.json({
+        jsonrpc: "2.0",
+        error: { code: -32603, message: "Internal server error" },
+        id: null,
+      }, {
+        status: 500,
+      });
     }
   });
   let exiting = false;
   const shutdown = async () => {
     if (exiting) return;
     exiting = true;
-    const closing = Promise.allSettled([...transports.values()].map((transport) => transport.close()));
-    await Promise.race([closing, new Promise((resolve) => setTimeout(resolve, 2_000))]);
+    await Promise.race([sessions.closeAll(), new Promise((resolve) => setTimeout(resolve, 2_000))]);
     await Promise.race([server.shutdown(), new Promise((resolve) => setTimeout(resolve, 1_000))]);
     Deno.exit(0);
   };
