@@ -9,7 +9,7 @@ import type { Client } from "@modelcontextprotocol/sdk/client";
 import { startEverythingSidecar } from "../fixtures/everything_sidecar.ts";
 import { connectClient, firstText } from "../fixtures/mcp_client.ts";
 import { REPO_ROOT, startSidecarProcess } from "../fixtures/sidecar_process.ts";
-import { createPolicyStack, TOKENS } from "../fixtures/policy_stack.ts";
+import { createPolicyStack, type PolicyStack, TOKENS } from "../fixtures/policy_stack.ts";
 import { verifyAuditFiles } from "../../src/audit/verify.ts";
 
 interface Line {
@@ -34,6 +34,23 @@ async function readLines(file: string): Promise<Line[]> {
       return []; // a torn last line
     }
   });
+}
+
+/**
+ * Points the stack's audit log into a folder that cannot be created (a regular file stands where it should
+ * be: not writable even for root), with the given `audit.on_failure`; returns that folder's path.
+ */
+async function blockAuditFolder(stack: PolicyStack, onFailure: "deny" | "allow"): Promise<string> {
+  const auditDir = join(stack.root, "audit-blocked");
+  await Deno.writeTextFile(auditDir, "not a folder");
+  const config = await Deno.readTextFile(stack.configFile);
+  await Deno.writeTextFile(
+    stack.configFile,
+    config
+      .replace(/^ {2}file: .*permits\.jsonl.*$/m, `  file: ${join(auditDir, "permits.jsonl")}`)
+      .replace(/on_failure: deny/, `on_failure: ${onFailure}`),
+  );
+  return auditDir;
 }
 
 async function auditCli(file: string) {
@@ -146,14 +163,7 @@ Deno.test({
   sanitizeResources: false,
   fn: async () => {
     await using stack = await createPolicyStack();
-    const auditDir = join(stack.root, "audit-blocked");
-    // A regular file where the audit folder should be: not writable, even for root.
-    await Deno.writeTextFile(auditDir, "not a folder");
-    const config = await Deno.readTextFile(stack.configFile);
-    await Deno.writeTextFile(
-      stack.configFile,
-      config.replace(/^ {2}file: .*permits\.jsonl.*$/m, `  file: ${join(auditDir, "permits.jsonl")}`),
-    );
+    const auditDir = await blockAuditFolder(stack, "deny");
     await using sidecar = await startSidecarProcess(stack.configFile);
     const alice = await connectClient(`${sidecar.url}/mcp1/mcp`, {
       authorization: `Bearer ${TOKENS.alice}`,
@@ -222,15 +232,7 @@ Deno.test({
   sanitizeResources: false,
   fn: async () => {
     await using stack = await createPolicyStack();
-    const auditDir = join(stack.root, "audit-blocked");
-    await Deno.writeTextFile(auditDir, "not a folder");
-    const config = await Deno.readTextFile(stack.configFile);
-    await Deno.writeTextFile(
-      stack.configFile,
-      config
-        .replace(/^ {2}file: .*permits\.jsonl.*$/m, `  file: ${join(auditDir, "permits.jsonl")}`)
-        .replace(/on_failure: deny/, "on_failure: allow"),
-    );
+    await blockAuditFolder(stack, "allow");
     await using sidecar = await startSidecarProcess(stack.configFile);
     const alice = await connectClient(`${sidecar.url}/mcp1/mcp`, { authorization: `Bearer ${TOKENS.alice}` });
     const readme = join(stack.workspace, "README.md");
