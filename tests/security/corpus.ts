@@ -91,6 +91,7 @@ export type JsonRpc = {
   jsonrpc?: string;
   id?: string | number | null;
   method?: string;
+  params?: unknown;
   result?: Record<string, unknown>;
   error?: { code: number; message: string; data?: Record<string, unknown> };
 };
