@@ -84,6 +84,12 @@ export function registerCorpus(
 export interface CorpusOptions {
   /** Run the sidecar (and so its backends) with HOME set to the workspace, so `~/…` means the workspace. */
   homeIsWorkspace?: boolean;
+  /**
+   * Drop the filesystem's `allowed_paths`, leaving `restricted_paths` alone to guard the secret: then every
+   * normalisation rule must hold by itself (with `allowed_paths`, a path the rules mangle usually falls
+   * outside it and is refused anyway).
+   */
+  restrictedOnly?: boolean;
 }
 
 /** Everything a JSON-RPC message can be, loosely. */
@@ -398,7 +404,9 @@ export async function startCorpus(options: CorpusOptions = {}): Promise<Corpus> 
   await Deno.mkdir(join(workspace, "public"));
   await Deno.writeTextFile(secret.path, `${secret.marker}\n`);
   await Deno.writeTextFile(readme.path, `${readme.marker}\n`);
-  await Deno.writeTextFile(stack.policyFile, stringify(await corpusPolicy(stack)));
+  const policy = await corpusPolicy(stack);
+  if (options.restrictedOnly) delete policy.tools.filesystem.allowed_paths;
+  await Deno.writeTextFile(stack.policyFile, stringify(policy));
 
   const env: Record<string, string> = options.homeIsWorkspace
     ? { HOME: workspace, DENO_DIR: await denoDir() }

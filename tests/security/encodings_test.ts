@@ -6,7 +6,8 @@
  * marker (and file name) never reaches the client, and that the workspace on disk is unchanged.
  *
  * The sidecar runs with HOME set to the workspace, so the filesystem backend itself would expand `~/private/…`
- * to the restricted folder: the `~` cases are refused by the sidecar alone.
+ * to the restricted folder, and with `restricted_paths` only (no `allowed_paths`), so each normalisation rule
+ * (decoding, control characters, backslash, `file://` host, `~`, `..`) has to refuse its trick by itself.
  */
 import assert from "node:assert/strict";
 import {
@@ -259,4 +260,4 @@ registerCorpus("encodings", [
   ...dots,
   ...writes,
   ...controls,
-], { homeIsWorkspace: true });
+], { homeIsWorkspace: true, restrictedOnly: true });
