@@ -82,8 +82,6 @@ export function registerCorpus(
 
 /** How the file's sidecar is set up. */
 export interface CorpusOptions {
-  /** Run the sidecar (and so its backends) with HOME set to the workspace, so `~/…` means the workspace. */
-  homeIsWorkspace?: boolean;
   /**
    * Drop the filesystem's `allowed_paths`, leaving `restricted_paths` alone to guard the secret: then every
    * normalisation rule must hold by itself (with `allowed_paths`, a path the rules mangle usually falls
@@ -408,12 +406,9 @@ export async function startCorpus(options: CorpusOptions = {}): Promise<Corpus> 
   if (options.restrictedOnly) delete policy.tools.filesystem.allowed_paths;
   await Deno.writeTextFile(stack.policyFile, stringify(policy));
 
-  const env: Record<string, string> = options.homeIsWorkspace
-    ? { HOME: workspace, DENO_DIR: await denoDir() }
-    : {};
   let sidecar: SidecarProcess;
   try {
-    sidecar = await startSidecarProcess(stack.configFile, env);
+    sidecar = await startSidecarProcess(stack.configFile);
   } catch (error) {
     await stack[Symbol.asyncDispose]();
     throw error;
@@ -569,13 +564,4 @@ function expandValue(value: unknown, places: Record<string, string>): unknown {
     return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, expandValue(item, places)]));
   }
   return value;
-}
-
-// The backends are `deno run` children: with HOME moved they must still find the module cache.
-async function denoDir(): Promise<string> {
-  const fromEnv = Deno.env.get("DENO_DIR");
-  if (fromEnv) return fromEnv;
-  const output = await new Deno.Command(Deno.execPath(), { args: ["info", "--json"], stdout: "piped" })
-    .output();
-  return JSON.parse(new TextDecoder().decode(output.stdout)).denoDir;
 }
