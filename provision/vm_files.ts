@@ -66,7 +66,9 @@ export function vmConfigYaml(options: { kind: ArtifactKind; port: number }): str
       },
     ];
   const config = {
-    server: { host: "127.0.0.1", port: options.port },
+    // Morph's edge forwards to loopback with the public Host (`<service>-morphvm-<id>.http.cloud.morph.so`);
+    // the sidecar refuses any Host it does not know (DNS rebinding), so the edge's names are listed here.
+    server: { host: "127.0.0.1", port: options.port, allowed_hosts: ["*.http.cloud.morph.so"] },
     policy: { file: "policy.yaml", reload_interval: "2s" },
     logging: { level: "info" },
     audit: { enabled: true, file: "audit/permits.jsonl" },

@@ -5,21 +5,22 @@
  *
  * @module
  */
-import { Hono, type MiddlewareHandler } from "hono";
+import { type Context, Hono, type MiddlewareHandler } from "hono";
 import type { LoadedConfig } from "./config/load.ts";
 import type { UpstreamConfig } from "./config/schema.ts";
 import { ErrorCode, type JSONRPCMessage } from "./mcp/jsonrpc.ts";
+import type { Refusal, RefuseAt } from "./mcp/refusals.ts";
 import { classify, methodLabel } from "./mcp/classify.ts";
 import { decide, type Principal } from "./policy/decide.ts";
 import type { PolicySnapshot } from "./policy/snapshot.ts";
-import { jsonRpcErrorResponse } from "./proxy/http_errors.ts";
 import { GrantStore } from "./policy/grant_store.ts";
 import { LivePolicy } from "./policy/live_policy.ts";
-import { originCheck } from "./auth/origin.ts";
+import { hostOriginCheck } from "./auth/origin.ts";
 import { authenticateCaller, type CallerVariables } from "./auth/caller.ts";
 import { grantsHandler } from "./admin/grants.ts";
 import { type DecisionRecorder, enforcement } from "./proxy/enforcement.ts";
 import { decisionRecorder } from "./audit/decision_recorder.ts";
+import { type RefusalRecorder, refusalRecorder } from "./audit/refusal_recorder.ts";
 import type { AuditWriter } from "./audit/writer.ts";
 import type { RouteOptions } from "./proxy/open_session.ts";
 import type { SessionHooks } from "./proxy/session.ts";
@@ -54,6 +55,7 @@ interface SidecarParts {
   policy: LivePolicy;
   grants: GrantStore;
   recorder: DecisionRecorder;
+  refusals: RefusalRecorder;
   log: Logger;
 }
 
@@ -70,7 +72,12 @@ interface SidecarParts {
 export function createSidecar(
   loaded: LoadedConfig,
   log: Logger,
-  options: { audit?: AuditWriter; metrics?: SidecarMetrics } = {},
+  options: {
+    audit?: AuditWriter;
+    metrics?: SidecarMetrics;
+    /** The address actually listened on (`--host` wins over `server.host`); decides the default hosts. */
+    bindHost?: string;
+  } = {},
 ): Sidecar {
   const { config } = loaded;
   const metrics = options.metrics ?? createMetrics();
@@ -92,6 +99,7 @@ export function createSidecar(
     policy,
     grants: new GrantStore(),
     recorder: decisionRecorder({ writer: audit, audit: config.audit, metrics, log }),
+    refusals: refusalRecorder({ writer: audit, metrics, log, policy: () => policy.current() }),
     log,
   };
   trackPolicyMetrics(policy, metrics);
@@ -103,12 +111,26 @@ export function createSidecar(
     await next();
     metrics.httpRequests.inc({ route: c.req.routePath, method: c.req.method, status: String(c.res.status) });
   });
-  const refuseWhileDraining: MiddlewareHandler = async (_c, next) => {
-    if (!draining) return await next();
-    return jsonRpcErrorResponse(503, ErrorCode.UpstreamError, "The sidecar is shutting down; retry shortly", {
-      headers: { "retry-after": "5" },
+  // Every refusal is recorded with the upstream its path belongs to and the principal, once authenticated.
+  const serverOfRoute = new Map(config.upstreams.map((upstream) => [upstream.route, upstream.name]));
+  const refuse: RefuseAt = (c: Context, refusal: Refusal) =>
+    parts.refusals.refuse(refusal, {
+      server: serverOfRoute.get(c.req.path.split("/")[1]) ?? "sidecar",
+      route: c.req.path,
+      principal: (c.var as Partial<CallerVariables>).caller?.principal,
     });
+  const refuseWhileDraining: MiddlewareHandler = async (c, next) => {
+    if (!draining) return await next();
+    return await refuse(c, { kind: "draining", headers: { "retry-after": "5" } });
   };
+  const hostAndOrigin = hostOriginCheck({
+    bindHost: options.bindHost ?? config.server.host,
+    allowedHosts: config.server.allowed_hosts,
+    allowedOrigins: config.server.allowed_origins,
+    refuse,
+  });
+  // Before anything else, /health included: a rebound name must not even learn that something answers here.
+  app.use("*", hostAndOrigin);
   app.get("/health", (c) => c.json({ status: "ok" }));
   app.get("/ready", async (c) => {
     const problems = await readinessProblems(parts);
@@ -117,14 +139,17 @@ export function createSidecar(
       ? c.json({ status: "ready", ...body })
       : c.json({ status: "not_ready", problems, ...body }, 503);
   });
-  const authenticate = authenticateCaller(config.auth, () => policy.current());
+  const authenticate = authenticateCaller(config.auth, () => policy.current(), refuse);
   if (config.metrics.enabled) {
     const guard: MiddlewareHandler<{ Variables: CallerVariables }> = config.metrics.require_admin
       ? async (c, next) => {
         const unauthorized = await authenticate(c, () => Promise.resolve());
         if (unauthorized) return unauthorized;
         if (!isAdmin(policy.current(), c.var.caller.principal)) {
-          return c.json({ error: "/metrics needs a token of a principal with an admin role" }, 403);
+          return await refuse(c, {
+            kind: "admin_required",
+            message: "Forbidden: /metrics needs a token of a principal with an admin role",
+          });
         }
         await next();
       }
@@ -134,17 +159,12 @@ export function createSidecar(
       return c.body(await metrics.registry.metrics());
     });
   }
-  app.post(
-    "/admin/grants",
-    originCheck(config.server.allowed_origins),
-    authenticate,
-    grantsHandler({ policy, grants: parts.grants, log }),
-  );
+  app.post("/admin/grants", authenticate, grantsHandler({ policy, grants: parts.grants, log }));
 
   for (const upstream of config.upstreams) {
     const route = routeOptions(upstream, parts);
     const base = `/${upstream.route}`;
-    app.use(`${base}/*`, refuseWhileDraining, originCheck(config.server.allowed_origins), authenticate);
+    app.use(`${base}/*`, refuseWhileDraining, authenticate);
     app.all(`${base}/mcp`, streamableHttpHandler(route));
     const legacy = legacySseHandlers(route);
     app.get(`${base}/sse`, legacy.stream);
@@ -172,7 +192,7 @@ export function createSidecar(
 }
 
 function routeOptions(upstream: UpstreamConfig, parts: SidecarParts): RouteOptions {
-  const { loaded, sessions, health, metrics, policy, grants, recorder } = parts;
+  const { loaded, sessions, health, metrics, policy, grants, recorder, refusals } = parts;
   const { log } = parts;
   const { server } = loaded.config;
   return {
@@ -185,6 +205,10 @@ function routeOptions(upstream: UpstreamConfig, parts: SidecarParts): RouteOptio
       keepAliveMs: server.keepalive_interval,
     },
     openUpstream: () => connectUpstream(upstream, log),
+    refuse: (refusal, caller, path) =>
+      refusals.refuse(refusal, { server: upstream.name, route: path, principal: caller?.principal }),
+    recordRefusal: (refusal, caller, path) =>
+      refusals.record(refusal, { server: upstream.name, route: path, principal: caller?.principal }),
     admit: async (caller, requestId) => {
       // A caller who could use nothing on this upstream (neither its tools nor its resources) is refused
       // before a child process is started for it.

@@ -6,7 +6,7 @@
  * @module
  */
 import type { SidecarConfig } from "../config/schema.ts";
-import type { DecisionRecord, DecisionRecorder } from "../proxy/enforcement.ts";
+import type { DecisionRecord, DecisionRecorder } from "./decision_record.ts";
 import type { SidecarMetrics } from "../telemetry/metrics.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { type AuditEntry, redactArgs } from "./record.ts";

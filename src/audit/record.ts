@@ -38,8 +38,17 @@ export interface AuditEntry {
   policy_sha256: string;
   /** `enforce` or `shadow`. */
   mode: string;
-  /** How the request ended: `denied` (answered by the sidecar), or `ok`, `error`, `timeout`, `closed`. */
+  /**
+   * How the request ended: `denied` (answered by the sidecar), `refused` (an edge refusal: bad token, Host,
+   * Origin, session, body…, answered before any policy decision), or `ok`, `error`, `timeout`, `closed`.
+   */
   outcome?: string;
+  /** Edge refusals: the HTTP path refused (e.g. `/mcp1/mcp`). */
+  route?: string;
+  /** Edge refusals: the HTTP status answered. */
+  http_status?: number;
+  /** Edge refusals: the JSON-RPC error code answered. */
+  jsonrpc_code?: number;
   /** How long the upstream took to answer, when the message was forwarded and answered. */
   upstream_latency_ms?: number;
   /** Tool arguments, already passed through `redactArgs`. */
@@ -66,6 +75,9 @@ const FIELD_ORDER = [
   "policy_sha256",
   "mode",
   "outcome",
+  "route",
+  "http_status",
+  "jsonrpc_code",
   "upstream_latency_ms",
   "args",
 ] as const satisfies readonly (keyof AuditEntry)[];

@@ -7,8 +7,7 @@
  * @module
  */
 import type { MiddlewareHandler } from "hono";
-import { ErrorCode } from "../mcp/jsonrpc.ts";
-import { jsonRpcErrorResponse } from "../proxy/http_errors.ts";
+import type { Refusal, RefuseAt } from "../mcp/refusals.ts";
 import { authenticate, type Principal } from "../policy/decide.ts";
 import type { PolicySnapshot } from "../policy/snapshot.ts";
 import { presentedToken, type TokenHeader } from "./bearer.ts";
@@ -25,24 +24,25 @@ export interface Caller {
 export type CallerVariables = { caller: Caller };
 
 /**
- * Hono middleware: sets `c.var.caller`, or answers 401.
+ * Hono middleware: sets `c.var.caller`, or answers 401 through `refuse` (which records it).
  *
  * @example
  * ```ts ignore
  * import { authenticateCaller } from "./caller.ts";
- * app.use("/mcp1/*", authenticateCaller({ header: "Authorization", prefix: "Bearer " }, () => live.current()));
+ * app.use("/mcp1/*", authenticateCaller({ header: "Authorization", prefix: "Bearer " }, () => live.current(), refuse));
  * ```
  */
 export function authenticateCaller(
   where: TokenHeader,
   snapshot: () => PolicySnapshot,
+  refuse: RefuseAt,
 ): MiddlewareHandler<{ Variables: CallerVariables }> {
   return async (c, next) => {
     const presented = await presentedToken(c.req.raw.headers, where);
     const current = snapshot();
     const tokenSha256 = presented.kind === "token" ? presented.sha256 : undefined;
     const principal = presented.kind === "malformed" ? undefined : authenticate(current, tokenSha256);
-    if (!principal && current.policy.mode !== "shadow") return unauthorized(where);
+    if (!principal && current.policy.mode !== "shadow") return await refuse(c, unauthorized(where));
     c.set("caller", { tokenSha256, principal });
     await next();
   };
@@ -61,15 +61,12 @@ export function callerKey(caller: Caller): string {
   return caller.tokenSha256 ?? "anonymous";
 }
 
-function unauthorized(where: TokenHeader): Response {
+function unauthorized(where: TokenHeader): Refusal {
   const scheme = where.prefix.trim() || "Bearer";
-  return jsonRpcErrorResponse(
-    401,
-    ErrorCode.PolicyDenied,
-    `Unauthorized: send a valid token in the ${where.header} header`,
-    {
-      data: { reason: "missing_or_invalid_token" },
-      headers: { "www-authenticate": `${scheme} realm="mcp-sidecar", error="invalid_token"` },
-    },
-  );
+  return {
+    kind: "invalid_token",
+    message: `Unauthorized: send a valid token in the ${where.header} header`,
+    data: { reason: "missing_or_invalid_token" },
+    headers: { "www-authenticate": `${scheme} realm="mcp-sidecar", error="invalid_token"` },
+  };
 }

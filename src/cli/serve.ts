@@ -53,8 +53,8 @@ export async function startSidecar(
 ): Promise<RunningSidecar> {
   const metrics = createMetrics();
   const audit = loaded.config.audit.enabled ? await openAuditWriter(loaded, log, metrics) : undefined;
-  const sidecar = createSidecar(loaded, log, { audit, metrics });
   const hostname = listen.host ?? loaded.config.server.host;
+  const sidecar = createSidecar(loaded, log, { audit, metrics, bindHost: hostname });
   const port = listen.port ?? loaded.config.server.port;
   const listening = Promise.withResolvers<Deno.NetAddr>();
   const server = Deno.serve({

@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { parseDuration } from "./duration.ts";
+import { hostPatternProblem, originPatternProblem } from "../net/host_match.ts";
 
 const durationText = z.string().transform((text, ctx) => {
   const ms = parseDuration(text);
@@ -19,6 +20,15 @@ const durationText = z.string().transform((text, ctx) => {
   return ms;
 });
 const duration = (fallback: string) => durationText.default(parseDuration(fallback)!);
+
+/** A list of patterns, each checked by `problem` (which says what is wrong, or undefined). */
+const patternList = (problem: (pattern: string) => string | undefined) =>
+  z.array(
+    z.string().superRefine((pattern, ctx) => {
+      const why = problem(pattern);
+      if (why) ctx.addIssue({ code: "custom", message: why });
+    }),
+  ).default([]);
 
 const NAME = /^[a-z][a-z0-9_-]{0,62}$/;
 const ROUTE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
@@ -63,7 +73,10 @@ export const ConfigSchema = z.strictObject({
     max_sessions_per_upstream: z.number().int().positive().default(64),
     max_body_bytes: z.number().int().positive().default(4 * 1024 * 1024),
     keepalive_interval: duration("15s"),
-    allowed_origins: z.array(z.string()).default([]),
+    /** Origins served besides the loopback ones (`http://localhost:*`, …), which are always accepted. */
+    allowed_origins: patternList(originPatternProblem),
+    /** Host header values served besides the loopback names and the bind address (DNS rebinding). */
+    allowed_hosts: patternList(hostPatternProblem),
     shutdown_grace: duration("10s"),
   }).prefault({}),
   policy: z.strictObject({

@@ -26,29 +26,8 @@ import type { LivePolicy } from "../policy/live_policy.ts";
 import { policyActionOf } from "../policy/message_action.ts";
 import type { Denial, Outcome } from "./session.ts";
 
-/** One decision as it is recorded. */
-export interface DecisionRecord {
-  decision: Decision;
-  message: ClassifiedMessage;
-  principal: Principal | undefined;
-  /**
-   * `denied` when the sidecar answered the denial itself; `forwarding` for the line written before forwarding
-   * while the audit log is recovering; otherwise how the forwarded request ended.
-   */
-  outcome: Outcome | "denied" | "forwarding";
-  /** Upstream latency of a forwarded request. */
-  seconds?: number;
-}
-
-/** Where decisions go: metrics and logs always, the audit log when enabled. */
-export interface DecisionRecorder {
-  /** Resolves once the record is durable; rejects when it could not be recorded. */
-  record(record: DecisionRecord, session?: string): Promise<void>;
-  /** Whether recording works now; when it does not and the recorder fails closed, requests are denied. */
-  healthy(): boolean;
-  /** true: a decision that cannot be recorded is not carried out (audit.on_failure: deny). */
-  failClosed: boolean;
-}
+export type { DecisionRecord, DecisionRecorder } from "../audit/decision_record.ts";
+import type { DecisionRecorder } from "../audit/decision_record.ts";
 
 /** Everything the policy stage of one session needs. */
 export interface EnforcementContext {

@@ -8,9 +8,9 @@
  */
 import type { Context } from "hono";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport";
-import { ErrorCode, type JSONRPCMessage } from "../mcp/jsonrpc.ts";
+import type { JSONRPCMessage } from "../mcp/jsonrpc.ts";
 import { readMcpPost } from "../mcp/read_post.ts";
-import { jsonRpcErrorResponse } from "./http_errors.ts";
+import { refusalKindOf } from "../mcp/refusals.ts";
 import { openSession, type RouteOptions } from "./open_session.ts";
 import { callerKey, type CallerVariables } from "../auth/caller.ts";
 
@@ -121,6 +121,7 @@ export function legacySseHandlers(options: RouteOptions): {
       downstream,
       null,
       () => sessions.remove(upstream.name, downstream.sessionId),
+      c.req.path,
     );
     if (opened instanceof Response) return opened;
     sessions.add(upstream.name, downstream.sessionId, opened);
@@ -130,10 +131,15 @@ export function legacySseHandlers(options: RouteOptions): {
     const sessionId = c.req.query("sessionId");
     const session = sessionId === undefined ? undefined : sessions.get(upstream.name, sessionId);
     if (!session || session.closing || session.owner !== callerKey(c.var.caller)) {
-      return jsonRpcErrorResponse(
-        404,
-        ErrorCode.SessionNotFound,
-        "Session not found: open the event stream (GET …/sse) again and use the endpoint it announces",
+      return await options.refuse(
+        {
+          kind: "session_not_found",
+          message:
+            "Session not found: open the event stream (GET …/sse) again and use the endpoint it announces",
+          session: sessionId,
+        },
+        c.var.caller,
+        c.req.path,
       );
     }
     const read = await readMcpPost(c.req.raw, {
@@ -142,7 +148,11 @@ export function legacySseHandlers(options: RouteOptions): {
     });
     if ("problem" in read) {
       const { status, code, message, id } = read.problem;
-      return jsonRpcErrorResponse(status, code, message, { id });
+      return await options.refuse(
+        { kind: refusalKindOf(status, code), status, code, message, id },
+        c.var.caller,
+        c.req.path,
+      );
     }
     session.lastActivity = Date.now();
     for (const message of read.messages) (session.downstream as LegacySseDownstream).receive(message);

@@ -6,11 +6,12 @@
  */
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport";
 import type { UpstreamConfig } from "../config/schema.ts";
-import { ErrorCode, type RequestId } from "../mcp/jsonrpc.ts";
+import type { RequestId } from "../mcp/jsonrpc.ts";
 import type { UpstreamTransport } from "../upstream/connect.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { type Caller, callerKey } from "../auth/caller.ts";
 import { jsonRpcErrorResponse } from "./http_errors.ts";
+import type { Refusal } from "../mcp/refusals.ts";
 import { type Denial, ProxySession, type SessionHooks } from "./session.ts";
 import type { SessionRegistry } from "./session_registry.ts";
 
@@ -22,6 +23,10 @@ export interface RouteOptions {
   limits: { maxBodyBytes: number; requestTimeoutMs: number; keepAliveMs: number };
   /** Opens a fresh transport to the upstream for a new session. */
   openUpstream(): UpstreamTransport;
+  /** Records a refusal on this upstream's route `path` and returns its response (see `mcp/refusals.ts`). */
+  refuse(refusal: Refusal, caller: Caller | undefined, path: string): Promise<Response>;
+  /** Records a refusal the MCP SDK's transport answered itself. */
+  recordRefusal(refusal: Refusal, caller: Caller | undefined, path: string): Promise<void>;
   /** Whether the caller may open a session on this upstream at all; a denial (recorded) answers 403. */
   admit(caller: Caller, requestId: RequestId | null): Promise<Denial | undefined>;
   /** The per-message hooks of a new session for this caller; `sessionId` reads the id once there is one. */
@@ -45,6 +50,7 @@ export async function openSession(
   downstream: Transport,
   requestId: RequestId | null,
   onClosed: () => void,
+  path = `/${options.upstream.route}`,
 ): Promise<ProxySession | Response> {
   const { upstream, sessions, log, limits } = options;
   const denial = await options.admit(caller, requestId);
@@ -52,12 +58,17 @@ export async function openSession(
     return jsonRpcErrorResponse(403, denial.code, denial.message, { id: requestId, data: denial.data });
   }
   if (sessions.isFull(upstream.name)) {
-    return jsonRpcErrorResponse(
-      503,
-      ErrorCode.UpstreamError,
-      `upstream ${upstream.name} has reached its limit of open sessions (server.max_sessions_per_upstream); ` +
-        "close an unused session or try again later",
-      { id: requestId },
+    return await options.refuse(
+      {
+        kind: "session_limit",
+        message:
+          `upstream ${upstream.name} has reached its limit of open sessions (server.max_sessions_per_upstream); ` +
+          "close an unused session or try again later",
+        id: requestId,
+        method: requestId === null ? undefined : "initialize",
+      },
+      caller,
+      path,
     );
   }
   const hooks = options.hooksFor(caller, () => downstream.sessionId);
@@ -83,13 +94,14 @@ export async function openSession(
     log.error("upstream could not start", { upstream: upstream.name, error: reason });
     hooks.onUpstreamFailure?.(reason);
     await session.close("upstream failed to start");
-    return jsonRpcErrorResponse(
-      502,
-      ErrorCode.UpstreamError,
-      `upstream ${upstream.name} could not start: ${reason}`,
+    return await options.refuse(
       {
+        kind: "upstream_unavailable",
+        message: `upstream ${upstream.name} could not start: ${reason}`,
         id: requestId,
       },
+      caller,
+      path,
     );
   }
   return session;

@@ -10,11 +10,12 @@ import type { Context } from "hono";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 // @ts-types="@modelcontextprotocol/sdk/types"
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
-import { ErrorCode, type RequestId } from "../mcp/jsonrpc.ts";
+import type { RequestId } from "../mcp/jsonrpc.ts";
 import { readMcpPost } from "../mcp/read_post.ts";
 import { MemoryEventStore } from "../mcp/event_store.ts";
-import { jsonRpcErrorResponse } from "./http_errors.ts";
+import { refusalKindOf } from "../mcp/refusals.ts";
 import { openSession, type RouteOptions } from "./open_session.ts";
+import { auditedTransportAnswer } from "./transport_refusals.ts";
 import { callerKey, type CallerVariables } from "../auth/caller.ts";
 
 /**
@@ -32,14 +33,17 @@ export function streamableHttpHandler(
   const { upstream, sessions } = options;
   return async (c) => {
     const request = c.req.raw;
+    const caller = c.var.caller;
+    const path = c.req.path;
     if (!["GET", "POST", "DELETE"].includes(request.method)) {
-      return jsonRpcErrorResponse(
-        405,
-        ErrorCode.UpstreamError,
-        `Method ${request.method} is not allowed here`,
+      return await options.refuse(
         {
+          kind: "method_not_allowed",
+          message: `Method ${request.method} is not allowed here`,
           headers: { allow: "GET, POST, DELETE" },
         },
+        caller,
+        path,
       );
     }
     let parsedBody: unknown;
@@ -48,7 +52,11 @@ export function streamableHttpHandler(
       const read = await readMcpPost(request, { maxBytes: options.limits.maxBodyBytes, requireAccept: true });
       if ("problem" in read) {
         const { status, code, message, id } = read.problem;
-        return jsonRpcErrorResponse(status, code, message, { id });
+        return await options.refuse(
+          { kind: refusalKindOf(status, code), status, code, message, id },
+          caller,
+          path,
+        );
       }
       parsedBody = read.body;
       const first = read.messages[0];
@@ -59,26 +67,27 @@ export function streamableHttpHandler(
       const session = sessions.get(upstream.name, sessionId);
       // A session belongs to the caller that opened it; to anyone else it does not exist.
       if (!session || session.closing || session.owner !== callerKey(c.var.caller)) {
-        return jsonRpcErrorResponse(
-          404,
-          ErrorCode.SessionNotFound,
-          "Session not found: it ended or never existed; initialize a new session",
-          { id: firstId },
+        return await options.refuse(
+          { kind: "session_not_found", id: firstId, method: methodOf(parsedBody), session: sessionId },
+          caller,
+          path,
         );
       }
       session.lastActivity = Date.now();
       const downstream = session.downstream as WebStandardStreamableHTTPServerTransport;
-      return await downstream.handleRequest(request, { parsedBody });
+      return await auditedTransportAnswer(
+        await downstream.handleRequest(request, { parsedBody }),
+        (refusal) => options.recordRefusal({ ...refusal, session: sessionId }, caller, path),
+      );
     }
     const isInitialize = Array.isArray(parsedBody)
       ? parsedBody.some(isInitializeRequest)
       : isInitializeRequest(parsedBody);
     if (!isInitialize) {
-      return jsonRpcErrorResponse(
-        400,
-        ErrorCode.UpstreamError,
-        "Bad Request: Mcp-Session-Id header is required; start a session with an initialize POST",
-        { id: firstId },
+      return await options.refuse(
+        { kind: "session_required", id: firstId, method: methodOf(parsedBody) },
+        caller,
+        path,
       );
     }
     const downstream = new WebStandardStreamableHTTPServerTransport({
@@ -86,14 +95,23 @@ export function streamableHttpHandler(
       keepAliveMs: options.limits.keepAliveMs,
       eventStore: new MemoryEventStore(),
     });
-    const opened = await openSession(options, c.var.caller, downstream, firstId, () => {
+    const opened = await openSession(options, caller, downstream, firstId, () => {
       if (downstream.sessionId) sessions.remove(upstream.name, downstream.sessionId);
-    });
+    }, path);
     if (opened instanceof Response) return opened;
-    const response = await downstream.handleRequest(request, { parsedBody });
+    const response = await auditedTransportAnswer(
+      await downstream.handleRequest(request, { parsedBody }),
+      (refusal) => options.recordRefusal(refusal, caller, path),
+    );
     // Registered before the response (and so the session id) reaches the client.
     if (downstream.sessionId) sessions.add(upstream.name, downstream.sessionId, opened);
     else await opened.close("initialize was refused");
     return response;
   };
+}
+
+function methodOf(body: unknown): string | undefined {
+  const first = Array.isArray(body) ? body[0] : body;
+  const method = (first as { method?: unknown } | null | undefined)?.method;
+  return typeof method === "string" ? method : undefined;
 }

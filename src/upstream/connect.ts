@@ -5,14 +5,13 @@
  * @module
  */
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport";
-// @ts-types="@modelcontextprotocol/sdk/client/streamableHttp"
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 // @ts-types="@modelcontextprotocol/sdk/client/sse"
 import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { isCommandUpstream, type UpstreamConfig } from "../config/schema.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { spawnSpecFor } from "./spawn_spec.ts";
 import { StdioUpstream } from "./stdio.ts";
+import { OrderedStreamableHttpUpstream } from "./ordered_streamable.ts";
 
 /** A transport to an upstream, plus the hooks HTTP upstreams offer. */
 export type UpstreamTransport = Transport & {
@@ -37,5 +36,6 @@ export function connectUpstream(upstream: UpstreamConfig, log: Logger): Upstream
   const url = new URL(upstream.url);
   return upstream.transport === "sse"
     ? new SSEClientTransport(url, { requestInit })
-    : new StreamableHTTPClientTransport(url, { requestInit });
+    // Held back until the upstream's GET stream is open, so server-to-client requests are never parked.
+    : new OrderedStreamableHttpUpstream(url, upstream.headers, log);
 }

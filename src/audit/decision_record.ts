@@ -1,0 +1,35 @@
+/**
+ * What the pipeline hands the audit recorder for one decision, and the recorder's shape. Kept in the audit
+ * layer so that it depends on nothing above it (the proxy imports these, never the other way round).
+ *
+ * @module
+ */
+import type { ClassifiedMessage } from "../mcp/classify.ts";
+import type { Decision, Principal } from "../policy/decide.ts";
+
+/** How a forwarded request ended (the proxy session's `Outcome`). */
+export type RequestOutcome = "ok" | "error" | "timeout" | "closed" | "cancelled";
+
+/** One decision as it is recorded. */
+export interface DecisionRecord {
+  decision: Decision;
+  message: ClassifiedMessage;
+  principal: Principal | undefined;
+  /**
+   * `denied` when the sidecar answered the denial itself; `forwarding` for the line written before forwarding
+   * while the audit log is recovering; otherwise how the forwarded request ended.
+   */
+  outcome: RequestOutcome | "denied" | "forwarding";
+  /** Upstream latency of a forwarded request. */
+  seconds?: number;
+}
+
+/** Where decisions go: metrics and logs always, the audit log when enabled. */
+export interface DecisionRecorder {
+  /** Resolves once the record is durable; rejects when it could not be recorded. */
+  record(record: DecisionRecord, session?: string): Promise<void>;
+  /** Whether recording works now; when it does not and the recorder fails closed, requests are denied. */
+  healthy(): boolean;
+  /** true: a decision that cannot be recorded is not carried out (audit.on_failure: deny). */
+  failClosed: boolean;
+}

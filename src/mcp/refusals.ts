@@ -1,0 +1,230 @@
+/**
+ * Every way the sidecar refuses an HTTP request before (or instead of) a policy decision, in one table: the
+ * HTTP status, the JSON-RPC error code and default message the client gets, and the reason its audit line
+ * and the `sidecar_decisions_total` metric carry. The places that refuse name a {@linkcode RefusalKind}; they
+ * never pick a status or a code of their own, so the answer and the record cannot drift apart.
+ *
+ * @module
+ */
+import type { Context } from "hono";
+import { jsonRpcErrorResponse } from "./http_errors.ts";
+import { ErrorCode, type RequestId } from "./jsonrpc.ts";
+import { HEADER_MISMATCH } from "./read_post.ts";
+
+/** One row of the table. */
+export interface RefusalSpec {
+  /** The HTTP status of the answer. */
+  status: number;
+  /** The JSON-RPC error code of the answer's body. */
+  code: number;
+  /** The message when the refusing place has nothing more precise to say. */
+  message: string;
+  /** The audit and metric reason: a stable snake_case word, never the message. */
+  reason: string;
+}
+
+/**
+ * The refusal table. Keys are the kinds the refusing places name; each value is what the client sees and
+ * what the audit line says.
+ */
+export const REFUSALS = {
+  invalid_token: {
+    status: 401,
+    code: ErrorCode.PolicyDenied,
+    message: "Unauthorized: send a valid token",
+    reason: "invalid_token",
+  },
+  host_not_allowed: {
+    status: 403,
+    code: ErrorCode.UpstreamError,
+    message: "Forbidden: this Host is not allowed; add it to server.allowed_hosts to permit it",
+    reason: "host_not_allowed",
+  },
+  origin_not_allowed: {
+    status: 403,
+    code: ErrorCode.UpstreamError,
+    message: "Forbidden: this Origin is not allowed; add it to server.allowed_origins to permit it",
+    reason: "origin_not_allowed",
+  },
+  admin_required: {
+    status: 403,
+    code: ErrorCode.PolicyDenied,
+    message: "Forbidden: this needs the token of a principal with an admin role",
+    reason: "admin_required",
+  },
+  session_not_found: {
+    status: 404,
+    code: ErrorCode.SessionNotFound,
+    message: "Session not found: it ended or never existed; initialize a new session",
+    reason: "session_not_found",
+  },
+  session_required: {
+    status: 400,
+    code: ErrorCode.UpstreamError,
+    message: "Bad Request: Mcp-Session-Id header is required; start a session with an initialize POST",
+    reason: "session_required",
+  },
+  method_not_allowed: {
+    status: 405,
+    code: ErrorCode.UpstreamError,
+    message: "Method not allowed here",
+    reason: "http_method_not_allowed",
+  },
+  not_acceptable: {
+    status: 406,
+    code: ErrorCode.UpstreamError,
+    message: "Not Acceptable: Accept must list application/json and text/event-stream",
+    reason: "not_acceptable",
+  },
+  unsupported_media_type: {
+    status: 415,
+    code: ErrorCode.UpstreamError,
+    message: "Unsupported Media Type: Content-Type must be application/json",
+    reason: "unsupported_media_type",
+  },
+  body_too_large: {
+    status: 413,
+    code: ErrorCode.InvalidRequest,
+    message: "Request body is larger than server.max_body_bytes",
+    reason: "body_too_large",
+  },
+  parse_error: {
+    status: 400,
+    code: ErrorCode.ParseError,
+    message: "Parse error: the body is not valid JSON",
+    reason: "parse_error",
+  },
+  invalid_request: {
+    status: 400,
+    code: ErrorCode.InvalidRequest,
+    message: "Invalid Request: not a JSON-RPC 2.0 message",
+    reason: "invalid_request",
+  },
+  header_mismatch: {
+    status: 400,
+    code: HEADER_MISMATCH,
+    message: "Header mismatch: Mcp-Method or Mcp-Name disagrees with the body",
+    reason: "header_mismatch",
+  },
+  session_limit: {
+    status: 503,
+    code: ErrorCode.UpstreamError,
+    message: "The upstream has reached its limit of open sessions; close an unused session or retry later",
+    reason: "session_limit",
+  },
+  draining: {
+    status: 503,
+    code: ErrorCode.UpstreamError,
+    message: "The sidecar is shutting down; retry shortly",
+    reason: "draining",
+  },
+  upstream_unavailable: {
+    status: 502,
+    code: ErrorCode.UpstreamError,
+    message: "The upstream could not start",
+    reason: "upstream_unavailable",
+  },
+  transport_refused: {
+    status: 400,
+    code: ErrorCode.UpstreamError,
+    message: "Bad Request",
+    reason: "transport_refused",
+  },
+} as const satisfies Record<string, RefusalSpec>;
+
+/** The name of one kind of refusal. */
+export type RefusalKind = keyof typeof REFUSALS;
+
+/** One refusal as a refusing place reports it. */
+export interface Refusal {
+  kind: RefusalKind;
+  /** A more precise message than the table's (it must not echo a token). */
+  message?: string;
+  /** The status, for the kinds whose status depends on the case (`transport_refused`). */
+  status?: number;
+  /** The code, for the kinds whose code depends on the case (`transport_refused`). */
+  code?: number;
+  /** The JSON-RPC id of the request refused, when the body was read. */
+  id?: RequestId | null;
+  /** The JSON-RPC method refused, when the body was read. */
+  method?: string;
+  /** The session id the request named, if any. */
+  session?: string;
+  data?: unknown;
+  headers?: HeadersInit;
+}
+
+/**
+ * The status, code and message a refusal answers with: the table's row, with the refusing place's details.
+ *
+ * @example
+ * ```ts
+ * import { refusalAnswer } from "./refusals.ts";
+ * refusalAnswer({ kind: "session_not_found" }).status; // 404
+ * ```
+ */
+export function refusalAnswer(
+  refusal: Refusal,
+): { status: number; code: number; message: string; reason: string } {
+  const spec: RefusalSpec = REFUSALS[refusal.kind];
+  return {
+    status: refusal.status ?? spec.status,
+    code: refusal.code ?? spec.code,
+    message: refusal.message ?? spec.message,
+    reason: spec.reason,
+  };
+}
+
+/**
+ * The HTTP response of a refusal: its status and a JSON-RPC error body (id `null` unless known).
+ *
+ * @example
+ * ```ts
+ * import { refusalResponse } from "./refusals.ts";
+ * const response = refusalResponse({ kind: "body_too_large" });
+ * response.status; // 413
+ * ```
+ */
+export function refusalResponse(refusal: Refusal): Response {
+  const { status, code, message } = refusalAnswer(refusal);
+  return jsonRpcErrorResponse(status, code, message, {
+    id: refusal.id ?? null,
+    data: refusal.data,
+    headers: refusal.headers,
+  });
+}
+
+/**
+ * The kind of a refusal known only by its status and JSON-RPC code (a problem found while reading a POST):
+ * the table is read backwards, so a status/code pair the table does not hold is `transport_refused`.
+ *
+ * @example
+ * ```ts
+ * import { refusalKindOf } from "./refusals.ts";
+ * refusalKindOf(400, -32700); // "parse_error"
+ * refusalKindOf(409, -32000); // "transport_refused"
+ * ```
+ */
+export function refusalKindOf(status: number, code: number): RefusalKind {
+  for (const kind of BY_STATUS_AND_CODE) {
+    const spec: RefusalSpec = REFUSALS[kind];
+    if (spec.status === status && spec.code === code) return kind;
+  }
+  return "transport_refused";
+}
+
+// The kinds a POST problem can be, in the order they are looked up (each status/code pair is unique here).
+const BY_STATUS_AND_CODE: readonly RefusalKind[] = [
+  "not_acceptable",
+  "unsupported_media_type",
+  "body_too_large",
+  "parse_error",
+  "invalid_request",
+  "header_mismatch",
+];
+
+/**
+ * How a middleware or handler refuses: it names the refusal; the function (built by the server) records it
+ * with the route, upstream and principal of the request `c`, and returns the response.
+ */
+export type RefuseAt = (c: Context, refusal: Refusal) => Promise<Response>;
