@@ -4,7 +4,8 @@
  * e.g. 405). The MCP SDK's client transport opens that GET only after the 202 to `initialized`, without
  * waiting for it; a `tools/call` forwarded meanwhile could make the upstream send `sampling/createMessage` or
  * `elicitation/create` on a GET stream that is not open yet, where the SDK server parks it and nobody reads
- * it. So requests (other than `initialize` and `ping`) wait for readiness, for at most
+ * it. So requests (other than `initialize` and `ping`) wait for readiness, and `initialized` waits for the
+ * upstream's answer to `initialize` (which carries its session id), each for at most
  * {@linkcode READY_TIMEOUT_MS}, after which they go on anyway and a warning is logged.
  *
  * The GET is seen through the transport's `fetch` option: readiness is when its response headers arrive (the
@@ -44,6 +45,8 @@ export class OrderedStreamableHttpUpstream implements Transport {
   #phase: Phase = "new";
   readonly #ready = Promise.withResolvers<void>();
   readonly #getStream = Promise.withResolvers<void>();
+  /** Settles once the upstream answered the `initialize` POST (and so gave its session id). */
+  #initializeSent: Promise<unknown> = Promise.resolve();
 
   constructor(url: URL, headers: Record<string, string>, log: Logger, timeoutMs = READY_TIMEOUT_MS) {
     this.#log = log;
@@ -77,8 +80,13 @@ export class OrderedStreamableHttpUpstream implements Transport {
     const method = "method" in message ? message.method : undefined;
     if (method === "initialize") {
       this.#phase = "initializing";
+      const sent = this.#inner.send(message, options);
+      this.#initializeSent = sent.catch(() => {});
+      return await sent;
     } else if (method === "notifications/initialized" && this.#phase !== "ready") {
       try {
+        // A client may send `initialized` before it read the result; the upstream's session id comes first.
+        await this.#within(this.#initializeSent.then(() => {}), "it did not answer initialize");
         await this.#inner.send(message, options);
         await this.#within(this.#getStream.promise, "its GET event stream did not open");
       } finally {

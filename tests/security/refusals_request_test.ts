@@ -30,7 +30,11 @@ const CASES: Case[] = [
   },
   {
     name: "Content-Type text/plain → 415",
-    init: { method: "POST", headers: { ...POST_HEADERS, ...ALICE, "content-type": "text/plain" }, body: LIST },
+    init: {
+      method: "POST",
+      headers: { ...POST_HEADERS, ...ALICE, "content-type": "text/plain" },
+      body: LIST,
+    },
     status: 415,
     code: -32000,
     reason: "unsupported_media_type",
