@@ -157,10 +157,11 @@ function parseHostPort(text: string): HostPort | undefined {
   return { name, port: match[2] };
 }
 
-// scheme://host[:port], nothing after; the default port of the scheme is left implicit on both sides.
+// scheme://host[:port], nothing after. An origin is exact: without a port it means the scheme's default port
+// (kept as ""), so `https://app.example.com` does not match `https://app.example.com:8443`.
 function parseOrigin(text: string): { scheme: string; host: HostPort } | undefined {
   const match = /^([a-z][a-z0-9+.-]*):\/\/([^/?#]+)$/i.exec(text.trim());
   if (!match) return undefined;
   const host = parseHostPort(match[2]);
-  return host ? { scheme: match[1].toLowerCase(), host } : undefined;
+  return host ? { scheme: match[1].toLowerCase(), host: { name: host.name, port: host.port ?? "" } } : undefined;
 }
