@@ -163,5 +163,7 @@ function parseOrigin(text: string): { scheme: string; host: HostPort } | undefin
   const match = /^([a-z][a-z0-9+.-]*):\/\/([^/?#]+)$/i.exec(text.trim());
   if (!match) return undefined;
   const host = parseHostPort(match[2]);
-  return host ? { scheme: match[1].toLowerCase(), host: { name: host.name, port: host.port ?? "" } } : undefined;
+  return host
+    ? { scheme: match[1].toLowerCase(), host: { name: host.name, port: host.port ?? "" } }
+    : undefined;
 }

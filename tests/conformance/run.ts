@@ -214,7 +214,7 @@ async function main(): Promise<number> {
 
   const scenarios = [
     ...new Set(COLUMNS.flatMap((column) => runs[column].flatMap((run) => Object.keys(run)))),
-  ];
+  ].sort();
   const width = Math.max(...scenarios.map((name) => name.length), "scenario".length);
   const cell = (column: Column, scenario: string) => {
     const passes = runs[column].filter((run) => passed(run[scenario])).length;
