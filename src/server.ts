@@ -27,6 +27,8 @@ import type { SessionHooks } from "./proxy/session.ts";
 import { SessionRegistry } from "./proxy/session_registry.ts";
 import { streamableHttpHandler } from "./proxy/streamable_http.ts";
 import { legacySseHandlers } from "./proxy/legacy_sse.ts";
+import { pathArgumentsInPolicy, pathResolver } from "./proxy/path_resolution.ts";
+import { localPathModelOf } from "./upstream/local_paths.ts";
 import { connectUpstream } from "./upstream/connect.ts";
 import { UpstreamHealth } from "./upstream/health.ts";
 import { upstreamProblem } from "./upstream/readiness.ts";
@@ -235,6 +237,7 @@ function routeOptions(upstream: UpstreamConfig, parts: SidecarParts): RouteOptio
     },
     hooksFor: (caller, sessionId): SessionHooks => {
       metrics.openSessions.inc({ upstream: upstream.name });
+      const pathModel = localPathModelOf(upstream);
       const policyStage = enforcement({
         server: upstream.name,
         live: policy,
@@ -242,6 +245,9 @@ function routeOptions(upstream: UpstreamConfig, parts: SidecarParts): RouteOptio
         caller,
         recorder,
         sessionId,
+        paths: pathModel && pathResolver(pathModel, {
+          pathArgumentsFor: (tool) => pathArgumentsInPolicy(policy.current(), upstream.name, tool),
+        }),
       });
       return {
         checkRequest: policyStage.checkRequest,

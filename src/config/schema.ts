@@ -39,6 +39,18 @@ const upstreamBase = {
   request_timeout: durationText.optional(),
 };
 
+/**
+ * How a stdio command other than the embedded backends reads paths: `roots` are the folders it serves, the first
+ * being the one it resolves relative path arguments against. With it, the sidecar decides on the real paths
+ * (links followed) of the policy's path arguments; without it, on their text only.
+ */
+const localPaths = z.strictObject({
+  roots: z.array(
+    z.string().refine((path) => path.startsWith("/"), "must be an absolute path"),
+    { error: "must be a list of absolute folders" },
+  ).min(1, "must name at least one folder"),
+});
+
 /** An upstream the sidecar starts as a child process speaking MCP over stdio. */
 const commandUpstream = z.strictObject({
   ...upstreamBase,
@@ -46,6 +58,7 @@ const commandUpstream = z.strictObject({
   args: z.array(z.string()).default([]),
   env: z.record(z.string(), z.string()).default({}),
   cwd: z.string().optional(),
+  paths: localPaths.optional(),
 });
 
 /** An upstream MCP server reached over HTTP. */

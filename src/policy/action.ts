@@ -42,15 +42,38 @@ export const DISCOVERY_METHODS = [
   "prompts/list",
 ] as const;
 
+/**
+ * A path a tool call touches, as the backend will use it. The resolution stage before the decision
+ * (`src/proxy/path_resolution.ts`) works these out for upstreams on this machine: it knows the backend's root,
+ * follows symbolic links and Unicode-equivalent names on the real file system, and the decision then covers both
+ * the path as written (`value` against `base`) and the real path (`resolved`). The engine itself does no I/O.
+ */
+export interface PathResolution {
+  /** The tool argument it came from; its textual check is replaced by this one. Absent for session state. */
+  argument?: string;
+  /** For the explanation: `argument path`, `session working directory`. */
+  source: string;
+  /** The value as written (a path, or a `file:` URL). */
+  value: string;
+  /** The absolute folder the backend resolves a relative `value` against. */
+  base?: string;
+  /** The real path after symbolic links and Unicode-equivalent names, or why it could not be worked out. */
+  resolved: { ok: true; path: string } | { ok: false; problem: string };
+}
+
 /** One action of the permission model, as the classifier reads it from an MCP message or an admin request. */
 export type PolicyAction =
-  /** `tools/call` of `server/tool`; `annotations` are the tool's as listed by the server. */
+  /**
+   * `tools/call` of `server/tool`; `annotations` are the tool's as listed by the server; `paths` are its path
+   * arguments as the resolution stage worked them out (absent when the upstream is not on this machine).
+   */
   | {
     kind: "call";
     server: string;
     tool: string;
     args?: Record<string, unknown>;
     annotations?: { readOnlyHint?: boolean };
+    paths?: readonly PathResolution[];
   }
   /** `resources/read|subscribe|unsubscribe`, `prompts/get` (as `prompt://server/name`), `completion/complete`. */
   | { kind: "read"; server: string; uri: string }

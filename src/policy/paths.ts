@@ -10,13 +10,16 @@
  *    needs them, and they are how truncation and Windows-separator tricks start.
  * 3. Strip `file://` (with an empty or `localhost` host; any other host is refused) or `file:`.
  * 4. Refuse a relative path starting with `~`: servers expand it to a home directory the policy cannot see.
- * 5. Resolve `.` and `..` POSIX-style, never above `/`. A relative path is resolved against `/`, not against the
- *    backend's working folder, which the policy does not know: `notes.txt` becomes `/notes.txt`. A policy with
- *    `allowed_paths` therefore wants absolute paths from its clients, which fails closed.
+ * 5. Resolve `.` and `..` POSIX-style, never above `/`. A relative path is resolved against the folder the backend
+ *    resolves it against when the resolution stage knows it (`base`: the filesystem backend's folder, git's
+ *    working directory), and against `/` otherwise: `notes.txt` then becomes `/notes.txt`, and a policy with
+ *    `allowed_paths` refuses it, which fails closed.
  *
- * Symbolic links cannot be resolved here: this is a pure function with no filesystem. A link inside an allowed
- * folder that points outside it is the backend's to refuse; the embedded filesystem backend resolves links
- * against its allowed folders before it touches a file.
+ * Symbolic links and Unicode-equivalent names cannot be resolved here: this is a pure function with no
+ * filesystem. The resolution stage before the decision (`src/proxy/path_resolution.ts`) works out the real path
+ * for upstreams on this machine, and the decision covers that path as well as this one. Folder comparisons
+ * ({@linkcode isWithinFolder}) are made on NFC forms, so a decomposed spelling of a restricted folder is still
+ * inside it.
  *
  * @module
  */
@@ -40,7 +43,8 @@ const OPAQUE_SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:/;
 /**
  * Normalises a tool argument that names a file (`path`, `source`, `paths[i]`…). The value is always read as a
  * path: a `file://` prefix is stripped, and any other `scheme://` text is resolved as a relative path too, since
- * that is what a filesystem backend would do with it.
+ * that is what a filesystem backend would do with it. A relative path is resolved against `base` (an absolute
+ * folder: where the backend resolves it), or against `/` without one.
  *
  * @example
  * ```ts
@@ -48,13 +52,14 @@ const OPAQUE_SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:/;
  * normalisePathArgument("/workspace/../etc/passwd"); // { ok: true, target: { kind: "file", path: "/etc/passwd", uri: "file:///etc/passwd" } }
  * normalisePathArgument("%252e%252e/etc"); // { ok: true, target: { kind: "file", path: "/etc", uri: "file:///etc" } }
  * normalisePathArgument("/etc/passwd\u0000.txt").ok; // false
+ * normalisePathArgument("private/a.txt", "/srv/ws"); // { ok: true, target: { kind: "file", path: "/srv/ws/private/a.txt", uri: "file:///srv/ws/private/a.txt" } }
  * ```
  */
-export function normalisePathArgument(value: string): Normalised {
+export function normalisePathArgument(value: string, base?: string): Normalised {
   const decoded = decodeAndScreen(value);
   if (!decoded.ok) return decoded;
   const text = decoded.text;
-  return /^file:/i.test(text) ? fileTarget(text) : pathTarget(text);
+  return /^file:/i.test(text) ? fileTarget(text) : pathTarget(text, base);
 }
 
 /**
@@ -99,11 +104,15 @@ export function normaliseResourceUri(uri: string): Normalised {
  * isWithinFolder("/etc", "/etc/"); // true
  * isWithinFolder("/etcetera", "/etc"); // false
  * isWithinFolder("/anything", "/"); // true
+ * isWithinFolder("/w/prive\u0301/a", "/w/priv\u00e9/"); // true: the same name, decomposed
  * ```
  */
 export function isWithinFolder(path: string, prefix: string): boolean {
-  const folder = resolveSegments(prefix);
-  return folder === "/" || path === folder || path.startsWith(`${folder}/`);
+  // NFC on both sides: a filesystem backend may map a decomposed spelling to the composed folder (and macOS
+  // file systems treat them as one name), so the policy must not tell them apart either.
+  const folder = resolveSegments(prefix.normalize("NFC"));
+  const inside = path.normalize("NFC");
+  return folder === "/" || inside === folder || inside.startsWith(`${folder}/`);
 }
 
 function decodeAndScreen(raw: string): { ok: true; text: string } | { ok: false; problem: string } {
@@ -144,11 +153,11 @@ function fileTarget(text: string): Normalised {
   return pathTarget(rest);
 }
 
-function pathTarget(text: string): Normalised {
+function pathTarget(text: string, base?: string): Normalised {
   if (text.startsWith("~")) {
     return { ok: false, problem: "starts with ~, which servers expand to a home folder" };
   }
-  const path = resolveSegments(text);
+  const path = resolveSegments(base !== undefined && !text.startsWith("/") ? `${base}/${text}` : text);
   return { ok: true, target: { kind: "file", path, uri: `file://${path}` } };
 }
 

@@ -102,10 +102,29 @@ function callRequirement(
   const sideVerb: Verb = op?.action ?? (readOnly ? "read" : "write");
   const argNames = new Set(rules.pathArgs);
   if (op?.uri_arg !== undefined) argNames.add(op.uri_arg);
+  const prefixOf = (name: string | undefined) =>
+    name !== undefined && name === op?.uri_arg && op.uri_prefix !== undefined ? op.uri_prefix : "file://";
   const targets: ResourceTarget[] = [];
+  // Resolved paths (upstreams on this machine) replace the textual check of their argument with two: the path
+  // as written, against the backend's root, and the real path the backend will touch. Both must pass.
+  const resolvedArgs = new Set<string>();
+  for (const path of action.paths ?? []) {
+    if (path.argument !== undefined) resolvedArgs.add(path.argument);
+    const uriPrefix = prefixOf(path.argument);
+    targets.push({
+      source: path.source,
+      normalised: normalisePathArgument(path.value, path.base),
+      uriPrefix,
+    });
+    targets.push({
+      source: `${path.source} (resolved)`,
+      normalised: realPathTarget(path.resolved),
+      uriPrefix,
+    });
+  }
   for (const name of argNames) {
-    if (args === undefined || !Object.hasOwn(args, name)) continue;
-    const uriPrefix = name === op?.uri_arg && op.uri_prefix !== undefined ? op.uri_prefix : "file://";
+    if (args === undefined || !Object.hasOwn(args, name) || resolvedArgs.has(name)) continue;
+    const uriPrefix = prefixOf(name);
     for (const value of stringsIn(args[name])) {
       targets.push({ source: `argument ${name}`, normalised: normalisePathArgument(value), uriPrefix });
     }
@@ -187,6 +206,18 @@ function grantRequirement(request: GrantRequest): RequirementResult {
     },
   };
 }
+
+/** A real path from the resolution stage as a target: taken as it is (it is absolute and has no dot segments). */
+function realPathTarget(resolved: NonNullable<PolicyActionPaths>[number]["resolved"]): Normalised {
+  if (!resolved.ok) return { ok: false, problem: `could not be resolved: ${resolved.problem}` };
+  const { path } = resolved;
+  if (!path.startsWith("/") || path.split("/").some((segment) => segment === "." || segment === "..")) {
+    return { ok: false, problem: `resolved to ${path}, which is not an absolute path without dot segments` };
+  }
+  return { ok: true, target: { kind: "file", path, uri: `file://${path}` } };
+}
+
+type PolicyActionPaths = Extract<PolicyAction, { kind: "call" }>["paths"];
 
 function isName(value: unknown): value is string {
   return typeof value === "string" && value.length > 0;

@@ -49,8 +49,11 @@ export function checkResourceScope(
         return { ok: false, why: `${source} ${target.path} is outside allowed_paths ${allowed.join(", ")}` };
       }
     }
-    const uri = target.kind === "file" ? `${uriPrefix}${target.path}` : target.uri;
-    if (role.resources !== undefined && !role.resources.some((glob) => matchUriGlob(glob, uri))) {
+    // NFC on both sides, as for folders: a decomposed spelling names the same resource.
+    const uri = (target.kind === "file" ? `${uriPrefix}${target.path}` : target.uri).normalize("NFC");
+    if (
+      role.resources !== undefined && !role.resources.some((glob) => matchUriGlob(glob.normalize("NFC"), uri))
+    ) {
       return { ok: false, why: `${source} ${uri} matches none of the role's resources` };
     }
   }

@@ -24,6 +24,7 @@ import {
 import type { GrantStore } from "../policy/grant_store.ts";
 import type { LivePolicy } from "../policy/live_policy.ts";
 import { policyActionOf } from "../policy/message_action.ts";
+import type { PathResolver } from "./path_resolution.ts";
 import type { Denial, Outcome } from "./session.ts";
 
 export type { DecisionRecord, DecisionRecorder } from "../audit/decision_record.ts";
@@ -38,6 +39,8 @@ export interface EnforcementContext {
   recorder: DecisionRecorder;
   /** The MCP session id, once the transport has one. */
   sessionId?: () => string | undefined;
+  /** The resolution stage, for an upstream on this machine: path arguments as the backend will use them. */
+  paths?: PathResolver;
   clock?: () => Date;
 }
 
@@ -81,17 +84,14 @@ export function enforcement(context: EnforcementContext): Enforcement {
 
   return {
     async checkRequest(message) {
+      // I/O before the pure decision: the real paths behind the arguments (never throws; failures deny).
+      const action = policyActionOf(message, annotations);
+      const resolved = context.paths ? await context.paths.resolve(action, message) : action;
       const { snapshot, principal } = principalNow();
       const now = clock();
       let decision: Decision;
       try {
-        decision = decide(
-          snapshot,
-          principal,
-          policyActionOf(message, annotations),
-          { grants: context.grants.active(now) },
-          now,
-        );
+        decision = decide(snapshot, principal, resolved, { grants: context.grants.active(now) }, now);
       } catch (error) {
         // Fail closed: an error while deciding denies.
         decision = {
@@ -106,6 +106,7 @@ export function enforcement(context: EnforcementContext): Enforcement {
       }
       const { recorder } = context;
       if (decision.decision === "deny") {
+        context.paths?.settle(message, undefined);
         // Denied either way; the record is best effort when the audit log is failing.
         await recorder.record({ decision, message, principal, outcome: "denied" }, context.sessionId?.())
           .catch(() => {});
@@ -125,7 +126,10 @@ export function enforcement(context: EnforcementContext): Enforcement {
           context.sessionId?.(),
         )
           .then(() => true, () => false);
-        if (!written) return AUDIT_FAILURE;
+        if (!written) {
+          context.paths?.settle(message, undefined);
+          return AUDIT_FAILURE;
+        }
       }
       if (message.kind === "request") decided.set(idKey(message.id), { decision, principal });
       return undefined;
@@ -134,6 +138,7 @@ export function enforcement(context: EnforcementContext): Enforcement {
     async completeRequest(request, answer, outcome, seconds) {
       const kept = decided.get(idKey(request.id));
       decided.delete(idKey(request.id));
+      context.paths?.settle(request, answer);
       if (kept) {
         try {
           await context.recorder.record(

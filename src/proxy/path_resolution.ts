@@ -1,0 +1,373 @@
+/**
+ * The resolution stage, between classifying a tool call and deciding it: for an upstream on this machine, every
+ * path the call touches is worked out as the backend will use it — relative paths against the backend's root,
+ * `~` as the backend expands it, git's session working directory for argument-free calls, a local clone `url`,
+ * then symbolic links and Unicode-equivalent names on the real file system — and handed to the pure decision as
+ * `action.paths`, which covers both the path as written and the real one. Which arguments are paths comes from
+ * the table next to the backends (`src/backends/path_arguments.ts`); a tool the table does not know is refused.
+ *
+ * One resolver lives per session, because git's working directory does: the resolver follows
+ * `git_set_working_dir` and `git_clear_working_dir` by their answers, and while one is in flight (or ended
+ * without a clear answer) every working directory the backend may hold is checked.
+ *
+ * What remains is a check-then-use window: a link can be swapped between this resolution and the backend's use
+ * of the path. The README's security section says what narrows it.
+ *
+ * @module
+ */
+import { posix } from "node:path";
+import { type PathArgumentKind, pathArgumentsOf } from "../backends/path_arguments.ts";
+import type { ClassifiedMessage } from "../mcp/classify.ts";
+import type { JSONRPCMessage } from "../mcp/jsonrpc.ts";
+import type { PathResolution, PolicyAction } from "../policy/action.ts";
+import { normalisePathArgument } from "../policy/paths.ts";
+import { type PolicySnapshot, rulesFor } from "../policy/snapshot.ts";
+import { expandHome, type LocalPathModel } from "../upstream/local_paths.ts";
+import { realPathOf } from "./real_path.ts";
+
+/** The resolution stage of one session. */
+export interface PathResolver {
+  /**
+   * Returns `action` with `paths` filled in for a tool call (other actions are returned as they are). Never
+   * throws: a path that cannot be resolved is carried as a failed resolution, which the decision refuses.
+   */
+  resolve(action: PolicyAction, message: ClassifiedMessage): Promise<PolicyAction>;
+  /** Tells the resolver how a request it resolved ended: `undefined` when it was not forwarded (denied). */
+  settle(request: ClassifiedMessage, answer: JSONRPCMessage | undefined): void;
+}
+
+/** What the generic model needs from the policy: the argument names it reads as paths for a tool. */
+export interface PathResolverOptions {
+  pathArgumentsFor(tool: string): readonly string[];
+}
+
+type Resolved = PathResolution["resolved"];
+type GitChange = { kind: "set"; value: string } | { kind: "clear" };
+
+/**
+ * Builds the resolver of one session for an upstream with a local path model.
+ *
+ * @example
+ * ```ts ignore
+ * import { pathResolver } from "./path_resolution.ts";
+ * const paths = pathResolver({ kind: "filesystem", folders: ["/srv/ws"], cwd: "/", home: "/root" }, options);
+ * const action = await paths.resolve(policyActionOf(message, {}), message);
+ * // action.paths: [{ argument: "path", source: "argument path", value: "private/a.txt", base: "/srv/ws",
+ * //                  resolved: { ok: true, path: "/srv/ws/private/a.txt" } }]
+ * ```
+ */
+export function pathResolver(model: LocalPathModel, options: PathResolverOptions): PathResolver {
+  // The filesystem backend's allowed folders as it computes them at start: each folder and its real path.
+  let allowedFolders: Promise<string[]> | undefined;
+  // MCP roots from the client replace the filesystem backend's folders: relative paths then have an unknown base.
+  let clientRoots = false;
+  // Git: the working directories the backend may hold (one, unless a change ended without a clear answer).
+  let workingDirs: string[] = [];
+  const pendingGit = new Map<string, GitChange>();
+
+  return {
+    async resolve(action, message) {
+      if (message.method === "initialize") noteClientRoots(message);
+      if (action.kind !== "call") return action;
+      const args = action.args ?? {};
+      let paths: PathResolution[];
+      try {
+        paths = await pathsOf(action.tool, args, message);
+      } catch (error) {
+        paths = [failed(`tool ${action.tool}`, error)];
+      }
+      return { ...action, paths };
+    },
+
+    settle(request, answer) {
+      const key = idKey(request);
+      const change = pendingGit.get(key);
+      if (change === undefined) return;
+      pendingGit.delete(key);
+      if (answer === undefined) return; // not forwarded: the backend never saw it
+      const result = "result" in answer ? answer.result as { isError?: unknown } | undefined : undefined;
+      const next = change.kind === "set" ? [change.value] : [];
+      if (result !== undefined && result.isError !== true) workingDirs = next;
+      else if (result === undefined) {
+        // A JSON-RPC error (a timeout, a dead backend): it may or may not have been applied. Check both.
+        workingDirs = [...new Set([...workingDirs, ...next])];
+      }
+    },
+  };
+
+  function noteClientRoots(message: ClassifiedMessage): void {
+    const params = "params" in message.message
+      ? message.message.params as Record<string, unknown>
+      : undefined;
+    const capabilities = params?.capabilities as Record<string, unknown> | undefined;
+    if (capabilities?.roots !== undefined) clientRoots = true;
+  }
+
+  async function pathsOf(
+    tool: string,
+    args: Record<string, unknown>,
+    message: ClassifiedMessage,
+  ): Promise<PathResolution[]> {
+    switch (model.kind) {
+      case "http":
+        return [];
+      case "command":
+        return await commandPaths(model, tool, args);
+      case "filesystem":
+      case "git": {
+        const table = pathArgumentsOf(model.kind, tool);
+        if (table === undefined) {
+          return [
+            failedWith(`tool ${tool}`, `${tool} is not in the path table of the ${model.kind} backend`),
+          ];
+        }
+        const found: PathResolution[] = [];
+        for (const [name, kind] of table) {
+          found.push(...await argumentPaths(tool, name, kind, args, message));
+        }
+        return found;
+      }
+    }
+  }
+
+  async function argumentPaths(
+    tool: string,
+    name: string,
+    kind: Exclude<PathArgumentKind, "not_path">,
+    args: Record<string, unknown>,
+    message: ClassifiedMessage,
+  ): Promise<PathResolution[]> {
+    const value = args[name];
+    const values = stringsIn(value);
+    const source = `argument ${name}`;
+    switch (kind) {
+      case "path":
+        return await Promise.all(values.map((text) => filesystemPath(name, text)));
+      case "working_dir": {
+        if (typeof value === "string" && value !== ".") {
+          return [await gitPath(name, source, value, gitBase(), gitWorkingDir(value))];
+        }
+        // Absent or ".": the session's working directory, each one the backend may hold.
+        return await Promise.all(
+          workingDirs.map((dir) =>
+            gitPath(undefined, "session working directory", dir, gitBase(), gitWorkingDir(dir))
+          ),
+        );
+      }
+      case "repo_path": {
+        const dirs = repositoryDirs(args);
+        if (values.length > 0 && dirs.length === 0) {
+          return [
+            failedWith(source, "no working directory is known, so a path inside it cannot be resolved"),
+          ];
+        }
+        const found: PathResolution[] = [];
+        for (const dir of dirs) {
+          for (const text of values) {
+            found.push(
+              text.startsWith(":")
+                ? failedWith(source, "git pathspec magic (a leading ':') is not accepted")
+                : await gitPath(name, source, text, dir, posix.resolve(dir, text)),
+            );
+          }
+        }
+        return found;
+      }
+      case "set_working_dir": {
+        if (typeof value !== "string") return [];
+        pendingGit.set(idKey(message), { kind: "set", value });
+        const cwd = gitCwd();
+        return [
+          // Now: the backend checks, snapshots and may `git init` the path as written, from its own folder.
+          await gitPath(name, source, value, cwd, posix.resolve(cwd, value)),
+          // Later: argument-free calls resolve it against GIT_BASE_DIR.
+          await gitPath(name, `${source} (as the working directory)`, value, gitBase(), gitWorkingDir(value)),
+        ];
+      }
+      case "process_path": {
+        const cwd = gitCwd();
+        return await Promise.all(
+          values.map((text) => gitPath(name, source, text, cwd, posix.resolve(cwd, text))),
+        );
+      }
+      case "repository_url":
+      case "remote_name": {
+        // A clone has no repository yet: its process's folder; a remote is read from the repository.
+        const bases = tool === "git_clone" ? [gitCwd()] : repositoryDirs(args);
+        const found: PathResolution[] = [];
+        for (const text of values) found.push(...await repositoryPaths(name, text, bases));
+        return found;
+      }
+    }
+  }
+
+  /** A clone or remote URL, or a remote name: local forms are paths; network URLs are egress, not paths. */
+  async function repositoryPaths(name: string, text: string, bases: string[]): Promise<PathResolution[]> {
+    const source = `argument ${name}`;
+    if (/^[A-Za-z]:[\\/]/.test(text)) return [failedWith(source, "a Windows drive path is not accepted")];
+    if (text.startsWith("/")) return [await gitPath(name, source, text, undefined, text)];
+    if (/^file:/i.test(text)) {
+      const local = /^file:\/\/(localhost)?(\/.*)$/i.exec(text);
+      if (local === null) return [failedWith(source, "a file URL must name a local absolute path")];
+      let path: string;
+      try {
+        path = decodeURIComponent(local[2]);
+      } catch {
+        return [failedWith(source, "the file URL has a malformed percent-encoding")];
+      }
+      return [await gitPath(name, source, text, undefined, path)];
+    }
+    // git's own rule: a colon before the first slash makes it a remote (scheme://, user@host:path, host:path).
+    const colon = text.indexOf(":");
+    const slash = text.indexOf("/");
+    if (colon !== -1 && (slash === -1 || colon < slash)) return [];
+    if (bases.length === 0) {
+      return [failedWith(source, "no working directory is known, so a local path cannot be resolved")];
+    }
+    return await Promise.all(
+      bases.map((base) => gitPath(name, source, text, base, posix.resolve(base, text))),
+    );
+  }
+
+  async function filesystemPath(name: string, text: string): Promise<PathResolution> {
+    if (model.kind !== "filesystem") throw new Error("not the filesystem backend");
+    const source = `argument ${name}`;
+    const expanded = expandHome(text, model.home);
+    if (posix.isAbsolute(expanded)) {
+      return { argument: name, source, value: text, resolved: await real(posix.resolve(expanded)) };
+    }
+    if (clientRoots) {
+      return failedWith(
+        source,
+        "the client declared MCP roots, which replace the backend's folders",
+        name,
+        text,
+      );
+    }
+    const folders = await filesystemFolders();
+    if (folders.length === 0) {
+      return failedWith(source, "the backend has no folder to resolve against", name, text);
+    }
+    // As the backend: the first folder the path stays inside, else the first folder.
+    const base = folders.find((folder) => isInside(posix.resolve(folder, expanded), folders)) ?? folders[0];
+    return { argument: name, source, value: text, base, resolved: await real(posix.resolve(base, expanded)) };
+  }
+
+  function filesystemFolders(): Promise<string[]> {
+    if (model.kind !== "filesystem") return Promise.resolve([]);
+    allowedFolders ??= Promise.all(model.folders.map(async (folder) => {
+      const own = posix.normalize(folder).replace(/(?<!^)\/$/, "");
+      try {
+        const realFolder = await Deno.realPath(own);
+        return realFolder === own ? [own] : [own, realFolder];
+      } catch {
+        return [own];
+      }
+    })).then((lists) => lists.flat());
+    return allowedFolders;
+  }
+
+  async function commandPaths(
+    commandModel: Extract<LocalPathModel, { kind: "command" }>,
+    tool: string,
+    args: Record<string, unknown>,
+  ): Promise<PathResolution[]> {
+    const base = commandModel.roots[0];
+    const found: PathResolution[] = [];
+    for (const name of new Set(options.pathArgumentsFor(tool))) {
+      if (!Object.hasOwn(args, name)) continue;
+      for (const text of stringsIn(args[name])) {
+        // The textual reading (decoded, `file:` stripped) is the most a generic server could make of it.
+        const normalised = normalisePathArgument(text, base);
+        const resolved: Resolved = normalised.ok && normalised.target.kind === "file"
+          ? await real(normalised.target.path)
+          : { ok: false, problem: normalised.ok ? "is not a file path" : normalised.problem };
+        found.push({ argument: name, source: `argument ${name}`, value: text, base, resolved });
+      }
+    }
+    return found;
+  }
+
+  async function gitPath(
+    argument: string | undefined,
+    source: string,
+    value: string,
+    base: string | undefined,
+    absolute: string,
+  ): Promise<PathResolution> {
+    const resolution: PathResolution = { source, value, resolved: await real(absolute) };
+    if (argument !== undefined) resolution.argument = argument;
+    if (base !== undefined) resolution.base = base;
+    return resolution;
+  }
+
+  /** The folder git resolves a relative repository path against: GIT_BASE_DIR, else its process's folder. */
+  function gitBase(): string {
+    return model.kind === "git" && model.baseDir !== undefined ? model.baseDir : gitCwd();
+  }
+
+  function gitCwd(): string {
+    return model.kind === "git" || model.kind === "filesystem" || model.kind === "command" ? model.cwd : "/";
+  }
+
+  /** A repository path as git-mcp-server's resolveWorkingDirectory makes it (before links). */
+  function gitWorkingDir(raw: string): string {
+    return posix.isAbsolute(raw) ? posix.normalize(raw) : posix.resolve(gitBase(), raw);
+  }
+
+  /** The working directories a call's repository-relative paths are read from. */
+  function repositoryDirs(args: Record<string, unknown>): string[] {
+    const path = args.path;
+    if (typeof path === "string" && path !== ".") return [gitWorkingDir(path)];
+    return workingDirs.map(gitWorkingDir);
+  }
+}
+
+/**
+ * The argument names the policy reads as paths for `server/tool` (`tools.<server>.path_args`, or the default list,
+ * and the op's `uri_arg`): what the generic model resolves for a stdio command with `paths.roots`.
+ *
+ * @example
+ * ```ts ignore
+ * import { pathArgumentsInPolicy } from "./path_resolution.ts";
+ * pathArgumentsInPolicy(live.current(), "notes", "read_note"); // ["path", "paths", "source", …]
+ * ```
+ */
+export function pathArgumentsInPolicy(snapshot: PolicySnapshot, server: string, tool: string): string[] {
+  const rules = rulesFor(snapshot, server);
+  const uriArg = rules.ops.get(tool)?.uri_arg;
+  return uriArg === undefined ? [...rules.pathArgs] : [...rules.pathArgs, uriArg];
+}
+
+async function real(absolute: string): Promise<Resolved> {
+  try {
+    return { ok: true, path: await realPathOf(absolute) };
+  } catch (error) {
+    return { ok: false, problem: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+function isInside(path: string, folders: readonly string[]): boolean {
+  return folders.some((folder) => folder === "/" || path === folder || path.startsWith(`${folder}/`));
+}
+
+function failed(source: string, error: unknown): PathResolution {
+  return failedWith(source, error instanceof Error ? error.message : String(error));
+}
+
+function failedWith(source: string, problem: string, argument?: string, value = ""): PathResolution {
+  const resolution: PathResolution = { source, value, resolved: { ok: false, problem } };
+  if (argument !== undefined) resolution.argument = argument;
+  return resolution;
+}
+
+function stringsIn(value: unknown): string[] {
+  if (typeof value === "string") return [value];
+  if (Array.isArray(value)) return value.filter((item): item is string => typeof item === "string");
+  return [];
+}
+
+function idKey(message: ClassifiedMessage): string {
+  const id = "id" in message.message ? message.message.id : undefined;
+  return `${typeof id}:${id}`;
+}
