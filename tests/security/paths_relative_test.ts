@@ -1,0 +1,95 @@
+/**
+ * Security corpus, class 3: relative paths. The backends resolve them against their own root (the filesystem
+ * backend's folder, GIT_BASE_DIR), so the policy must too: `private/secret.txt` is the restricted file, not
+ * `/private/secret.txt`. Each case asserts the denial and that nothing under the restricted folders changed;
+ * the allowed cases show that relative paths inside the workspace now work instead of being refused.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { firstText } from "../fixtures/mcp_client.ts";
+import { assertDenied, assertSecretsIntact, createPathsStack, exists } from "../fixtures/paths_stack.ts";
+
+Deno.test({
+  name: "class 3: relative paths are resolved against the backend's root",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async (t) => {
+    await using stack = await createPathsStack();
+    const { privateDir, publicDir } = stack;
+    const fs = await stack.connect("mcp1");
+    const git = await stack.connect("mcp2");
+    const call = (client: typeof fs, name: string, args: Record<string, unknown>) =>
+      client.callTool({ name, arguments: args });
+
+    // Failing before: the policy saw /private/secret.txt (outside every rule); the backend read the secret.
+    await t.step("read_text_file private/secret.txt", async () => {
+      await assertDenied(stack, () => call(fs, "read_text_file", { path: "private/secret.txt" }));
+    });
+    for (
+      const spelling of [
+        "./private/secret.txt",
+        "public/../private/secret.txt",
+        "public//..//private//secret.txt",
+        "private/./secret.txt",
+        "notes/../private/secret.txt",
+      ]
+    ) {
+      await t.step(`read_text_file ${spelling}`, async () => {
+        await assertDenied(stack, () => call(fs, "read_text_file", { path: spelling }));
+      });
+    }
+    await t.step("list_directory private/ (trailing slash)", async () => {
+      await assertDenied(stack, () => call(fs, "list_directory", { path: "private/" }));
+    });
+    await t.step("read_multiple_files with a relative restricted path", async () => {
+      await assertDenied(
+        stack,
+        () => call(fs, "read_multiple_files", { paths: ["public/notes.txt", "private/secret.txt"] }),
+      );
+    });
+    await t.step("write_file private/planted.txt creates nothing", async () => {
+      await assertDenied(stack, () => call(fs, "write_file", { path: "private/planted.txt", content: "x" }));
+      assert.equal(await exists(join(privateDir, "planted.txt")), false);
+    });
+    await t.step("edit_file private/secret.txt leaves it unchanged", async () => {
+      await assertDenied(
+        stack,
+        () =>
+          call(fs, "edit_file", { path: "private/secret.txt", edits: [{ oldText: "TOP", newText: "x" }] }),
+      );
+      await assertSecretsIntact(stack);
+    });
+    await t.step("move_file with a relative restricted source", async () => {
+      await assertDenied(
+        stack,
+        () => call(fs, "move_file", { source: "private/secret.txt", destination: "public/taken.txt" }),
+      );
+      assert.equal(await exists(join(publicDir, "taken.txt")), false);
+    });
+    await t.step("a relative path through a link: public/link-dir/secret.txt", async () => {
+      await assertDenied(stack, () => call(fs, "read_text_file", { path: "public/link-dir/secret.txt" }));
+    });
+    await t.step("git_log of a relative restricted repository (against GIT_BASE_DIR)", async () => {
+      await assertDenied(stack, () => call(git, "git_log", { path: "private/repo" }));
+    });
+    await t.step("git_status of a relative linked repository", async () => {
+      await assertDenied(stack, () => call(git, "git_status", { path: "public/link-repo" }));
+    });
+    await t.step("allowed: read_text_file public/notes.txt", async () => {
+      assert.equal(
+        firstText(await call(fs, "read_text_file", { path: "public/notes.txt" })),
+        "public notes\n",
+      );
+    });
+    await t.step("allowed: write_file public/relative.txt", async () => {
+      const result = await call(fs, "write_file", { path: "public/relative.txt", content: "relative" });
+      assert.notEqual(result.isError, true, firstText(result));
+      assert.equal(await Deno.readTextFile(join(publicDir, "relative.txt")), "relative");
+    });
+    await t.step("allowed: git_log of the relative workspace repository", async () => {
+      const result = await call(git, "git_log", { path: "repo" });
+      assert.notEqual(result.isError, true, firstText(result));
+      assert.match(firstText(result), /Start a changelog/);
+    });
+  },
+});
