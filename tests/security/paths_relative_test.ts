@@ -14,7 +14,9 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async (t) => {
-    await using stack = await createPathsStack();
+    // Only restricted_paths: with allowed_paths too, a path read against / was refused anyway (and so was
+    // every relative path inside the workspace, which the allowed cases below check).
+    await using stack = await createPathsStack({ allowedPaths: false });
     const { privateDir, publicDir } = stack;
     const fs = await stack.connect("mcp1");
     const git = await stack.connect("mcp2");
