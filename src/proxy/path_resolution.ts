@@ -6,9 +6,9 @@
  * `action.paths`, which covers both the path as written and the real one. Which arguments are paths comes from
  * the table next to the backends (`src/backends/path_arguments.ts`); a tool the table does not know is refused.
  *
- * One resolver lives per session, because git's working directory does: the resolver follows
- * `git_set_working_dir` and `git_clear_working_dir` by their answers, and while one is in flight (or ended
- * without a clear answer) every working directory the backend may hold is checked.
+ * One resolver lives per session, because git's working directory does (the backend keeps it in memory, and
+ * the sidecar starts one backend process per session): the resolver follows `git_set_working_dir` by its answers,
+ * and after one that ended without a clear answer every working directory the backend may hold is checked.
  *
  * What remains is a check-then-use window: a link can be swapped between this resolution and the backend's use
  * of the path. The README's security section says what narrows it.
@@ -42,7 +42,6 @@ export interface PathResolverOptions {
 }
 
 type Resolved = PathResolution["resolved"];
-type GitChange = { kind: "set"; value: string } | { kind: "clear" };
 
 /**
  * Builds the resolver of one session for an upstream with a local path model.
@@ -63,7 +62,9 @@ export function pathResolver(model: LocalPathModel, options: PathResolverOptions
   let clientRoots = false;
   // Git: the working directories the backend may hold (one, unless a change ended without a clear answer).
   let workingDirs: string[] = [];
-  const pendingGit = new Map<string, GitChange>();
+  // git_set_working_dir calls in flight, by request id. (git_clear_working_dir is not followed: the directories it
+  // clears stay checked, which only refuses more; the backend refuses argument-free calls after it anyway.)
+  const pendingGit = new Map<string, string>();
 
   return {
     async resolve(action, message) {
@@ -86,7 +87,7 @@ export function pathResolver(model: LocalPathModel, options: PathResolverOptions
       pendingGit.delete(key);
       if (answer === undefined) return; // not forwarded: the backend never saw it
       const result = "result" in answer ? answer.result as { isError?: unknown } | undefined : undefined;
-      const next = change.kind === "set" ? [change.value] : [];
+      const next = [change];
       if (result !== undefined && result.isError !== true) workingDirs = next;
       else if (result === undefined) {
         // A JSON-RPC error (a timeout, a dead backend): it may or may not have been applied. Check both.
@@ -149,7 +150,7 @@ export function pathResolver(model: LocalPathModel, options: PathResolverOptions
         }
         // Absent or ".": the session's working directory, each one the backend may hold.
         return await Promise.all(
-          workingDirs.map((dir) =>
+          possibleWorkingDirs().map((dir) =>
             gitPath(undefined, "session working directory", dir, gitBase(), gitWorkingDir(dir))
           ),
         );
@@ -175,7 +176,7 @@ export function pathResolver(model: LocalPathModel, options: PathResolverOptions
       }
       case "set_working_dir": {
         if (typeof value !== "string") return [];
-        pendingGit.set(idKey(message), { kind: "set", value });
+        pendingGit.set(idKey(message), value);
         const cwd = gitCwd();
         return [
           // Now: the backend checks, snapshots and may `git init` the path as written, from its own folder.
@@ -319,7 +320,12 @@ export function pathResolver(model: LocalPathModel, options: PathResolverOptions
   function repositoryDirs(args: Record<string, unknown>): string[] {
     const path = args.path;
     if (typeof path === "string" && path !== ".") return [gitWorkingDir(path)];
-    return workingDirs.map(gitWorkingDir);
+    return possibleWorkingDirs().map(gitWorkingDir);
+  }
+
+  /** The working directories the backend may hold now: the settled ones and any being set right now. */
+  function possibleWorkingDirs(): string[] {
+    return [...new Set([...workingDirs, ...pendingGit.values()])];
   }
 }
 
