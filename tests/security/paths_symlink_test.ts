@@ -180,6 +180,12 @@ Deno.test({
       );
     });
 
+    await t.step("the same over legacy SSE: a linked file and a linked repository", async () => {
+      const legacyFs = await stack.connect("mcp1", "sse");
+      const legacyGit = await stack.connect("mcp2", "sse");
+      await assertDenied(stack, () => call(legacyFs, "read_text_file", { path: linkFile }));
+      await assertDenied(stack, () => call(legacyGit, "git_log", { path: join(publicDir, "link-repo") }));
+    });
     await t.step("allowed: a normal file in the workspace is read", async () => {
       const text = firstText(await call(fs, "read_text_file", { path: join(publicDir, "notes.txt") }));
       assert.equal(text, "public notes\n");
@@ -198,6 +204,17 @@ Deno.test({
       const result = await call(git, "git_log", { path: join(workspace, "repo") });
       assert.notEqual(result.isError, true, firstText(result));
       assert.match(firstText(result), /Start a changelog/);
+    });
+
+    await t.step("every refusal above is an audit line with its reason", async () => {
+      const lines = (await Deno.readTextFile(join(stack.root, "audit", "permits.jsonl"))).trim().split("\n")
+        .map((line) => JSON.parse(line) as { tool?: string; decision: string; reason: string });
+      const denials = lines.filter((line) =>
+        line.decision === "deny" && line.reason === "resource_not_allowed_for_role"
+      );
+      assert.ok(denials.length >= 29, `${denials.length} path denials recorded`);
+      assert.ok(denials.some((line) => line.tool?.endsWith("read_text_file")));
+      assert.ok(denials.some((line) => line.tool?.endsWith("git_clone")));
     });
 
     assert.equal(await Deno.readTextFile(join(privateDir, "secret.txt")), SECRET);
