@@ -124,6 +124,14 @@ Deno.test({
         () => call(fs, "read_text_file", { path: join(up, "private", "secret.txt") }),
       );
     });
+    await t.step("a loop of links fails closed", async () => {
+      await Deno.symlink("loop-b", join(publicDir, "loop-a"));
+      await Deno.symlink("loop-a", join(publicDir, "loop-b"));
+      await assertDenied(
+        stack,
+        () => call(fs, "write_file", { path: join(publicDir, "loop-a", "x"), content: "x" }),
+      );
+    });
     await t.step("a trailing slash on a linked folder", async () => {
       await assertDenied(stack, () => call(fs, "list_directory", { path: `${linkDir}/` }));
     });
