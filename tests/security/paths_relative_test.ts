@@ -6,7 +6,12 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { Client } from "@modelcontextprotocol/sdk/client";
+// @ts-types="@modelcontextprotocol/sdk/client/streamableHttp"
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { ListRootsRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { firstText } from "../fixtures/mcp_client.ts";
+import { TOKENS } from "../fixtures/policy_stack.ts";
 import { assertDenied, assertSecretsIntact, createPathsStack, exists } from "../fixtures/paths_stack.ts";
 
 Deno.test({
@@ -77,6 +82,46 @@ Deno.test({
     await t.step("git_status of a relative linked repository", async () => {
       await assertDenied(stack, () => call(git, "git_status", { path: "public/link-repo" }));
     });
+    await t.step(
+      "a client with MCP roots (which replace the backend's folders): relative paths fail closed",
+      async () => {
+        // The backend asks this client for its roots and serves those instead: here, the restricted folder.
+        const client = new Client({ name: "roots-client", version: "1.0.0" }, {
+          capabilities: { roots: {} },
+        });
+        client.setRequestHandler(
+          ListRootsRequestSchema,
+          () => ({ roots: [{ uri: `file://${privateDir}` }] }),
+        );
+        await client.connect(
+          new StreamableHTTPClientTransport(new URL(`${stack.sidecar.url}/mcp1/mcp`), {
+            requestInit: { headers: { authorization: `Bearer ${TOKENS.bob}` } },
+          }),
+        );
+        try {
+          await assertDenied(
+            stack,
+            () => client.callTool({ name: "read_text_file", arguments: { path: "secret.txt" } }),
+          );
+          const absolute = await client.callTool({
+            name: "read_text_file",
+            arguments: { path: join(privateDir, "secret.txt") },
+          });
+          assert.fail(`expected a denial, got ${JSON.stringify(absolute)}`);
+        } catch (error) {
+          if (error instanceof assert.AssertionError) {
+            throw error;
+          }
+          assert.equal(
+            (error as { code?: number }).code,
+            -32003,
+            "the absolute restricted path is refused too",
+          );
+        } finally {
+          await client.close();
+        }
+      },
+    );
     await t.step("allowed: read_text_file public/notes.txt", async () => {
       assert.equal(
         firstText(await call(fs, "read_text_file", { path: "public/notes.txt" })),
