@@ -12,131 +12,134 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { ListRootsRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { firstText } from "../fixtures/mcp_client.ts";
 import { TOKENS } from "../fixtures/policy_stack.ts";
-import { assertDenied, assertSecretsIntact, createPathsStack, exists } from "../fixtures/paths_stack.ts";
+import {
+  assertDenied,
+  assertSecretsIntact,
+  exists,
+  pathsCases,
+  type PathsStack,
+} from "../fixtures/paths_stack.ts";
 
-Deno.test({
-  name: "class 3: relative paths are resolved against the backend's root",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: async (t) => {
-    // Only restricted_paths: with allowed_paths too, a path read against / was refused anyway (and so was
-    // every relative path inside the workspace, which the allowed cases below check).
-    await using stack = await createPathsStack({ allowedPaths: false });
-    const { privateDir, publicDir } = stack;
-    const fs = await stack.connect("mcp1");
-    const git = await stack.connect("mcp2");
-    const call = (client: typeof fs, name: string, args: Record<string, unknown>) =>
-      client.callTool({ name, arguments: args });
+let stack: PathsStack;
+let fs: Client;
+let git: Client;
+let publicDir = "";
+let privateDir = "";
+// Only restricted_paths: with allowed_paths too, a path read against / was refused anyway (and so was every
+// relative path inside the workspace, which the allowed cases below check).
+const test = pathsCases("paths_relative", { allowedPaths: false }, (context) => {
+  ({ stack, fs, git } = context);
+  ({ publicDir, privateDir } = stack);
+});
+const call = (client: Client, name: string, args: Record<string, unknown>) =>
+  client.callTool({ name, arguments: args });
 
-    // Failing before: the policy saw /private/secret.txt (outside every rule); the backend read the secret.
-    await t.step("read_text_file private/secret.txt", async () => {
-      await assertDenied(stack, () => call(fs, "read_text_file", { path: "private/secret.txt" }));
+// Failing before: the policy saw /private/secret.txt (outside every rule); the backend read the secret.
+test("read_text_file private/secret.txt", async () => {
+  await assertDenied(stack, () => call(fs, "read_text_file", { path: "private/secret.txt" }));
+});
+for (
+  const spelling of [
+    "./private/secret.txt",
+    "public/../private/secret.txt",
+    "public//..//private//secret.txt",
+    "private/./secret.txt",
+    "notes/../private/secret.txt",
+  ]
+) {
+  test(`read_text_file ${spelling}`, async () => {
+    await assertDenied(stack, () => call(fs, "read_text_file", { path: spelling }));
+  });
+}
+test("list_directory private/ (trailing slash)", async () => {
+  await assertDenied(stack, () => call(fs, "list_directory", { path: "private/" }));
+});
+test("read_multiple_files with a relative restricted path", async () => {
+  await assertDenied(
+    stack,
+    () => call(fs, "read_multiple_files", { paths: ["public/notes.txt", "private/secret.txt"] }),
+  );
+});
+test("write_file private/planted.txt creates nothing", async () => {
+  await assertDenied(stack, () => call(fs, "write_file", { path: "private/planted.txt", content: "x" }));
+  assert.equal(await exists(join(privateDir, "planted.txt")), false);
+});
+test("edit_file private/secret.txt leaves it unchanged", async () => {
+  await assertDenied(
+    stack,
+    () => call(fs, "edit_file", { path: "private/secret.txt", edits: [{ oldText: "TOP", newText: "x" }] }),
+  );
+  await assertSecretsIntact(stack);
+});
+test("move_file with a relative restricted source", async () => {
+  await assertDenied(
+    stack,
+    () => call(fs, "move_file", { source: "private/secret.txt", destination: "public/taken.txt" }),
+  );
+  assert.equal(await exists(join(publicDir, "taken.txt")), false);
+});
+test("a relative path through a link: public/link-dir/secret.txt", async () => {
+  await assertDenied(stack, () => call(fs, "read_text_file", { path: "public/link-dir/secret.txt" }));
+});
+test("git_log of a relative restricted repository (against GIT_BASE_DIR)", async () => {
+  await assertDenied(stack, () => call(git, "git_log", { path: "private/repo" }));
+});
+test("git_status of a relative linked repository", async () => {
+  await assertDenied(stack, () => call(git, "git_status", { path: "public/link-repo" }));
+});
+test(
+  "a client with MCP roots (which replace the backend's folders): relative paths fail closed",
+  async () => {
+    // The backend asks this client for its roots and serves those instead: here, the restricted folder.
+    const client = new Client({ name: "roots-client", version: "1.0.0" }, {
+      capabilities: { roots: {} },
     });
-    for (
-      const spelling of [
-        "./private/secret.txt",
-        "public/../private/secret.txt",
-        "public//..//private//secret.txt",
-        "private/./secret.txt",
-        "notes/../private/secret.txt",
-      ]
-    ) {
-      await t.step(`read_text_file ${spelling}`, async () => {
-        await assertDenied(stack, () => call(fs, "read_text_file", { path: spelling }));
-      });
-    }
-    await t.step("list_directory private/ (trailing slash)", async () => {
-      await assertDenied(stack, () => call(fs, "list_directory", { path: "private/" }));
-    });
-    await t.step("read_multiple_files with a relative restricted path", async () => {
-      await assertDenied(
-        stack,
-        () => call(fs, "read_multiple_files", { paths: ["public/notes.txt", "private/secret.txt"] }),
-      );
-    });
-    await t.step("write_file private/planted.txt creates nothing", async () => {
-      await assertDenied(stack, () => call(fs, "write_file", { path: "private/planted.txt", content: "x" }));
-      assert.equal(await exists(join(privateDir, "planted.txt")), false);
-    });
-    await t.step("edit_file private/secret.txt leaves it unchanged", async () => {
-      await assertDenied(
-        stack,
-        () =>
-          call(fs, "edit_file", { path: "private/secret.txt", edits: [{ oldText: "TOP", newText: "x" }] }),
-      );
-      await assertSecretsIntact(stack);
-    });
-    await t.step("move_file with a relative restricted source", async () => {
-      await assertDenied(
-        stack,
-        () => call(fs, "move_file", { source: "private/secret.txt", destination: "public/taken.txt" }),
-      );
-      assert.equal(await exists(join(publicDir, "taken.txt")), false);
-    });
-    await t.step("a relative path through a link: public/link-dir/secret.txt", async () => {
-      await assertDenied(stack, () => call(fs, "read_text_file", { path: "public/link-dir/secret.txt" }));
-    });
-    await t.step("git_log of a relative restricted repository (against GIT_BASE_DIR)", async () => {
-      await assertDenied(stack, () => call(git, "git_log", { path: "private/repo" }));
-    });
-    await t.step("git_status of a relative linked repository", async () => {
-      await assertDenied(stack, () => call(git, "git_status", { path: "public/link-repo" }));
-    });
-    await t.step(
-      "a client with MCP roots (which replace the backend's folders): relative paths fail closed",
-      async () => {
-        // The backend asks this client for its roots and serves those instead: here, the restricted folder.
-        const client = new Client({ name: "roots-client", version: "1.0.0" }, {
-          capabilities: { roots: {} },
-        });
-        client.setRequestHandler(
-          ListRootsRequestSchema,
-          () => ({ roots: [{ uri: `file://${privateDir}` }] }),
-        );
-        await client.connect(
-          new StreamableHTTPClientTransport(new URL(`${stack.sidecar.url}/mcp1/mcp`), {
-            requestInit: { headers: { authorization: `Bearer ${TOKENS.bob}` } },
-          }),
-        );
-        try {
-          await assertDenied(
-            stack,
-            () => client.callTool({ name: "read_text_file", arguments: { path: "secret.txt" } }),
-          );
-          const absolute = await client.callTool({
-            name: "read_text_file",
-            arguments: { path: join(privateDir, "secret.txt") },
-          });
-          assert.fail(`expected a denial, got ${JSON.stringify(absolute)}`);
-        } catch (error) {
-          if (error instanceof assert.AssertionError) {
-            throw error;
-          }
-          assert.equal(
-            (error as { code?: number }).code,
-            -32003,
-            "the absolute restricted path is refused too",
-          );
-        } finally {
-          await client.close();
-        }
-      },
+    client.setRequestHandler(
+      ListRootsRequestSchema,
+      () => ({ roots: [{ uri: `file://${privateDir}` }] }),
     );
-    await t.step("allowed: read_text_file public/notes.txt", async () => {
-      assert.equal(
-        firstText(await call(fs, "read_text_file", { path: "public/notes.txt" })),
-        "public notes\n",
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${stack.sidecar.url}/mcp1/mcp`), {
+        requestInit: { headers: { authorization: `Bearer ${TOKENS.bob}` } },
+      }),
+    );
+    try {
+      await assertDenied(
+        stack,
+        () => client.callTool({ name: "read_text_file", arguments: { path: "secret.txt" } }),
       );
-    });
-    await t.step("allowed: write_file public/relative.txt", async () => {
-      const result = await call(fs, "write_file", { path: "public/relative.txt", content: "relative" });
-      assert.notEqual(result.isError, true, firstText(result));
-      assert.equal(await Deno.readTextFile(join(publicDir, "relative.txt")), "relative");
-    });
-    await t.step("allowed: git_log of the relative workspace repository", async () => {
-      const result = await call(git, "git_log", { path: "repo" });
-      assert.notEqual(result.isError, true, firstText(result));
-      assert.match(firstText(result), /Start a changelog/);
-    });
+      const absolute = await client.callTool({
+        name: "read_text_file",
+        arguments: { path: join(privateDir, "secret.txt") },
+      });
+      assert.fail(`expected a denial, got ${JSON.stringify(absolute)}`);
+    } catch (error) {
+      if (error instanceof assert.AssertionError) {
+        throw error;
+      }
+      assert.equal(
+        (error as { code?: number }).code,
+        -32003,
+        "the absolute restricted path is refused too",
+      );
+    } finally {
+      await client.close();
+    }
   },
+);
+test("allowed: read_text_file public/notes.txt", async () => {
+  assert.equal(
+    firstText(await call(fs, "read_text_file", { path: "public/notes.txt" })),
+    "public notes\n",
+  );
+});
+test("allowed: write_file public/relative.txt", async () => {
+  const result = await call(fs, "write_file", { path: "public/relative.txt", content: "relative" });
+  assert.notEqual(result.isError, true, firstText(result));
+  assert.equal(await Deno.readTextFile(join(publicDir, "relative.txt")), "relative");
+});
+test("allowed: git_log of the relative workspace repository", async () => {
+  const result = await call(git, "git_log", { path: "repo" });
+  assert.notEqual(result.isError, true, firstText(result));
+  assert.match(firstText(result), /Start a changelog/);
 });
