@@ -281,10 +281,18 @@ export function assertDiskUnchanged(before: Map<string, string>, after: Map<stri
   assert.deepEqual(changed, [], `the workspace changed: ${changed.join(", ")}`);
 }
 
-/** Asserts the audit log holds the denial of request `id` with `reason`. */
+/**
+ * Asserts the audit log holds the denial of request `id` with `reason`. It waits for the line a little (5 s at
+ * most): a denial whose answer the client never sees (its id was reused in the same batch) is still decided,
+ * and recorded, after the reply has ended, once its paths are resolved.
+ */
 export async function assertAudited(corpus: Corpus, id: number, reason: string): Promise<void> {
-  const lines = await corpus.audit();
-  const line = lines.find((entry) => entry.request_id === id && entry.decision === "deny");
+  const denialOf = async () =>
+    (await corpus.audit()).find((entry) => entry.request_id === id && entry.decision === "deny");
+  await until(`the audit line of request ${id}`, async () => (await denialOf()) !== undefined, 5_000).catch(
+    () => {},
+  );
+  const line = await denialOf();
   assert.equal(line?.reason, reason, `audit line of request ${id}: ${JSON.stringify(line)}`);
 }
 
