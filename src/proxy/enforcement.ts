@@ -77,6 +77,12 @@ export function enforcement(context: EnforcementContext): Enforcement {
   const annotations: Record<string, { readOnlyHint?: boolean } | undefined> = {};
   // The decision of each forwarded request, kept until its answer is recorded with it.
   const decided = new Map<string, { decision: Decision; principal: Principal | undefined }>();
+  let lastResolution: Promise<unknown> = Promise.resolve();
+  const resolvedInOrder = <T>(resolution: Promise<T>): Promise<T> => {
+    const turn = lastResolution.then(() => resolution);
+    lastResolution = turn.catch(() => {});
+    return turn;
+  };
   const principalNow = () => {
     const snapshot = context.live.current();
     return { snapshot, principal: authenticate(snapshot, context.caller.tokenSha256) };
@@ -84,9 +90,12 @@ export function enforcement(context: EnforcementContext): Enforcement {
 
   return {
     async checkRequest(message) {
-      // I/O before the pure decision: the real paths behind the arguments (never throws; failures deny).
+      // I/O before the pure decision: the real paths behind the arguments (never throws; failures deny). Messages
+      // are decided in the order they came: each waits for the resolution of the one before it, so a quick
+      // message (a cancellation, a ping) never overtakes a tool call whose paths are still being resolved.
       const action = policyActionOf(message, annotations);
-      const resolved = context.paths ? await context.paths.resolve(action, message) : action;
+      const turn = context.paths ? resolvedInOrder(context.paths.resolve(action, message)) : action;
+      const resolved = await turn;
       const { snapshot, principal } = principalNow();
       const now = clock();
       let decision: Decision;
