@@ -79,6 +79,10 @@ export interface MorphDouble {
   instanceIds(): string[];
   /** The sandbox folder of an instance. */
   sandboxOf(instanceId: string): string;
+  /** Ids of snapshots that exist now, with their metadata. */
+  snapshots(): { id: string; digest: string | null; metadata: Record<string, string> }[];
+  /** Makes an instance's TTL run out now (the reaper then stops and deletes it, as `ttl_action: stop`). */
+  expire(instanceId: string): Promise<void>;
   /** Deletes every instance (killing what runs in it), closes every listener, removes the sandboxes. */
   close(): Promise<void>;
 }
@@ -464,6 +468,13 @@ export async function startMorphDouble(
     volumes,
     instanceIds: () => [...instances.keys()],
     sandboxOf: (instanceId) => join(root, "instances", instanceId),
+    snapshots: () => [...snapshots.values()].map(({ id, digest, metadata }) => ({ id, digest, metadata })),
+    expire: async (instanceId) => {
+      const instance = instances.get(instanceId);
+      if (!instance) return;
+      instance.ttl.ttl_expire_at = seconds();
+      for (let i = 0; i < 100 && instances.has(instanceId); i++) await new Promise((r) => setTimeout(r, 100));
+    },
     close,
     [Symbol.asyncDispose]: close,
   };
