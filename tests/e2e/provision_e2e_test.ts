@@ -49,6 +49,7 @@ for (const systemd of [true, false]) {
           work,
         );
         assert.equal(first.code, 0, first.stdout + first.stderr);
+        if (Deno.env.get("PROVISION_E2E_VERBOSE")) console.log(first.stdout);
         if (systemd) {
           const notes = first.stdout.split("\n").filter((line) => line.includes("deno compile cannot fetch"));
           assert.equal(notes.length, 1, `said once, in one line:\n${first.stdout}`);
