@@ -80,9 +80,21 @@ async function readArtifact(kind: ArtifactKind, path: string): Promise<Artifact>
   return { kind, path, bytes, sha256: await sha256Hex(bytes) };
 }
 
-async function deno(args: string[], env?: Record<string, string>): Promise<{ ok: boolean; stderr: string }> {
+// Colour codes, should a Deno print them despite NO_COLOR (built from the ESC code: no control character in a
+// regex literal).
+const ANSI_COLOR = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g");
+
+async function deno(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ ok: boolean; stderr: string }> {
   // By name: the task grants --allow-run=deno, which names the deno on PATH.
-  const output = await new Deno.Command("deno", { args, cwd: REPO_ROOT, stdin: "null", env }).output();
+  const output = await new Deno.Command("deno", {
+    args,
+    cwd: REPO_ROOT,
+    stdin: "null",
+    env: { NO_COLOR: "1", ...env },
+  }).output();
   return { ok: output.success, stderr: new TextDecoder().decode(output.stderr).trim() };
 }
 
@@ -100,7 +112,7 @@ async function buildCompiled(): Promise<string> {
     join(REPO_ROOT, "main.ts"),
   ]);
   if (result.ok) return path;
-  const plain = result.stderr.replace(/\x1b\[[0-9;]*m/g, "");
+  const plain = result.stderr.replace(ANSI_COLOR, "");
   if (/denort|Setting up base binary|dl\.deno\.land/.test(plain)) {
     const url = /https:\/\/dl\.deno\.land\/\S+?\.zip/.exec(plain)?.[0] ?? "dl.deno.land";
     const causes = [...plain.matchAll(/^\s*\d+: (.+)$/gm)].map((match) => match[1].trim());
@@ -150,10 +162,28 @@ export async function buildBundleArtifact(): Promise<string> {
   }
   const files = [
     { name: "mcp-sidecar.js", bytes: await Deno.readFile(script), mode: 0o755 },
-    ...await filesUnder(BUNDLE_DIR, "deno-dir/npm"),
+    ...(await filesUnder(BUNDLE_DIR, "deno-dir/npm")).filter((file) => neededAtRunTime(file.name)),
   ];
   await Deno.writeFile(BUNDLE_TAR, tarFiles(files));
   return BUNDLE_TAR;
+}
+
+/**
+ * Whether a file of the vendored npm cache is needed to run: type declarations, source maps and Markdown docs
+ * are left out (about a third of the files and of the upload); licence texts always stay.
+ *
+ * @example
+ * ```ts
+ * import { neededAtRunTime } from "./artifact.ts";
+ * neededAtRunTime("deno-dir/npm/x/1.0.0/index.js"); // true
+ * neededAtRunTime("deno-dir/npm/x/1.0.0/index.d.ts"); // false
+ * neededAtRunTime("deno-dir/npm/x/1.0.0/LICENSE.md"); // true
+ * ```
+ */
+export function neededAtRunTime(name: string): boolean {
+  const base = name.slice(name.lastIndexOf("/") + 1);
+  if (/licen[cs]e|copying|notice/i.test(base)) return true;
+  return !/\.(map|d\.ts|d\.mts|d\.cts|md)$/i.test(base);
 }
 
 /**

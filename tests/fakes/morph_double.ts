@@ -73,6 +73,11 @@ export interface MorphDouble {
   apiKey: string;
   faults: Faults;
   calls: RecordedCall[];
+  /**
+   * How the image behaves, read on every exec: with systemd or without (the supervisor path). Changing it
+   * between two `up` runs exercises both paths on one prepared snapshot.
+   */
+  image: { systemd: boolean; shell: "bash" | "dash" };
   /** The fake Volumes gateway; its `url` is what MORPH_VOLUMES_URL should be. */
   volumes: FakeVolumes;
   /** Ids of instances that exist now. */
@@ -144,6 +149,7 @@ export async function startMorphDouble(
   const instances = new Map<string, InstanceRecord>();
   const calls: RecordedCall[] = [];
   const faults: Faults = { ...options.faults };
+  const image = { systemd: options.systemd ?? true, shell: options.shell ?? "bash" };
   let dropSeen = 0;
   const now = () => Date.now();
   const seconds = () => Math.floor(now() / 1000);
@@ -349,8 +355,8 @@ export async function startMorphDouble(
     const vm = {
       instanceId: instance.id,
       root: instance.disk,
-      shell: options.shell ?? "bash",
-      systemd: options.systemd ?? true,
+      shell: image.shell,
+      systemd: image.systemd,
     };
     try {
       return c.json(await execOnVm(vm, command, { hangGraceMs: options.hangGraceMs ?? 10_000 }));
@@ -464,6 +470,7 @@ export async function startMorphDouble(
     baseUrl: `http://127.0.0.1:${server.addr.port}/api`,
     apiKey,
     faults,
+    image,
     calls,
     volumes,
     instanceIds: () => [...instances.keys()],
