@@ -112,7 +112,8 @@ async function buildCompiled(): Promise<string> {
     join(REPO_ROOT, "main.ts"),
   ]);
   if (result.ok) return path;
-  const plain = result.stderr.replace(ANSI_COLOR, "");
+  // The error and its causes; what follows "Stack backtrace" is noise for an operator.
+  const plain = result.stderr.replace(ANSI_COLOR, "").split(/^Stack backtrace:/m)[0];
   if (/denort|Setting up base binary|dl\.deno\.land/.test(plain)) {
     const url = /https:\/\/dl\.deno\.land\/\S+?\.zip/.exec(plain)?.[0] ?? "dl.deno.land";
     const causes = [...plain.matchAll(/^\s*\d+: (.+)$/gm)].map((match) => match[1].trim());

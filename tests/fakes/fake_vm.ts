@@ -20,7 +20,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { RUN_LOOP, STANDIN_STATE, SYSTEMCTL_STANDIN } from "./systemctl_standin.ts";
 
 const MARKER = "MORPH_FAKE_INSTANCE";
@@ -303,6 +303,7 @@ function isRunning(pid: number): boolean {
  * ```
  */
 export async function copyTree(from: string, to: string): Promise<void> {
+  await Deno.mkdir(dirname(to), { recursive: true });
   const output = await new Deno.Command("cp", { args: ["-a", "--", from, to], stdin: "null" }).output();
   if (!output.success) throw new Error(`cp -a ${from} ${to}: ${new TextDecoder().decode(output.stderr)}`);
 }
