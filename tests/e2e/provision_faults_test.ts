@@ -58,7 +58,9 @@ Deno.test("a rejected key is reported as such, without printing it", async () =>
       MORPH_API_KEY: key,
     });
     assert.equal(result.code, 1);
-    assert.match(result.stderr, /Morph Cloud rejected the API key \(HTTP 401/);
+    // Printed once: on the failed step's line, and the final line points at it.
+    const all = result.stdout + result.stderr;
+    assert.equal(all.match(/Morph Cloud rejected the API key \(HTTP 401/g)?.length, 1, all);
     assert.ok(!(result.stdout + result.stderr).includes(key));
   } finally {
     await Deno.remove(work, { recursive: true });
@@ -100,7 +102,7 @@ Deno.test({
     try {
       const cut = await provision(args, env);
       assert.equal(cut.code, 1, cut.stdout + cut.stderr);
-      assert.match(cut.stderr, /no answer from Morph Cloud after \d+ attempts/);
+      assert.match(cut.stdout, /^✗ upload artifact .*no answer from Morph Cloud after \d+ attempts/m);
       assert.match(cut.stderr, /again to resume/);
       const info = JSON.parse(await Deno.readTextFile(join(work, "i.json")));
       assert.equal(info.state, "partial");
@@ -140,7 +142,8 @@ Deno.test("--artifact compiled without the compile runtime stops with one line, 
     assert.equal(all.match(/deno compile cannot fetch its runtime/g)?.length, 1, `said once:\n${all}`);
     assert.ok(
       all.split("\n").some((line) =>
-        /^✗ build artifact .*cannot fetch its runtime from https:\/\/dl\.deno\.land\/\S+ \((?!<unknown>)/.test(line)
+        /^✗ build artifact .*cannot fetch its runtime from https:\/\/dl\.deno\.land\/\S+ \((?!<unknown>)/
+          .test(line)
       ),
       all,
     );
