@@ -43,6 +43,9 @@ export const CLIENT_FILES = {
 
 type Json = Record<string, unknown>;
 
+/** How a README.md this module generated begins; any other README.md in the folder is left alone. */
+const GENERATED_README_START = "# Client configs\n\nGenerated for:";
+
 /**
  * Builds the four configs.
  *
@@ -141,9 +144,13 @@ export async function writeClientConfigs(
     auth.morphEdge ? `${ENV.morphKey} (your Morph Cloud API key)` : "",
     auth.sidecarTokenHeader ? `${ENV.sidecarToken} (printed by \`deno task provision token\`)` : "",
   ].filter(Boolean);
+  // A README.md someone else wrote (the repository's tracked clients/README.md) is never overwritten.
+  const readme = join(dir, "README.md");
+  const existing = await Deno.readTextFile(readme).catch(() => undefined);
+  if (existing !== undefined && !existing.startsWith(GENERATED_README_START)) return written;
   await Deno.writeTextFile(
-    join(dir, "README.md"),
-    `# Client configs\n\nGenerated for: ${routes.map((route) => route.url).join(", ")}\n\n` +
+    readme,
+    `${GENERATED_README_START} ${routes.map((route) => route.url).join(", ")}\n\n` +
       `| client | file | where it goes |\n|---|---|---|\n` +
       `| Claude Desktop | ${CLIENT_FILES.claudeDesktop} | merge into claude_desktop_config.json (stdio via mcp-remote) |\n` +
       `| Cursor | ${CLIENT_FILES.cursor} | .cursor/mcp.json or ~/.cursor/mcp.json |\n` +

@@ -9,9 +9,13 @@
  */
 import { encodeBase64 } from "./base64.ts";
 import type { MorphClient } from "./morph_client.ts";
-import { shellQuote } from "./shell_quote.ts";
 import { sha256Hex } from "../src/sha256.ts";
-import { sha256ProbeCommand } from "./vm_commands.ts";
+import {
+  assemblePartsCommand,
+  sha256ProbeCommand,
+  uploadListingCommand,
+  writePartCommand,
+} from "./vm_commands.ts";
 import { REMOTE_DIR } from "./vm_layout.ts";
 
 /** Raw bytes per part: 72 KiB, i.e. 96 KiB of base64, well under the inferred 128 KiB argument cap. */
@@ -87,7 +91,7 @@ export async function uploadThroughExec(
   const dir = `${REMOTE_DIR}/upload/${sha256}`;
   const listing = await morph.exec(
     instanceId,
-    `mkdir -p ${shellQuote(dir)} && cd ${shellQuote(dir)} && (sha256sum part-* 2>/dev/null || true)`,
+    uploadListingCommand(dir),
     { idempotent: true },
   );
   const onVm = new Map<string, string>();
@@ -107,9 +111,7 @@ export async function uploadThroughExec(
       // Temp name then rename: a part that exists is whole, so retrying or resuming is safe.
       const result = await morph.exec(
         instanceId,
-        `printf %s '${encodeBase64(parts[index])}' | base64 -d > ${shellQuote(`${target}.tmp`)} && mv ${
-          shellQuote(`${target}.tmp`)
-        } ${shellQuote(target)}`,
+        writePartCommand(target, encodeBase64(parts[index])),
         { idempotent: true },
       );
       if (result.exit_code !== 0) {
@@ -122,21 +124,7 @@ export async function uploadThroughExec(
   await Promise.all(Array.from({ length: Math.min(options.parallel ?? 4, todo.length) }, worker));
   const assembled = await morph.exec(
     instanceId,
-    [
-      "set -e",
-      `cd ${shellQuote(dir)}`,
-      `[ "$(ls part-* | wc -l)" -eq ${parts.length} ] || { echo "expected ${parts.length} parts, found $(ls part-* | wc -l)" >&2; exit 3; }`,
-      `mkdir -p "$(dirname ${shellQuote(remotePath)})"`,
-      `cat part-* | gzip -dc > ${shellQuote(`${remotePath}.upload`)}`,
-      `echo ${
-        shellQuote(`${sha256}  ${remotePath}.upload`)
-      } | sha256sum -c - >/dev/null || { echo "SHA-256 mismatch after upload" >&2; rm -f ${
-        shellQuote(`${remotePath}.upload`)
-      }; exit 4; }`,
-      `chmod ${options.mode ?? "0755"} ${shellQuote(`${remotePath}.upload`)}`,
-      `mv ${shellQuote(`${remotePath}.upload`)} ${shellQuote(remotePath)}`,
-      `cd / && rm -rf ${shellQuote(dir)}`,
-    ].join("\n"),
+    assemblePartsCommand({ dir, parts: parts.length, remotePath, sha256, mode: options.mode }),
     { idempotent: false },
   );
   if (assembled.exit_code !== 0) {

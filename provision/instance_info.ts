@@ -9,6 +9,7 @@ import { z } from "zod";
 /** The file's shape. */
 export const InstanceInfoSchema = z.object({
   instance_id: z.string(),
+  /** The prepared snapshot (the base one only until `up` has saved the prepared one). */
   snapshot_id: z.string(),
   snapshot_digest: z.string(),
   base_url: z.string(),
@@ -17,8 +18,10 @@ export const InstanceInfoSchema = z.object({
   sidecar_port: z.number().int(),
   /** Service name → its URL (the sidecar's root behind Morph's edge). */
   services: z.record(z.string(), z.string()),
-  /** Route → MCP endpoint URL. */
+  /** Route → the service's base URL, as in the seed (`curl "$BASE/health"`). */
   urls: z.record(z.string(), z.string()),
+  /** Route → MCP endpoint URL (`<base>/<route>/mcp`). */
+  mcp_urls: z.record(z.string(), z.string()).default({}),
   operator_token: z.string(),
   created: z.string(),
   /** `ready` once every step passed; `partial` while `up` has not finished (re-run it to resume). */

@@ -8,6 +8,7 @@ import { parseArgs } from "node:util";
 import { down, logs, requireInfo, rotate, status } from "./day_two.ts";
 import { morphClientFromEnv } from "./morph_client.ts";
 import { MissingApiKeyError } from "./morph_errors.ts";
+import { readInstanceInfo } from "./instance_info.ts";
 import { createStepLog } from "./step_log.ts";
 import { up } from "./up.ts";
 import { volumesClientFromEnv } from "./volumes_client.ts";
@@ -21,11 +22,15 @@ Commands:
   logs     the tail of the sidecar log and of the audit log   [--lines N]
   rotate   rotate the policy epoch on the VM and prove it      --to EPOCH
   down     hide the services, delete the instance, remove instance_info.json (safe to run twice)
+           [--purge: also delete the snapshots this project made, tagged app=mcp-sidecar]
   token    print the operator's sidecar token (for MCP_SIDECAR_TOKEN)
 
 Options:
-  --bundle          ship the one-file deno bundle (the VM gets Deno ${"2.9.6"}) instead of a compiled binary
-  --artifact PATH   ship this prebuilt artifact (a compiled binary, or a bundle with --bundle)
+  --artifact KIND   compiled (deno compile; stop if its runtime cannot be fetched) or bundle (the bundle plus
+                    its vendored npm cache, run with --cached-only; the VM gets Deno ${"2.9.6"}). Default:
+                    compiled, or the bundle when deno compile cannot fetch its runtime
+  --bundle          the same as --artifact bundle
+  --prebuilt PATH   ship this prebuilt artifact (a compiled binary, or a bundle .tar)
   --upload MODE     exec (default: gzip+base64 through the exec endpoint) or volumes (one PUT to Morph
                     Volumes, S3-compatible with SigV4, then the VM's curl fetches it)
   --ttl SECONDS     safety-net TTL of the instance (default 10800: 3 h)
@@ -36,7 +41,8 @@ Options:
   -h, --help        show this help
 
 Environment: MORPH_API_KEY (required, never printed), MORPH_BASE_URL (default https://cloud.morph.so/api),
-  MORPH_VOLUMES_URL (--upload volumes only; default https://volumes.svc.cloud.morph.so).`;
+  MORPH_VOLUMES_URL (--upload volumes only; default https://volumes.svc.cloud.morph.so),
+  MCP_SIDECAR_DENO_URL (bundle only: where the VM downloads Deno's release zip; default GitHub's release).`;
 
 /**
  * Runs the CLI; resolves with the exit code (2 for usage errors and a missing MORPH_API_KEY).
@@ -57,6 +63,8 @@ export async function provisionMain(args: string[]): Promise<number> {
       options: {
         bundle: { type: "boolean", default: false },
         artifact: { type: "string" },
+        prebuilt: { type: "string" },
+        purge: { type: "boolean", default: false },
         upload: { type: "string", default: "exec" },
         ttl: { type: "string", default: "10800" },
         port: { type: "string", default: "8080" },
@@ -96,6 +104,15 @@ export async function provisionMain(args: string[]): Promise<number> {
     return usage(`unknown command "${command}"`);
   }
   if (command === "rotate" && !values.to) return usage("rotate needs --to EPOCH, e.g. --to epoch-2");
+  const wanted = values.artifact ?? (values.bundle ? "bundle" : "auto");
+  if (wanted !== "auto" && wanted !== "compiled" && wanted !== "bundle") {
+    return usage(
+      `--artifact must be compiled or bundle, not "${wanted}" (a prebuilt file goes in --prebuilt)`,
+    );
+  }
+  if (values.bundle && values.artifact === "compiled") {
+    return usage("--bundle contradicts --artifact compiled");
+  }
   const log = createStepLog({ json: Boolean(values.json) });
   try {
     if (command === "token") {
@@ -108,8 +125,9 @@ export async function provisionMain(args: string[]): Promise<number> {
     switch (command) {
       case "up":
         await up(morph, log, {
-          bundle: Boolean(values.bundle),
-          artifact: values.artifact as string | undefined,
+          artifact: wanted,
+          prebuilt: values.prebuilt as string | undefined,
+          denoUrl: Deno.env.get("MCP_SIDECAR_DENO_URL") || undefined,
           ttlSeconds: ttl,
           port,
           infoFile: values.info as string,
@@ -128,7 +146,7 @@ export async function provisionMain(args: string[]): Promise<number> {
         await rotate(morph, log, values.info as string, values.to as string);
         return 0;
       case "down":
-        await down(morph, log, values.info as string);
+        await down(morph, log, values.info as string, { purge: Boolean(values.purge) });
         return 0;
     }
     return 2;
@@ -137,10 +155,19 @@ export async function provisionMain(args: string[]): Promise<number> {
       console.error(`provision: ${error.message}`);
       return 2;
     }
-    console.error(`provision ${command} failed: ${error instanceof Error ? error.message : error}`);
+    // A failed step has printed its error already (✗ line); say it once, in one line, and what to do next.
+    const message = error instanceof Error ? error.message : String(error);
+    console.error(
+      log.reported(error)
+        ? `provision ${command} failed (see the ✗ step above)`
+        : `provision ${command} failed: ${message}`,
+    );
     if (command === "up") {
+      const info = await readInstanceInfo(values.info as string).catch(() => undefined);
       console.error(
-        "Run `deno task provision up` again to resume, or `deno task provision down` to delete the VM.",
+        info
+          ? `Run \`deno task provision up\` again to resume, or \`deno task provision down\` to delete ${info.instance_id}.`
+          : "No VM was created; fix the cause and run `deno task provision up` again.",
       );
     }
     return 1;

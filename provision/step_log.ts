@@ -13,6 +13,8 @@ export interface StepLog {
   result(summary: Record<string, unknown>, human: string): void;
   /** Prints a note (a retry, a skipped step). */
   note(text: string): void;
+  /** True when this error was already printed by a failed step (so the caller need not print it again). */
+  reported(error: unknown): boolean;
 }
 
 /**
@@ -27,6 +29,7 @@ export interface StepLog {
  */
 export function createStepLog(options: { json: boolean; write?: (line: string) => void }): StepLog {
   const write = options.write ?? ((line: string) => console.log(line));
+  const reported = new WeakSet<object>();
   return {
     async step(name, run, detail) {
       const started = performance.now();
@@ -48,6 +51,7 @@ export function createStepLog(options: { json: boolean; write?: (line: string) =
             ? JSON.stringify({ step: name, ok: false, ms, error: message })
             : `✗ ${name.padEnd(34)} ${(ms / 1000).toFixed(2).padStart(7)} s  ${message}`,
         );
+        if (typeof error === "object" && error !== null) reported.add(error);
         throw error;
       }
     },
@@ -57,6 +61,9 @@ export function createStepLog(options: { json: boolean; write?: (line: string) =
     note(text) {
       if (options.json) write(JSON.stringify({ note: text }));
       else write(`  ${text}`);
+    },
+    reported(error) {
+      return typeof error === "object" && error !== null && reported.has(error);
     },
   };
 }

@@ -18,20 +18,52 @@ import { newOperatorToken } from "./operator_token.ts";
 import { sha256Hex } from "../src/sha256.ts";
 import { snapshotDigest } from "./snapshot_key.ts";
 import type { StepLog } from "./step_log.ts";
-import { setupCommand, startServiceCommand, waitReadyCommand, writeFileCommand } from "./vm_commands.ts";
+import {
+  installArtifactCommand,
+  setupCommand,
+  startServiceCommand,
+  waitReadyCommand,
+  workspaceCommand,
+  writeFileCommand,
+  writePolicyIfMissingCommand,
+} from "./vm_commands.ts";
 import { ROUTES, vmConfigYaml, vmPolicyYaml } from "./vm_files.ts";
 import { REMOTE_DIR, remoteArtifactPath } from "./vm_layout.ts";
 import type { VolumesClient } from "./volumes_client.ts";
 import { uploadThroughVolumes } from "./volumes_upload.ts";
 import { waitUntil } from "./wait_until.ts";
 
+/** The metadata tag on every snapshot and instance this project makes; `down --purge` deletes only these. */
+export const PROJECT_TAG = { key: "app", value: "mcp-sidecar" } as const;
+
+/**
+ * The digest of the base snapshot (the bare image at the machine size), so that it is made once and reused.
+ *
+ * @example
+ * ```ts ignore
+ * await baseSnapshotDigest(); // "mcp-sidecar-base-…"
+ * ```
+ */
+export async function baseSnapshotDigest(): Promise<string> {
+  const text = [
+    "mcp-sidecar-base-v1",
+    MACHINE.image_id,
+    `${MACHINE.vcpus}/${MACHINE.memory}/${MACHINE.disk_size}`,
+  ];
+  return `mcp-sidecar-base-${(await sha256Hex(text.join("\n"))).slice(0, 40)}`;
+}
+
 /** The seed's machine: 2 vCPU, 2 GiB, 8 GiB of disk (the bundle, Deno and its npm cache fit easily). */
 export const MACHINE = { image_id: "morphvm-minimal", vcpus: 2, memory: 2048, disk_size: 8192 } as const;
 
 /** Options of `up`. */
 export interface UpOptions {
-  bundle: boolean;
-  artifact?: string;
+  /** `auto` (the default): compiled, or the bundle when the compile runtime cannot be fetched. */
+  artifact: "compiled" | "bundle" | "auto";
+  /** A prebuilt artifact file (a compiled binary, or a bundle tar). */
+  prebuilt?: string;
+  /** Where the VM downloads the pinned Deno's release zip (bundle only); default GitHub's release. */
+  denoUrl?: string;
   ttlSeconds: number;
   port: number;
   infoFile: string;
@@ -53,10 +85,16 @@ export interface UpOptions {
 export async function up(morph: MorphClient, log: StepLog, options: UpOptions): Promise<InstanceInfo> {
   const artifact = await log.step(
     "build artifact",
-    () => prepareArtifact({ bundle: options.bundle, prebuilt: options.artifact }),
+    () => prepareArtifact({ kind: options.artifact, prebuilt: options.prebuilt }),
     (a) => `${a.kind} ${a.path} (${(a.bytes.length / 1e6).toFixed(1)} MB, sha256 ${a.sha256.slice(0, 12)}…)`,
   );
-  const setup = setupCommand(artifact.kind);
+  if (artifact.fallbackReason) {
+    log.note(
+      `${artifact.fallbackReason}: shipping the bundle artifact instead (--artifact compiled makes this an error)`,
+    );
+  }
+  const setup = setupCommand(artifact.kind, { denoUrl: options.denoUrl });
+  const baseDigest = await baseSnapshotDigest();
   const digest = await snapshotDigest({
     imageId: MACHINE.image_id,
     vcpus: MACHINE.vcpus,
@@ -65,7 +103,7 @@ export async function up(morph: MorphClient, log: StepLog, options: UpOptions): 
     setupScript: setup,
     artifactSha256: artifact.sha256,
   });
-  const metadata = { app: "mcp-sidecar", "mcp-sidecar-digest": digest };
+  const metadata = { [PROJECT_TAG.key]: PROJECT_TAG.value, "mcp-sidecar-digest": digest };
   const previous = await readInstanceInfo(options.infoFile);
 
   const cached = await log.step("find prepared snapshot", async () => {
@@ -85,21 +123,29 @@ export async function up(morph: MorphClient, log: StepLog, options: UpOptions): 
   let baseSnapshot: Snapshot | undefined = cached;
   if (!instance && !cached) {
     baseSnapshot = await log.step(
-      "create base snapshot",
+      "find or create base snapshot",
       async () => {
+        const { data } = await morph.listSnapshots({ digest: baseDigest });
+        const reusable = data.find((snapshot) =>
+          snapshot.status === "ready" && snapshot.digest === baseDigest
+        );
+        if (reusable) return { snapshot: reusable, reused: true };
         const created = await morph.createSnapshot({
           image_id: MACHINE.image_id,
           vcpus: MACHINE.vcpus,
           memory: MACHINE.memory,
           disk_size: MACHINE.disk_size,
-          metadata: { app: "mcp-sidecar", role: "base" },
+          digest: baseDigest,
+          metadata: { [PROJECT_TAG.key]: PROJECT_TAG.value, role: "base" },
           readiness_check: { type: "timeout", timeout: 10 },
         });
-        return await waitForSnapshot(morph, created.id);
+        return { snapshot: await waitForSnapshot(morph, created.id), reused: false };
       },
-      (s) =>
-        `${s.id} from ${MACHINE.image_id} (${MACHINE.vcpus} vCPU, ${MACHINE.memory} MB, ${MACHINE.disk_size} MB disk)`,
-    );
+      ({ snapshot, reused }) =>
+        `${
+          reused ? "reusing" : "created"
+        } ${snapshot.id} (digest ${baseDigest}; ${MACHINE.image_id}, ${MACHINE.vcpus} vCPU, ${MACHINE.memory} MB, ${MACHINE.disk_size} MB disk)`,
+    ).then(({ snapshot }) => snapshot);
   }
   const token = previous?.operator_token && instance ? previous.operator_token : undefined;
   const operator = token ? { token, sha256: await sha256Hex(token) } : await newOperatorToken();
@@ -117,7 +163,10 @@ export async function up(morph: MorphClient, log: StepLog, options: UpOptions): 
     log.note(`resuming with instance ${instance.id} from ${options.infoFile}`);
   }
   const instanceId = instance.id;
-  const snapshotId = cached?.id ?? instance.refs?.snapshot_id ?? baseSnapshot?.id ?? "";
+  // The PREPARED snapshot once there is one; until it is saved, the one the instance started from.
+  const snapshotId = cached?.id ??
+    (previous?.instance_id === instance.id ? previous.snapshot_id : undefined) ??
+    instance.refs?.snapshot_id ?? baseSnapshot?.id ?? "";
   const info: InstanceInfo = {
     instance_id: instanceId,
     snapshot_id: snapshotId,
@@ -128,6 +177,7 @@ export async function up(morph: MorphClient, log: StepLog, options: UpOptions): 
     sidecar_port: options.port,
     services: {},
     urls: {},
+    mcp_urls: {},
     operator_token: operator.token,
     created: previous?.created ?? new Date().toISOString(),
     state: "partial",
@@ -184,12 +234,19 @@ export async function up(morph: MorphClient, log: StepLog, options: UpOptions): 
             (r.compressedBytes / 1e6).toFixed(1)
           } MB gzip), sent ${r.partsSent}, skipped ${r.partsSkipped}, SHA-256 verified`,
     );
+  await log.step(
+    "install artifact",
+    () => execOk(morph, instanceId, installArtifactCommand(artifact.kind, artifact.sha256), true),
+    (out) => out.trim().split("\n").pop() ?? "",
+  );
   if (!cached) {
-    await log.step("save prepared snapshot", async () => {
+    const prepared = await log.step("save prepared snapshot", async () => {
       // Nothing secret is on the disk yet: config, policy and token are written after this snapshot.
       const made = await morph.snapshotInstance(instanceId, digest, { ...metadata, role: "prepared" });
       return await waitForSnapshot(morph, made.id);
     }, (s) => `${s.id} digest ${digest}`);
+    info.snapshot_id = prepared.id;
+    await writeInstanceInfo(options.infoFile, info);
   }
 
   const kind = artifact.kind;
@@ -197,25 +254,12 @@ export async function up(morph: MorphClient, log: StepLog, options: UpOptions): 
     await execOk(
       morph,
       instanceId,
-      writeFileCommand(`${REMOTE_DIR}/config.yaml`, vmConfigYaml({ kind, port: options.port })),
+      writeFileCommand(`${REMOTE_DIR}/config.yaml`, vmConfigYaml({ port: options.port })),
       true,
     );
     // A policy already on the VM (perhaps rotated since) is kept: re-running up does not undo a rotation.
-    await execOk(
-      morph,
-      instanceId,
-      `[ -f ${REMOTE_DIR}/policy.yaml ] || { ${
-        writeFileCommand(`${REMOTE_DIR}/policy.yaml`, vmPolicyYaml(operator.sha256), "0600")
-      }; }`,
-      true,
-    );
-    await execOk(
-      morph,
-      instanceId,
-      `mkdir -p ${REMOTE_DIR}/audit ${REMOTE_DIR}/workspace && ` +
-        `[ -f ${REMOTE_DIR}/workspace/README.md ] || printf '# Workspace\\n\\nServed by mcp-sidecar on Morph Cloud.\\n' > ${REMOTE_DIR}/workspace/README.md`,
-      true,
-    );
+    await execOk(morph, instanceId, writePolicyIfMissingCommand(vmPolicyYaml(operator.sha256)), true);
+    await execOk(morph, instanceId, workspaceCommand(), true);
   }, () => `${REMOTE_DIR}/{config.yaml,policy.yaml,audit/}`);
   const how = await log.step(
     "start sidecar service",
@@ -253,7 +297,10 @@ export async function up(morph: MorphClient, log: StepLog, options: UpOptions): 
     return found;
   }, (found) => Object.values(found).join(" "));
   info.services = services;
-  info.urls = Object.fromEntries(ROUTES.map(({ route }) => [route, `${services[route]}/${route}/mcp`]));
+  // As in the seed: urls.<route> is the service's base URL (`curl "$BASE/health"`); the MCP endpoints have
+  // their own key.
+  info.urls = { ...services };
+  info.mcp_urls = Object.fromEntries(ROUTES.map(({ route }) => [route, `${services[route]}/${route}/mcp`]));
   await writeInstanceInfo(options.infoFile, info);
 
   const headers = { authorization: morph.edgeAuthorization, "x-sidecar-token": operator.token };
@@ -265,7 +312,7 @@ export async function up(morph: MorphClient, log: StepLog, options: UpOptions): 
   await log.step("MCP initialize through each URL", async () => {
     const names: string[] = [];
     for (const { route } of ROUTES) {
-      names.push(`${route}→${await initializeThrough(info.urls[route], headers)}`);
+      names.push(`${route}→${await initializeThrough(info.mcp_urls[route], headers)}`);
     }
     return names;
   }, (names) => names.join(", "));
@@ -275,7 +322,7 @@ export async function up(morph: MorphClient, log: StepLog, options: UpOptions): 
     await writeInstanceInfo(options.infoFile, info);
     return await writeClientConfigs(
       options.clientsDir,
-      ROUTES.map(({ route, upstream }) => ({ name: `sidecar-${upstream}`, url: info.urls[route] })),
+      ROUTES.map(({ route, upstream }) => ({ name: `sidecar-${upstream}`, url: info.mcp_urls[route] })),
       { morphEdge: true, sidecarTokenHeader: "X-Sidecar-Token" },
     );
   }, (files) => `${options.infoFile} (0600), ${files.length} client configs in ${options.clientsDir}`);
@@ -288,9 +335,10 @@ export async function up(morph: MorphClient, log: StepLog, options: UpOptions): 
       upload_skipped: upload.alreadyPresent,
       ...("putSkipped" in upload ? { upload_put_skipped: upload.putSkipped } : {}),
       urls: info.urls,
+      mcp_urls: info.mcp_urls,
     },
     `\nmcp-sidecar is up on ${instanceId} (TTL ${options.ttlSeconds} s):\n` +
-      ROUTES.map(({ route, upstream }) => `  ${upstream.padEnd(11)} ${info.urls[route]}`).join("\n") +
+      ROUTES.map(({ route, upstream }) => `  ${upstream.padEnd(11)} ${info.mcp_urls[route]}`).join("\n") +
       `\nClients send Authorization: Bearer $MORPH_API_KEY and X-Sidecar-Token: $MCP_SIDECAR_TOKEN ` +
       "(`deno task provision token` prints the token).",
   );

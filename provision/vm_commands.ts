@@ -1,21 +1,28 @@
 /**
- * The shell commands the provisioner runs on the VM through exec, each one string for `sh -c` (POSIX sh, no
- * bashisms) and safe to run twice unless said otherwise.
+ * The shell commands the provisioner runs on the VM through exec. Morph runs each string as `<login shell> -c`
+ * over SSH (bash on its Debian image) and answers only when every process holding the channel's stdout or
+ * stderr is gone (morph-api.md §2.6), so every command here is POSIX sh that bash and dash run alike, anything
+ * left running is fully detached (own session, all three streams redirected), and each is safe to run twice
+ * unless said otherwise. `tests/unit/vm_commands_shell_test.ts` runs every one under both shells.
  *
  * @module
  */
 import { shellJoin, shellQuote } from "./shell_quote.ts";
 import {
+  APP_DIR,
   type ArtifactKind,
-  BUNDLE_NPM_BACKENDS,
+  DEFAULT_DENO_URL,
   PINNED_DENO_VERSION,
   REMOTE_DIR,
+  remoteArtifactPath,
+  SIDECAR_ENV,
   sidecarArgv,
 } from "./vm_layout.ts";
 import { SUPERVISOR_SCRIPT, systemdUnit } from "./vm_files.ts";
 
 /**
- * The setup steps baked into the prepared snapshot: folders, git, curl, and in bundle mode the pinned Deno.
+ * The setup steps baked into the prepared snapshot: folders, the OS tools (git for the git backend, curl,
+ * tar, unzip…), the supervisor script, and for the bundle the pinned Deno from its release zip (`denoUrl`).
  * Its text is part of the snapshot digest, so changing it makes a new snapshot.
  *
  * @example
@@ -24,17 +31,16 @@ import { SUPERVISOR_SCRIPT, systemdUnit } from "./vm_files.ts";
  * setupCommand("bundle").includes("2.9.6"); // true
  * ```
  */
-export function setupCommand(kind: ArtifactKind): string {
+export function setupCommand(kind: ArtifactKind, options: { denoUrl?: string } = {}): string {
   const deno = `${REMOTE_DIR}/bin/deno`;
-  const zip =
-    `https://github.com/denoland/deno/releases/download/v${PINNED_DENO_VERSION}/deno-x86_64-unknown-linux-gnu.zip`;
+  const zip = options.denoUrl ?? DEFAULT_DENO_URL;
   const lines = [
     "set -eu",
     `mkdir -p ${REMOTE_DIR}/bin ${REMOTE_DIR}/log ${REMOTE_DIR}/run ${REMOTE_DIR}/audit ${REMOTE_DIR}/workspace`,
-    // Tools the sidecar and the provisioner's checks need; only installed when missing.
+    // Tools the sidecar, its git backend and the provisioner's checks need; only installed when missing.
     "need=''",
-    "for tool in git curl sha256sum base64 gzip setsid; do command -v $tool >/dev/null 2>&1 || need=yes; done",
-    `if [ -n "$need" ]; then (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git curl coreutils gzip util-linux ca-certificates unzip) >/dev/null; fi`,
+    "for tool in git curl sha256sum base64 gzip setsid tar unzip; do command -v $tool >/dev/null 2>&1 || need=yes; done",
+    `if [ -n "$need" ]; then (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git curl coreutils gzip util-linux tar unzip ca-certificates) >/dev/null </dev/null; fi`,
   ];
   if (kind === "bundle") {
     lines.push(
@@ -43,21 +49,50 @@ export function setupCommand(kind: ArtifactKind): string {
       `  if command -v deno >/dev/null 2>&1 && deno --version | head -n1 | grep -q 'deno ${PINNED_DENO_VERSION}'; then`,
       `    ln -sf "$(command -v deno)" ${deno}`,
       "  else",
-      `    command -v unzip >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq unzip) >/dev/null`,
-      `    curl -fsSL -o /tmp/deno.zip ${zip}`,
-      `    unzip -o -q /tmp/deno.zip -d ${REMOTE_DIR}/bin && rm -f /tmp/deno.zip`,
+      `    rm -f ${REMOTE_DIR}/deno.zip`,
+      `    curl -fsSL --retry 3 -o ${REMOTE_DIR}/deno.zip ${shellQuote(zip)} </dev/null`,
+      `    unzip -o -q ${REMOTE_DIR}/deno.zip -d ${REMOTE_DIR}/bin </dev/null && rm -f ${REMOTE_DIR}/deno.zip`,
+      `    chmod 0755 ${deno}`,
       "  fi",
       "fi",
-      // Fetched now, one after the other: two backends first started together would race to fill the cache,
-      // and a first session would wait for the download. The prepared snapshot keeps the cache.
-      `DENO_DIR="\${DENO_DIR:-${REMOTE_DIR}/deno-cache}" ${deno} cache --quiet --no-config ${
-        Object.values(BUNDLE_NPM_BACKENDS).join(" ")
-      }`,
       `${deno} --version | head -n1`,
     );
   }
   lines.push(`printf %s ${shellQuote(SUPERVISOR_SCRIPT)} > ${REMOTE_DIR}/bin/supervise.sh`);
+  lines.push("echo setup done");
   return lines.join("\n");
+}
+
+/**
+ * Unpacks the uploaded bundle artifact (a tar: `mcp-sidecar.js` and the vendored `deno-dir/`) into
+ * `/opt/mcp-sidecar/app`, replacing the old folder in one rename; skipped when that artifact is already
+ * unpacked. Nothing to do for a compiled binary.
+ *
+ * @example
+ * ```ts
+ * import { installArtifactCommand } from "./vm_commands.ts";
+ * installArtifactCommand("bundle", "ab").includes("tar -xf"); // true
+ * ```
+ */
+export function installArtifactCommand(kind: ArtifactKind, sha256: string): string {
+  if (kind === "compiled") return `[ -x ${remoteArtifactPath(kind)} ] && echo compiled binary in place`;
+  const stamp = `${APP_DIR}/.artifact-sha256`;
+  return [
+    "set -eu",
+    `if [ "$(cat ${stamp} 2>/dev/null || true)" = ${
+      shellQuote(sha256)
+    } ]; then echo already unpacked; exit 0; fi`,
+    `rm -rf ${APP_DIR}.new`,
+    `mkdir -p ${APP_DIR}.new`,
+    `tar -xf ${remoteArtifactPath(kind)} -C ${APP_DIR}.new`,
+    `[ -f ${APP_DIR}.new/mcp-sidecar.js ] || { echo "the artifact has no mcp-sidecar.js" >&2; exit 3; }`,
+    `printf %s ${shellQuote(sha256)} > ${APP_DIR}.new/.artifact-sha256`,
+    `rm -rf ${APP_DIR}.old`,
+    `if [ -d ${APP_DIR} ]; then mv ${APP_DIR} ${APP_DIR}.old; fi`,
+    `mv ${APP_DIR}.new ${APP_DIR}`,
+    `rm -rf ${APP_DIR}.old`,
+    `echo "unpacked $(find ${APP_DIR} -type f | wc -l) files"`,
+  ].join("\n");
 }
 
 /**
@@ -77,8 +112,101 @@ export function writeFileCommand(path: string, text: string, mode = "0644"): str
 }
 
 /**
+ * Writes policy.yaml (mode 0600) unless one is already there: re-running `up` never undoes a rotation.
+ *
+ * @example
+ * ```ts
+ * import { writePolicyIfMissingCommand } from "./vm_commands.ts";
+ * writePolicyIfMissingCommand("version: x").includes("policy.yaml"); // true
+ * ```
+ */
+export function writePolicyIfMissingCommand(policyYaml: string): string {
+  return `[ -f ${REMOTE_DIR}/policy.yaml ] || { ${
+    writeFileCommand(`${REMOTE_DIR}/policy.yaml`, policyYaml, "0600")
+  }; }`;
+}
+
+/**
+ * Creates the audit folder and the workspace, with a README.md the filesystem backend can serve.
+ *
+ * @example
+ * ```ts
+ * import { workspaceCommand } from "./vm_commands.ts";
+ * workspaceCommand().includes("workspace"); // true
+ * ```
+ */
+export function workspaceCommand(): string {
+  return `mkdir -p ${REMOTE_DIR}/audit ${REMOTE_DIR}/workspace && ` +
+    `{ [ -f ${REMOTE_DIR}/workspace/README.md ] || printf '# Workspace\\n\\nServed by mcp-sidecar on Morph Cloud.\\n' > ${REMOTE_DIR}/workspace/README.md; }`;
+}
+
+/**
+ * Creates the upload folder and prints `sha256sum` of the parts already in it (none on a first upload).
+ *
+ * @example
+ * ```ts
+ * import { uploadListingCommand } from "./vm_commands.ts";
+ * uploadListingCommand("/opt/mcp-sidecar/upload/ab").includes("sha256sum"); // true
+ * ```
+ */
+export function uploadListingCommand(dir: string): string {
+  return `mkdir -p ${shellQuote(dir)} && cd ${shellQuote(dir)} && (sha256sum part-* 2>/dev/null || true)`;
+}
+
+/**
+ * Writes one base64 part: to a temp name, then renamed, so a part that exists is whole.
+ *
+ * @example
+ * ```ts
+ * import { writePartCommand } from "./vm_commands.ts";
+ * writePartCommand("/opt/mcp-sidecar/upload/ab/part-000000", "aGk=").includes("base64 -d"); // true
+ * ```
+ */
+export function writePartCommand(target: string, base64: string): string {
+  return `printf %s '${base64}' | base64 -d > ${shellQuote(`${target}.tmp`)} && mv ${
+    shellQuote(`${target}.tmp`)
+  } ${shellQuote(target)}`;
+}
+
+/**
+ * Joins the parts, un-gzips them, checks the SHA-256 and only then moves the file into place (exit 3: parts
+ * missing, 4: hash mismatch).
+ *
+ * @example
+ * ```ts
+ * import { assemblePartsCommand } from "./vm_commands.ts";
+ * assemblePartsCommand({ dir: "/u", parts: 2, remotePath: "/opt/x", sha256: "ab" }).includes("gzip -dc"); // true
+ * ```
+ */
+export function assemblePartsCommand(
+  options: { dir: string; parts: number; remotePath: string; sha256: string; mode?: string },
+): string {
+  const { dir, parts, remotePath, sha256 } = options;
+  const upload = shellQuote(`${remotePath}.upload`);
+  return [
+    "set -e",
+    `cd ${shellQuote(dir)}`,
+    `[ "$(ls part-* | wc -l)" -eq ${parts} ] || { echo "expected ${parts} parts, found $(ls part-* | wc -l)" >&2; exit 3; }`,
+    `mkdir -p "$(dirname ${shellQuote(remotePath)})"`,
+    `cat part-* | gzip -dc > ${upload}`,
+    `echo ${
+      shellQuote(`${sha256}  ${remotePath}.upload`)
+    } | sha256sum -c - >/dev/null || { echo "SHA-256 mismatch after upload" >&2; rm -f ${upload}; exit 4; }`,
+    `chmod ${options.mode ?? "0755"} ${upload}`,
+    `mv ${upload} ${shellQuote(remotePath)}`,
+    `cd / && rm -rf ${shellQuote(dir)}`,
+  ].join("\n");
+}
+
+/**
  * (Re)starts the sidecar: under systemd when it runs (unit with restart on failure), otherwise as a supervised
- * background process in its own process group. Prints `systemd` or `supervisor`.
+ * background process. Prints `systemd` or `supervisor`.
+ *
+ * The background job is the whole subshell, with all three streams redirected on it, so no process keeps
+ * the exec's channel open (backgrounding `cd … && setsid …` would leave bash waiting in a subshell that holds
+ * stdout). Inside, `exec setsid` makes the supervisor the leader of its own session; it writes its own pid,
+ * which is therefore the process group that {@link stopServiceCommand} kills (the sidecar and its backends
+ * are in it).
  *
  * @example
  * ```ts
@@ -88,6 +216,7 @@ export function writeFileCommand(path: string, text: string, mode = "0644"): str
  */
 export function startServiceCommand(kind: ArtifactKind): string {
   const serve = shellJoin(sidecarArgv(kind, ["serve", "--config", `${REMOTE_DIR}/config.yaml`]));
+  const env = Object.entries(SIDECAR_ENV).map(([key, value]) => `${key}=${shellQuote(value)}`).join(" ");
   return [
     "set -eu",
     `D=${shellQuote(REMOTE_DIR)}`,
@@ -100,28 +229,31 @@ export function startServiceCommand(kind: ArtifactKind): string {
     "  echo systemd",
     "else",
     stopSupervisorLines().map((line) => `  ${line}`).join("\n"),
-    '  export DENO_DIR="${DENO_DIR:-$D/deno-cache}"',
-    `  cd "$D" && setsid sh "$D/bin/supervise.sh" ${serve} >> "$D/log/sidecar.log" 2>&1 < /dev/null &`,
-    '  echo $! > "$D/run/supervisor.pid"',
+    `  (cd "$D" && exec env ${env} setsid sh "$D/bin/supervise.sh" "$D/run/supervisor.pid" ${serve}) >> "$D/log/sidecar.log" 2>&1 < /dev/null &`,
+    '  i=0; while [ ! -s "$D/run/supervisor.pid" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done',
+    '  [ -s "$D/run/supervisor.pid" ] || { echo "the supervisor did not start; see $D/log/sidecar.log" >&2; exit 1; }',
     "  echo supervisor",
     "fi",
   ].join("\n");
 }
 
 function stopSupervisorLines(): string[] {
+  // `kill -SIG -PGID` without `--`: dash's kill takes no `--`. A pid file that is not a number above 1 is
+  // ignored, since `kill -TERM -1` would signal every process.
   return [
-    'if [ -f "$D/run/supervisor.pid" ]; then',
-    '  pgid=$(cat "$D/run/supervisor.pid")',
+    'pgid=$(cat "$D/run/supervisor.pid" 2>/dev/null || true)',
+    'case "$pgid" in "" | 0 | 1 | *[!0-9]*) pgid="" ;; esac',
+    'if [ -n "$pgid" ]; then',
     "  kill -TERM -$pgid 2>/dev/null || true",
     "  i=0; while kill -0 -$pgid 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done",
     "  kill -KILL -$pgid 2>/dev/null || true",
-    '  rm -f "$D/run/supervisor.pid"',
     "fi",
+    'rm -f "$D/run/supervisor.pid"',
   ];
 }
 
 /**
- * Stops the sidecar (systemd or supervisor). Safe when nothing runs.
+ * Stops the sidecar (systemd or supervisor) and everything in its process group. Safe when nothing runs.
  *
  * @example
  * ```ts
@@ -205,9 +337,24 @@ export function logsCommand(lines: number): string {
  * ```
  */
 export function rotateCommand(kind: ArtifactKind, epoch: string): string {
-  return `cd ${REMOTE_DIR} && ${
+  const env = Object.entries(SIDECAR_ENV).map(([key, value]) => `${key}=${shellQuote(value)}`).join(" ");
+  return `cd ${REMOTE_DIR} && ${env} ${
     shellJoin(sidecarArgv(kind, ["policy", "rotate", "--policy", `${REMOTE_DIR}/policy.yaml`, "--to", epoch]))
-  }`;
+  } </dev/null`;
+}
+
+/**
+ * Prints the SHA-256 of the policy file on the VM (empty when there is none): tells whether a rotation
+ * changed it.
+ *
+ * @example
+ * ```ts
+ * import { policyFileHashCommand } from "./vm_commands.ts";
+ * policyFileHashCommand().includes("policy.yaml"); // true
+ * ```
+ */
+export function policyFileHashCommand(): string {
+  return `sha256sum ${REMOTE_DIR}/policy.yaml 2>/dev/null | cut -d' ' -f1 || true`;
 }
 
 /**

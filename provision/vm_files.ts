@@ -6,7 +6,7 @@
  * @module
  */
 import { stringify } from "yaml";
-import { type ArtifactKind, BUNDLE_NPM_BACKENDS, REMOTE_DIR, sidecarArgv } from "./vm_layout.ts";
+import { type ArtifactKind, REMOTE_DIR, SIDECAR_ENV, sidecarArgv } from "./vm_layout.ts";
 
 /** The upstream names and routes, as in the shipped config.yaml. */
 export const ROUTES = [
@@ -19,52 +19,28 @@ export const ROUTES = [
 export const ROTATION_PROBE_TOOL = "read_text_file";
 
 /**
- * config.yaml for the VM. With a compiled binary all three backends are `command: self`; in the one-file
- * bundle the embedded git and http backends cannot run (their CommonJS dependencies need `__dirname`), so
- * they run as `deno run npm:…` with the same narrow permissions the embedded ones get.
+ * config.yaml for the VM. Both artifact kinds carry all three backends, so each is `command: self`: the
+ * compiled binary embeds them, and the bundle artifact imports git and http from its vendored npm cache.
  *
  * @example
  * ```ts
  * import { vmConfigYaml } from "./vm_files.ts";
- * vmConfigYaml({ kind: "compiled", port: 8080 }).includes("header: X-Sidecar-Token"); // true
+ * vmConfigYaml({ port: 8080 }).includes("header: X-Sidecar-Token"); // true
  * ```
  */
-export function vmConfigYaml(options: { kind: ArtifactKind; port: number }): string {
+export function vmConfigYaml(options: { port: number }): string {
   const workspace = `${REMOTE_DIR}/workspace`;
-  const deno = `${REMOTE_DIR}/bin/deno`;
-  const npm = (permissions: string[], spec: string) => ({
-    command: deno,
-    args: ["run", "--no-config", "--no-prompt", "--quiet", ...permissions, spec],
-  });
-  const upstreams = options.kind === "compiled"
-    ? [
-      { name: "filesystem", route: "mcp1", command: "self", args: ["backend", "filesystem", workspace] },
-      {
-        name: "git",
-        route: "mcp2",
-        command: "self",
-        args: ["backend", "git"],
-        env: { GIT_BASE_DIR: workspace },
-      },
-      { name: "http", route: "mcp3", command: "self", args: ["backend", "http"] },
-    ]
-    : [
-      { name: "filesystem", route: "mcp1", command: "self", args: ["backend", "filesystem", workspace] },
-      {
-        name: "git",
-        route: "mcp2",
-        ...npm(
-          ["--allow-env", "--allow-read", "--allow-write", "--allow-run=git", "--allow-sys"],
-          BUNDLE_NPM_BACKENDS.git,
-        ),
-        env: { GIT_BASE_DIR: workspace },
-      },
-      {
-        name: "http",
-        route: "mcp3",
-        ...npm(["--allow-env", "--allow-net", "--allow-read", "--allow-sys"], BUNDLE_NPM_BACKENDS.http),
-      },
-    ];
+  const upstreams = [
+    { name: "filesystem", route: "mcp1", command: "self", args: ["backend", "filesystem", workspace] },
+    {
+      name: "git",
+      route: "mcp2",
+      command: "self",
+      args: ["backend", "git"],
+      env: { GIT_BASE_DIR: workspace },
+    },
+    { name: "http", route: "mcp3", command: "self", args: ["backend", "http"] },
+  ];
   const config = {
     // Morph's edge forwards to loopback with the public Host (`<service>-morphvm-<id>.http.cloud.morph.so`);
     // the sidecar refuses any Host it does not know (DNS rebinding), so the edge's names are listed here.
@@ -138,8 +114,8 @@ Wants=network-online.target
 
 [Service]
 WorkingDirectory=${REMOTE_DIR}
-Environment=DENO_DIR=${REMOTE_DIR}/deno-cache
-Environment=HOME=${REMOTE_DIR}
+Environment=DENO_DIR=${SIDECAR_ENV.DENO_DIR}
+Environment=HOME=${SIDECAR_ENV.HOME}
 ExecStart=${sidecarArgv(kind, ["serve", "--config", `${REMOTE_DIR}/config.yaml`]).join(" ")}
 Restart=on-failure
 RestartSec=1
@@ -152,8 +128,10 @@ WantedBy=multi-user.target
 }
 
 /**
- * The supervisor used where there is no systemd: runs the command again after a failure, like
- * `Restart=on-failure`, and stops on a clean exit. Bounded: it gives up after 100 quick failures.
+ * The supervisor used where there is no systemd: `supervise.sh PIDFILE COMMAND…` writes its own pid (it runs
+ * in its own session, so that pid is also the process group `stop` kills), then runs the command again after
+ * a failure, like `Restart=on-failure`, and stops on a clean exit. Bounded: it gives up after 100 quick
+ * failures. POSIX sh, so bash and dash run it alike.
  *
  * @example
  * ```ts
@@ -163,6 +141,9 @@ WantedBy=multi-user.target
  */
 export const SUPERVISOR_SCRIPT = `#!/bin/sh
 # Restart on failure, as systemd's Restart=on-failure would; a clean exit (SIGTERM handled) ends the loop.
+pidfile=$1
+shift
+echo $$ > "$pidfile.tmp" && mv "$pidfile.tmp" "$pidfile"
 failures=0
 while :; do
   "$@"

@@ -1,110 +1,186 @@
 /**
- * End to end against the Morph API double: `provision up --bundle` → the official MCP SDK client calls a
- * filesystem tool through the exposed mcp1 URL with both headers → `rotate --to epoch-2` → the same call is
- * denied → `down` → nothing left running and no instance in the double. A second `up` reuses the snapshot by
- * digest and skips the upload. The provisioner runs as `deno task provision` runs it: same permissions.
+ * End to end against the Morph API double, first on an image with systemd (the `systemctl` stand-in), then,
+ * from the same prepared snapshot, on one without (the supervisor path). Each time: `provision up` ships the
+ * bundle artifact (the first run by default, after `deno compile` fails to fetch its runtime, which it says in
+ * one line); the VM downloads Deno from a local stand-in of the release zip and cannot reach the npm registry;
+ * the official MCP SDK client calls a tool of each backend through mcp1 (filesystem), mcp2 (git, on a
+ * repository made on the VM) and mcp3 (http: a loopback fetch gets the backend's own "blocked" answer); then
+ * `rotate --to epoch-2` denies the filesystem read. `down` keeps the snapshots, the second `up` reuses them by
+ * digest and skips the upload, and `down --purge` leaves no instance, no snapshot and no process. The
+ * provisioner runs as `deno task provision` runs it.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { startMorphDouble } from "../fakes/morph_double.ts";
-import { sandboxPids } from "../fakes/fake_vm.ts";
+import { startDenoDownload } from "../fakes/deno_download.ts";
+import { execOnVm, sandboxPids } from "../fakes/fake_vm.ts";
 import { connectClient, firstText } from "../fixtures/mcp_client.ts";
-import { freePort, runProvision } from "../fixtures/provision_cli.ts";
+import { freePort, jsonLines, runProvision } from "../fixtures/provision_cli.ts";
 
-const provision = runProvision;
+const TRACKED_README = "# clients/\n\nTracked by the repository; `up` must leave it alone.\n";
+
+type Info = {
+  instance_id: string;
+  operator_token: string;
+  urls: Record<string, string>;
+  mcp_urls: Record<string, string>;
+};
+
+/** Calls one tool of each backend through the edge, as a client would, and checks the VM is offline. */
+async function callEachBackend(apiKey: string, sandbox: string, info: Info, systemd: boolean): Promise<void> {
+  for (const route of ["mcp1", "mcp2", "mcp3"]) {
+    assert.equal(info.mcp_urls[route], `${info.urls[route]}/${route}/mcp`);
+    const health = await fetch(`${info.urls[route]}/health`, {
+      headers: { authorization: `Bearer ${apiKey}` },
+    });
+    assert.equal(health.status, 200, `urls.${route} is the base URL, as in the seed`);
+    await health.body?.cancel();
+  }
+  const vm = { instanceId: info.instance_id, root: sandbox, shell: "bash" as const, systemd };
+  // The VM cannot reach the npm registry: a package outside the vendored cache cannot be fetched.
+  const offline = await execOnVm(
+    vm,
+    "DENO_DIR=$(mktemp -d) /opt/mcp-sidecar/bin/deno cache --quiet --no-config npm:left-pad@1.3.0",
+  );
+  assert.notEqual(offline.exit_code, 0, "the VM reached npm");
+  assert.match(offline.stderr, /registry\.npmjs\.org.*(refused|error)/s);
+  // A repository made on the VM, for the git backend to read.
+  const repo = await execOnVm(
+    vm,
+    "cd /opt/mcp-sidecar/workspace && rm -rf repo && git init -q repo && cd repo && " +
+      "git -c user.email=vm@example.com -c user.name=vm commit -q --allow-empty -m 'Made on the VM'",
+  );
+  assert.equal(repo.exit_code, 0, repo.stderr);
+
+  const headers = { authorization: `Bearer ${apiKey}`, "x-sidecar-token": info.operator_token };
+  const fs = await connectClient(info.mcp_urls.mcp1, headers);
+  try {
+    const read = await fs.callTool({ name: "read_text_file", arguments: { path: "README.md" } });
+    assert.match(firstText(read), /Served by mcp-sidecar on Morph Cloud/);
+  } finally {
+    await fs.close();
+  }
+  const git = await connectClient(info.mcp_urls.mcp2, headers);
+  try {
+    const log = await git.callTool({
+      name: "git_log",
+      arguments: { path: "/opt/mcp-sidecar/workspace/repo", maxCount: 5 },
+    });
+    assert.match(firstText(log), /Made on the VM/);
+  } finally {
+    await git.close();
+  }
+  const http = await connectClient(info.mcp_urls.mcp3, headers);
+  try {
+    const fetched = await http.callTool({ name: "fetch_txt", arguments: { url: "http://127.0.0.1:9/" } });
+    assert.equal(fetched.isError, true);
+    assert.match(firstText(fetched), /blocked request to private address/);
+  } finally {
+    await http.close();
+  }
+  const sidecarLog = await Deno.readTextFile(join(sandbox, "opt/mcp-sidecar/log/sidecar.log"));
+  assert.doesNotMatch(sidecarLog, /__dirname is not defined|Failed loading/);
+}
+
+async function rotateDeniesTheRead(
+  run: (args: string[]) => Promise<{ code: number; stdout: string; stderr: string }>,
+  apiKey: string,
+  info: Info,
+): Promise<void> {
+  const rotated = await run(["rotate", "--to", "epoch-2"]);
+  assert.equal(rotated.code, 0, rotated.stdout + rotated.stderr);
+  assert.match(rotated.stdout, /allowed before, denied \(.*\) after/);
+  const after = await connectClient(info.mcp_urls.mcp1, {
+    authorization: `Bearer ${apiKey}`,
+    "x-sidecar-token": info.operator_token,
+  });
+  try {
+    await assert.rejects(
+      after.callTool({ name: "read_text_file", arguments: { path: "README.md" } }),
+      (error: { code?: number }) => error.code === -32003,
+    );
+  } finally {
+    await after.close();
+  }
+}
 
 Deno.test({
   name:
-    "provision up (bundle) → tool call through mcp1 → rotate denies it → down leaves nothing; re-up reuses",
+    "provision up → mcp1, mcp2, mcp3 from the artifact without npm → rotate, on systemd then supervisor → down --purge",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
+    await using download = await startDenoDownload();
     await using double = await startMorphDouble({
+      systemd: true,
       faults: { failWith500: { match: /^(GET|POST) \/api\/instance/, count: 2 } },
     });
     const work = await Deno.makeTempDir({ prefix: "provision-e2e-" });
-    const port = freePort();
-    const env = { MORPH_API_KEY: double.apiKey, MORPH_BASE_URL: double.baseUrl };
-    const common = [
-      "--info",
-      join(work, "instance_info.json"),
-      "--clients",
-      join(work, "clients"),
-      "--port",
-      String(port),
-    ];
+    const env = {
+      MORPH_API_KEY: double.apiKey,
+      MORPH_BASE_URL: double.baseUrl,
+      MCP_SIDECAR_DENO_URL: download.url,
+    };
+    const infoFile = join(work, "instance_info.json");
+    const common = ["--info", infoFile, "--clients", join(work, "clients"), "--port", String(freePort())];
+    const run = (args: string[]) => runProvision([...args, ...common], env, work);
+    await Deno.mkdir(join(work, "clients"));
+    await Deno.writeTextFile(join(work, "clients", "README.md"), TRACKED_README);
     try {
-      const first = await provision(["up", "--bundle", ...common], env, work);
+      // The default artifact is compiled, which cannot be built here (no dl.deno.land): so the bundle.
+      const first = await run(["up"]);
       assert.equal(first.code, 0, first.stdout + first.stderr);
+      if (Deno.env.get("PROVISION_E2E_VERBOSE")) console.log(first.stdout);
+      const notes = first.stdout.split("\n").filter((line) => line.includes("deno compile cannot fetch"));
+      assert.equal(notes.length, 1, `said once, in one line:\n${first.stdout}`);
+      assert.match(notes[0], /shipping the bundle artifact instead/);
+      assert.match(first.stdout, /systemd unit mcp-sidecar\.service/);
       assert.match(first.stdout, /retrying .* after HTTP 500/, "the injected 500s were retried");
-      assert.ok(
-        !first.stdout.includes(double.apiKey) && !first.stderr.includes(double.apiKey),
-        "no key printed",
+      assert.ok(!(first.stdout + first.stderr).includes(double.apiKey), "no key printed");
+      assert.equal(download.downloads(), 1, "the VM downloaded Deno itself");
+      assert.equal(await Deno.readTextFile(join(work, "clients", "README.md")), TRACKED_README);
+
+      const info = JSON.parse(await Deno.readTextFile(infoFile));
+      assert.equal((await Deno.stat(infoFile)).mode! & 0o777, 0o600);
+      assert.equal(info.artifact_kind, "bundle");
+      const prepared = double.snapshots().find((snapshot) => snapshot.metadata.role === "prepared");
+      assert.equal(info.snapshot_id, prepared?.id, "instance_info.json records the prepared snapshot");
+      const unit = await Deno.readTextFile(
+        join(double.sandboxOf(info.instance_id), "etc-systemd-system/mcp-sidecar.service"),
       );
-      const info = JSON.parse(await Deno.readTextFile(join(work, "instance_info.json")));
-      assert.equal((await Deno.stat(join(work, "instance_info.json"))).mode! & 0o777, 0o600);
-      assert.equal(double.instanceIds().length, 1);
-      for (
-        const file of [
-          "claude_desktop_config.json",
-          "cursor.mcp.json",
-          "vscode.mcp.json",
-          "claude_code.mcp.json",
-        ]
-      ) {
-        const text = await Deno.readTextFile(join(work, "clients", file));
-        assert.ok(
-          !text.includes(double.apiKey) && !text.includes(info.operator_token),
-          `${file} holds no secret`,
-        );
-      }
+      assert.match(unit, /^ExecStart=\/opt\/mcp-sidecar\/bin\/deno run .*--cached-only/m);
+      await callEachBackend(double.apiKey, double.sandboxOf(info.instance_id), info, true);
+      await rotateDeniesTheRead(run, double.apiKey, info);
 
-      const headers = { authorization: `Bearer ${double.apiKey}`, "x-sidecar-token": info.operator_token };
-      // Relative to the workspace (the filesystem backend resolves it there), so the same path works in the double's sandbox.
-      const readme = "README.md";
-      const client = await connectClient(info.urls.mcp1, headers);
-      try {
-        const read = await client.callTool({ name: "read_text_file", arguments: { path: readme } });
-        assert.match(firstText(read), /Workspace/);
-      } finally {
-        await client.close();
-      }
-
-      const rotated = await provision(["rotate", "--to", "epoch-2", ...common], env, work);
-      assert.equal(rotated.code, 0, rotated.stdout + rotated.stderr);
-      assert.match(rotated.stdout, /allowed before, denied \(.*\) after/);
-      const after = await connectClient(info.urls.mcp1, headers);
-      try {
-        await assert.rejects(
-          after.callTool({ name: "read_text_file", arguments: { path: readme } }),
-          (error: { code?: number }) => error.code === -32003,
-        );
-      } finally {
-        await after.close();
-      }
-
-      const shown = await provision(["status", ...common], env, work);
-      assert.equal(shown.code, 0, shown.stderr);
-      assert.match(shown.stdout, /ready; policy generation 1/);
-
-      const down = await provision(["down", ...common], env, work);
+      const down = await run(["down"]);
       assert.equal(down.code, 0, down.stdout + down.stderr);
+      assert.match(down.stdout, /kept 2 snapshot\(s\) of this project/);
       assert.deepEqual(double.instanceIds(), []);
       assert.deepEqual(sandboxPids(info.instance_id), [], "nothing the VM started is still running");
-      const again = await provision(["down", ...common], env, work);
-      assert.equal(again.code, 0, "down is safe to run twice");
 
-      const second = await provision(["up", "--bundle", "--json", ...common], env, work);
+      // The same prepared snapshot on an image without systemd: the supervisor path.
+      double.image.systemd = false;
+      const second = await run(["up", "--artifact", "bundle", "--json"]);
       assert.equal(second.code, 0, second.stdout + second.stderr);
-      const result = second.stdout.split("\n").filter(Boolean).map((line) => JSON.parse(line)).find((line) =>
-        line.result
-      )
-        ?.result;
+      const lines = jsonLines(second.stdout);
+      const result = lines.find((line) => line.result)?.result as Record<string, unknown>;
       assert.equal(result.snapshot_reused, true, "the prepared snapshot is found by digest");
       assert.equal(result.upload_skipped, true, "the artifact is already in the snapshot");
-      const last = await provision(["down", ...common], env, work);
-      assert.equal(last.code, 0, last.stderr);
+      assert.match(String(lines.find((line) => line.step === "start sidecar service")?.detail), /supervised/);
+      assert.equal(double.snapshots().length, 2, "no new base snapshot");
+      const info2 = JSON.parse(await Deno.readTextFile(infoFile));
+      assert.equal(info2.snapshot_id, prepared?.id);
+      await callEachBackend(double.apiKey, double.sandboxOf(info2.instance_id), info2, false);
+      await rotateDeniesTheRead(run, double.apiKey, info2);
+
+      const purge = await run(["down", "--purge"]);
+      assert.equal(purge.code, 0, purge.stdout + purge.stderr);
+      assert.match(purge.stdout, /deleted 2 snapshot\(s\) tagged app=mcp-sidecar/);
       assert.deepEqual(double.instanceIds(), []);
+      assert.deepEqual(double.snapshots(), []);
+      assert.deepEqual(sandboxPids(info2.instance_id), []);
+      const again = await run(["down", "--purge"]);
+      assert.equal(again.code, 0, again.stdout + again.stderr);
     } finally {
       await double.close();
       await Deno.remove(work, { recursive: true }).catch(() => {});

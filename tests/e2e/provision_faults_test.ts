@@ -7,14 +7,15 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { startMorphDouble } from "../fakes/morph_double.ts";
 import { REPO_ROOT } from "../fixtures/sidecar_process.ts";
+import { startDenoDownload } from "../fakes/deno_download.ts";
 
-async function provision(args: string[], env: Record<string, string>) {
+async function provision(args: string[], env: Record<string, string>, timeoutMs = 300_000) {
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", join(REPO_ROOT, "provision/main.ts"), ...args],
     env: { NO_COLOR: "1", ...env },
     clearEnv: true,
     stdin: "null",
-    signal: AbortSignal.timeout(120_000),
+    signal: AbortSignal.timeout(timeoutMs),
   }).output();
   const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
   return { code: output.code, stdout: decode(output.stdout), stderr: decode(output.stderr) };
@@ -43,8 +44,9 @@ Deno.test("a rejected key is reported as such, without printing it", async () =>
     const key = "wrong-key-123456";
     const result = await provision([
       "up",
-      "--bundle",
       "--artifact",
+      "bundle",
+      "--prebuilt",
       join(REPO_ROOT, "deno.json"),
       "--info",
       join(work, "x.json"),
@@ -56,7 +58,9 @@ Deno.test("a rejected key is reported as such, without printing it", async () =>
       MORPH_API_KEY: key,
     });
     assert.equal(result.code, 1);
-    assert.match(result.stderr, /Morph Cloud rejected the API key \(HTTP 401/);
+    // Printed once: on the failed step's line, and the final line points at it.
+    const all = result.stdout + result.stderr;
+    assert.equal(all.match(/Morph Cloud rejected the API key \(HTTP 401/g)?.length, 1, all);
     assert.ok(!(result.stdout + result.stderr).includes(key));
   } finally {
     await Deno.remove(work, { recursive: true });
@@ -74,11 +78,17 @@ Deno.test({
         dropExec: { match: /base64 -d > .*part-/, after: 10, count: 10_000 },
       },
     });
+    await using download = await startDenoDownload();
     const work = await Deno.makeTempDir({ prefix: "provision-faults-" });
     const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const port = (listener.addr as Deno.NetAddr).port;
     listener.close();
-    const env = { ...baseEnv(), MORPH_API_KEY: double.apiKey, MORPH_BASE_URL: double.baseUrl };
+    const env = {
+      ...baseEnv(),
+      MORPH_API_KEY: double.apiKey,
+      MORPH_BASE_URL: double.baseUrl,
+      MCP_SIDECAR_DENO_URL: download.url,
+    };
     const args = [
       "up",
       "--bundle",
@@ -92,7 +102,7 @@ Deno.test({
     try {
       const cut = await provision(args, env);
       assert.equal(cut.code, 1, cut.stdout + cut.stderr);
-      assert.match(cut.stderr, /no answer from Morph Cloud after \d+ attempts/);
+      assert.match(cut.stdout, /^✗ upload artifact .*no answer from Morph Cloud after \d+ attempts/m);
       assert.match(cut.stderr, /again to resume/);
       const info = JSON.parse(await Deno.readTextFile(join(work, "i.json")));
       assert.equal(info.state, "partial");
@@ -112,4 +122,37 @@ Deno.test({
       await Deno.remove(work, { recursive: true }).catch(() => {});
     }
   },
+});
+
+Deno.test("--artifact compiled without the compile runtime stops with one line, and suggests no down", async () => {
+  await using double = await startMorphDouble();
+  const work = await Deno.makeTempDir();
+  try {
+    const result = await provision([
+      "up",
+      "--artifact",
+      "compiled",
+      "--info",
+      join(work, "i.json"),
+      "--clients",
+      join(work, "c"),
+    ], { ...baseEnv(), MORPH_API_KEY: double.apiKey, MORPH_BASE_URL: double.baseUrl });
+    const all = result.stdout + result.stderr;
+    assert.equal(result.code, 1, all);
+    assert.equal(all.match(/deno compile cannot fetch its runtime/g)?.length, 1, `said once:\n${all}`);
+    assert.ok(
+      all.split("\n").some((line) =>
+        /^✗ build artifact .*cannot fetch its runtime from https:\/\/dl\.deno\.land\/\S+ \((?!<unknown>)/
+          .test(line)
+      ),
+      all,
+    );
+    assert.doesNotMatch(all, /Stack backtrace|Caused by/);
+    assert.doesNotMatch(all, /provision down/, "no VM exists, so nothing to take down");
+    assert.match(result.stderr, /No VM was created/);
+    assert.equal(double.instanceIds().length, 0);
+    assert.equal(double.calls.length, 0, "nothing was sent to Morph");
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
 });

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { startMorphDouble } from "../fakes/morph_double.ts";
+import { startDenoDownload } from "../fakes/deno_download.ts";
 import { sandboxPids } from "../fakes/fake_vm.ts";
 import { connectClient, firstText } from "../fixtures/mcp_client.ts";
 import { freePort, jsonLines, runProvision } from "../fixtures/provision_cli.ts";
@@ -15,7 +16,7 @@ import { REPO_ROOT } from "../fixtures/sidecar_process.ts";
 import { sha256Hex } from "../../src/sha256.ts";
 import { volumesBucketName } from "../../provision/volumes_client.ts";
 
-/** Files under `root` whose bytes contain `needle` (grep: fast on the 20 MB bundle). */
+/** Files under `root` whose bytes contain `needle` (grep: fast on the VM's disk). */
 async function filesContaining(root: string, needle: string): Promise<string[]> {
   const out = await new Deno.Command("grep", { args: ["-rlF", "--", needle, root], stdout: "piped" })
     .output();
@@ -27,12 +28,14 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
+    await using download = await startDenoDownload();
     await using double = await startMorphDouble();
     const work = await Deno.makeTempDir({ prefix: "provision-volumes-" });
     const env = {
       MORPH_API_KEY: double.apiKey,
       MORPH_BASE_URL: double.baseUrl,
       MORPH_VOLUMES_URL: double.volumes.url,
+      MCP_SIDECAR_DENO_URL: download.url,
     };
     const common = [
       "--info",
@@ -66,7 +69,7 @@ Deno.test({
       assert.ok(stored, "the artifact is in the bucket under its SHA-256");
       assert.equal(await sha256Hex(stored), info.artifact_sha256);
       const sandbox = double.sandboxOf(info.instance_id);
-      const onVm = await Deno.readFile(join(sandbox, "opt/mcp-sidecar/bin/mcp-sidecar.js"));
+      const onVm = await Deno.readFile(join(sandbox, "opt/mcp-sidecar/bin/mcp-sidecar.tar"));
       assert.equal(await sha256Hex(onVm), info.artifact_sha256, "the VM got the same bytes");
       assert.equal(objectCalls("PUT").length, 1);
       const gets = objectCalls("GET");
@@ -80,7 +83,7 @@ Deno.test({
       assert.deepEqual(await filesContaining(sandbox, "Signature="), [], "nor the signature");
 
       const headers = { authorization: `Bearer ${double.apiKey}`, "x-sidecar-token": info.operator_token };
-      const client = await connectClient(info.urls.mcp1, headers);
+      const client = await connectClient(info.mcp_urls.mcp1, headers);
       try {
         const read = await client.callTool({ name: "read_text_file", arguments: { path: "README.md" } });
         assert.match(firstText(read), /Workspace/);
@@ -104,7 +107,7 @@ Deno.test({
         assert.equal(gone.status, 204);
       }
       // The bundle the first run built: same bytes, same object key, and no second build.
-      const artifact = ["--artifact", join(REPO_ROOT, "dist/mcp-sidecar.js")];
+      const artifact = ["--prebuilt", join(REPO_ROOT, "dist/mcp-sidecar-bundle.tar")];
       const second = await runProvision(
         ["up", "--bundle", ...artifact, "--upload", "volumes", "--json", ...common],
         env,
@@ -120,7 +123,7 @@ Deno.test({
       assert.equal(objectCalls("GET").length, 2);
       const info2 = JSON.parse(await Deno.readTextFile(join(work, "instance_info.json")));
       const onVm2 = await Deno.readFile(
-        join(double.sandboxOf(info2.instance_id), "opt/mcp-sidecar/bin/mcp-sidecar.js"),
+        join(double.sandboxOf(info2.instance_id), "opt/mcp-sidecar/bin/mcp-sidecar.tar"),
       );
       assert.equal(await sha256Hex(onVm2), info.artifact_sha256);
 

@@ -1,8 +1,10 @@
 /**
  * Test double of Morph's HTTP edge for one exposed service: its own listener on 127.0.0.1 (standing for
  * `https://<name>-<instance>.http.cloud.morph.so`) that, in `api_key` mode, refuses requests without
- * `Authorization: Bearer <MORPH_API_KEY>`, then removes that header (the edge consumes it [I]) and proxies the
- * request, streaming both ways, to the port inside the "VM" (the host's loopback).
+ * `Authorization: Bearer <MORPH_API_KEY>`, then proxies the request with every header, `Authorization`
+ * included, streaming both ways, to the port inside the "VM" (the host's loopback). Whether Morph's gateway
+ * strips `Authorization` is unknown (morph-api.md §4 [I]); passing it through is the harsher case, since the
+ * guest then sees the Morph key and must not mistake it for its own credential.
  *
  * @module
  */
@@ -36,7 +38,6 @@ export function startFakeEdge(options: { port: number; authMode: string; apiKey:
       }
       const incoming = new URL(request.url);
       const headers = new Headers(request.headers);
-      headers.delete("authorization");
       headers.delete("host");
       try {
         const upstream = await fetch(

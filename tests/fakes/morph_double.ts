@@ -2,9 +2,11 @@
  * A test double of the Morph Cloud API, written from reference/morph-api.md: the same paths under `/api`, the
  * same bodies, status codes and error shapes (`{"detail": "..."}`, FastAPI 422 `{"detail":[{loc,msg,type}]}`,
  * 204 on deletes). Instances and snapshots change state over time (`pending` → `ready`); exec really runs
- * commands in a sandbox folder standing for the VM (fake_vm.ts); exposed services really proxy to what runs
- * there and demand `Authorization: Bearer <key>` in `api_key` mode (fake_edge.ts); snapshots copy the
- * sandbox and keep their digest. Faults can be injected: HTTP 500s, a slow ready, dropped connections on exec.
+ * commands as SSH would, with the VM's login shell, on a disk folder standing for the VM, and answers only
+ * when stdout and stderr close (fake_vm.ts); the image has systemd or not (`systemd` option); exposed
+ * services really proxy to what runs there, demand `Authorization: Bearer <key>` in `api_key` mode and pass
+ * the header through (fake_edge.ts); snapshots copy the disk and keep their digest and metadata. Every
+ * assumption is listed, with its source, in README.md in this folder. Faults can be injected: HTTP 500s, a slow ready, dropped connections on exec.
  * A fake Morph Volumes gateway (fake_volumes.ts) runs beside it for `--upload volumes`, reachable from the
  * "VM" too, since exec runs on this machine.
  *
@@ -15,7 +17,7 @@
 import { join } from "node:path";
 import { Hono } from "hono";
 import { z } from "zod";
-import { copyTree, killSandbox, runInSandbox } from "./fake_vm.ts";
+import { copyTree, createVmDisk, ExecHangError, execOnVm, killSandbox } from "./fake_vm.ts";
 import { type FakeEdge, startFakeEdge } from "./fake_edge.ts";
 import { type FakeVolumes, startFakeVolumes } from "./fake_volumes.ts";
 
@@ -71,12 +73,21 @@ export interface MorphDouble {
   apiKey: string;
   faults: Faults;
   calls: RecordedCall[];
+  /**
+   * How the image behaves, read on every exec: with systemd or without (the supervisor path). Changing it
+   * between two `up` runs exercises both paths on one prepared snapshot.
+   */
+  image: { systemd: boolean; shell: "bash" | "dash" };
   /** The fake Volumes gateway; its `url` is what MORPH_VOLUMES_URL should be. */
   volumes: FakeVolumes;
   /** Ids of instances that exist now. */
   instanceIds(): string[];
   /** The sandbox folder of an instance. */
   sandboxOf(instanceId: string): string;
+  /** Ids of snapshots that exist now, with their metadata. */
+  snapshots(): { id: string; digest: string | null; metadata: Record<string, string> }[];
+  /** Makes an instance's TTL run out now (the reaper then stops and deletes it, as `ttl_action: stop`). */
+  expire(instanceId: string): Promise<void>;
   /** Deletes every instance (killing what runs in it), closes every listener, removes the sandboxes. */
   close(): Promise<void>;
 }
@@ -120,7 +131,17 @@ const ttlBody = z.strictObject({
  * ```
  */
 export async function startMorphDouble(
-  options: { apiKey?: string; faults?: Faults; snapshotReadyMs?: number } = {},
+  options: {
+    apiKey?: string;
+    faults?: Faults;
+    snapshotReadyMs?: number;
+    /** The image boots systemd (default true, as Morph's image, §2.6); false exercises the supervisor path. */
+    systemd?: boolean;
+    /** The login shell exec runs commands with (default bash, as on Morph's image, §2.6). */
+    shell?: "bash" | "dash";
+    /** How long stdout/stderr may stay open after the shell exited before exec is failed as a hang. */
+    hangGraceMs?: number;
+  } = {},
 ): Promise<MorphDouble & AsyncDisposable> {
   const apiKey = options.apiKey ?? `morph-test-${crypto.randomUUID()}`;
   const root = await Deno.makeTempDir({ prefix: "morph-double-" });
@@ -128,6 +149,7 @@ export async function startMorphDouble(
   const instances = new Map<string, InstanceRecord>();
   const calls: RecordedCall[] = [];
   const faults: Faults = { ...options.faults };
+  const image = { systemd: options.systemd ?? true, shell: options.shell ?? "bash" };
   let dropSeen = 0;
   const now = () => Date.now();
   const seconds = () => Math.floor(now() / 1000);
@@ -226,7 +248,7 @@ export async function startMorphDouble(
     if (existing) return c.json(snapshotView(existing));
     const id = newId("snapshot");
     const disk = join(root, "snapshots", id);
-    await Deno.mkdir(join(disk, "tmp"), { recursive: true });
+    await createVmDisk(disk);
     const snapshot: SnapshotRecord = {
       id,
       object: "snapshot",
@@ -330,7 +352,19 @@ export async function startMorphDouble(
         return droppedConnection();
       }
     }
-    return c.json(await runInSandbox(instance.id, instance.disk, command));
+    const vm = {
+      instanceId: instance.id,
+      root: instance.disk,
+      shell: image.shell,
+      systemd: image.systemd,
+    };
+    try {
+      return c.json(await execOnVm(vm, command, { hangGraceMs: options.hangGraceMs ?? 10_000 }));
+    } catch (error) {
+      // [I] real Morph would keep the call open forever; the double answers instead, loudly.
+      if (error instanceof ExecHangError) return c.json({ detail: error.message }, 504);
+      throw error;
+    }
   });
   app.post("/api/instance/:id/snapshot", async (c) => {
     const instance = instances.get(c.req.param("id"));
@@ -436,10 +470,18 @@ export async function startMorphDouble(
     baseUrl: `http://127.0.0.1:${server.addr.port}/api`,
     apiKey,
     faults,
+    image,
     calls,
     volumes,
     instanceIds: () => [...instances.keys()],
     sandboxOf: (instanceId) => join(root, "instances", instanceId),
+    snapshots: () => [...snapshots.values()].map(({ id, digest, metadata }) => ({ id, digest, metadata })),
+    expire: async (instanceId) => {
+      const instance = instances.get(instanceId);
+      if (!instance) return;
+      instance.ttl.ttl_expire_at = seconds();
+      for (let i = 0; i < 100 && instances.has(instanceId); i++) await new Promise((r) => setTimeout(r, 100));
+    },
     close,
     [Symbol.asyncDispose]: close,
   };

@@ -7,6 +7,10 @@ import { snapshotDigest } from "../../provision/snapshot_key.ts";
 import { vmConfigYaml, vmPolicyYaml } from "../../provision/vm_files.ts";
 import { ConfigSchema } from "../../src/config/schema.ts";
 import { backoffDelay, isRetryableStatus } from "../../provision/retry_policy.ts";
+import { join } from "node:path";
+import { tarFiles } from "../../provision/tar_writer.ts";
+import { pinExternalImports } from "../../provision/artifact.ts";
+import { EXTERNAL_NPM_BACKENDS } from "../../provision/vm_layout.ts";
 
 Deno.test("shell quoting survives quotes and the shell agrees", async () => {
   const word = `it's "x" $HOME \`id\``;
@@ -36,12 +40,15 @@ Deno.test("the snapshot digest changes with the artifact and the setup steps", a
   assert.notEqual(digest, await snapshotDigest({ ...base, setupScript: "b" }));
 });
 
-Deno.test("the VM config validates against the sidecar's schema, with the token in X-Sidecar-Token", () => {
-  for (const kind of ["bundle", "compiled"] as const) {
-    const config = ConfigSchema.parse(parse(vmConfigYaml({ kind, port: 8080 })));
-    assert.deepEqual(config.auth, { header: "X-Sidecar-Token", prefix: "" });
-    assert.deepEqual(config.upstreams.map((upstream) => upstream.route), ["mcp1", "mcp2", "mcp3"]);
-  }
+Deno.test("the VM config validates against the sidecar's schema; all three backends come from the artifact", () => {
+  const config = ConfigSchema.parse(parse(vmConfigYaml({ port: 8080 })));
+  assert.deepEqual(config.auth, { header: "X-Sidecar-Token", prefix: "" });
+  assert.deepEqual(config.upstreams.map((upstream) => upstream.route), ["mcp1", "mcp2", "mcp3"]);
+  assert.deepEqual(
+    config.upstreams.map((upstream) => "command" in upstream ? upstream.command : "url"),
+    ["self", "self", "self"],
+    "no backend needs npm at run time",
+  );
   const policy = parse(vmPolicyYaml("a".repeat(64)));
   assert.equal(policy.principals[0].token_sha256, "a".repeat(64));
   assert.equal(policy.epochs["epoch-2"].active, false);
@@ -58,4 +65,47 @@ Deno.test("the VM runs the sidecar with exactly the permissions deno.json's serv
   const flags = (task: string) => task.split(/\s+/).filter((word) => word.startsWith("--allow-"));
   assert.deepEqual(flags(tasks.serve), [...SERVE_PERMISSIONS]);
   assert.deepEqual(flags(tasks.compile), [...SERVE_PERMISSIONS]);
+});
+
+Deno.test("the tar writer is deterministic, and GNU tar unpacks long names, modes and contents", async () => {
+  const long = `deno-dir/npm/registry.npmjs.org/${"a".repeat(60)}/${"b".repeat(60)}/${"c".repeat(90)}.js`;
+  const files = [
+    { name: "z.sh", bytes: new TextEncoder().encode("#!/bin/sh\n"), mode: 0o755 },
+    { name: long, bytes: new TextEncoder().encode("long"), mode: 0o644 },
+    {
+      name: `deno-dir/${"p".repeat(120)}/${"q".repeat(99)}`,
+      bytes: new Uint8Array(513).fill(7),
+      mode: 0o644,
+    },
+  ];
+  const tar = tarFiles(files);
+  assert.deepEqual(tar, tarFiles([...files].reverse()), "same files, same bytes");
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(join(dir, "a.tar"), tar);
+    const out = await new Deno.Command("tar", { args: ["-xf", "a.tar"], cwd: dir }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    assert.equal(await Deno.readTextFile(join(dir, long)), "long");
+    assert.equal((await Deno.stat(join(dir, "z.sh"))).mode! & 0o777, 0o755);
+    assert.deepEqual(await Deno.readFile(join(dir, files[2].name)), files[2].bytes);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  assert.throws(() => tarFiles([{ name: "../x", bytes: new Uint8Array(), mode: 0o644 }]), /stay inside/);
+});
+
+Deno.test("the bundle's run-time imports of git and http are pinned to their npm versions, or the build fails", () => {
+  const code = 'a(() => import("@cyanheads/git-mcp-server")); b(() => import("mcp-fetch-server"));';
+  assert.equal(
+    pinExternalImports(code),
+    'a(() => import("npm:@cyanheads/git-mcp-server@2.15.3")); b(() => import("npm:mcp-fetch-server@1.1.2"));',
+  );
+  assert.throws(
+    () => pinExternalImports('import("mcp-fetch-server")'),
+    /no import\("@cyanheads\/git-mcp-server"\)/,
+  );
+  const imports = JSON.parse(Deno.readTextFileSync(new URL("../../deno.json", import.meta.url))).imports;
+  for (const [name, specifier] of Object.entries(EXTERNAL_NPM_BACKENDS)) {
+    assert.equal(imports[name], specifier, `${name} is pinned to deno.json's version`);
+  }
 });
