@@ -90,6 +90,8 @@ export function createSidecar(
     sessions: new SessionRegistry({
       idleTimeoutMs: config.server.session_idle_timeout,
       maxPerUpstream: config.server.max_sessions_per_upstream,
+      maxAnonymous: config.server.max_anonymous_sessions_per_upstream,
+      maxPerPrincipal: config.server.max_sessions_per_principal,
     }),
     health: new UpstreamHealth(
       config.upstreams,
@@ -205,6 +207,8 @@ function routeOptions(upstream: UpstreamConfig, parts: SidecarParts): RouteOptio
       maxBodyBytes: server.max_body_bytes,
       requestTimeoutMs: server.request_timeout,
       keepAliveMs: server.keepalive_interval,
+      maxStreamBufferBytes: server.max_stream_buffer_bytes,
+      readTimeoutMs: server.read_timeout,
     },
     openUpstream: () => connectUpstream(upstream, log),
     refuse: (refusal, caller, path) =>

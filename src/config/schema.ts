@@ -78,20 +78,53 @@ export const ConfigSchema = z.strictObject({
   server: z.strictObject({
     host: z.string().default("127.0.0.1"),
     port: z.number().int().min(0).max(65535).default(8080),
+    /** How long a request body may take to arrive, once its headers are in (408 after). */
     read_timeout: duration("30s"),
     write_timeout: duration("30s"),
+    /** A connection on which no byte moved either way for this long is closed. */
     idle_timeout: duration("60s"),
+    /** How long a request's line and headers may take to arrive, from their first byte. */
+    header_timeout: duration("10s"),
     request_timeout: duration("60s"),
     session_idle_timeout: duration("10m"),
+    /** Every session of every caller, per upstream: the hard cap (503 when reached). */
     max_sessions_per_upstream: z.number().int().positive().default(64),
+    /** The one pool of sessions every caller without a principal shares, per upstream (429 when full). */
+    max_anonymous_sessions_per_upstream: z.number().int().positive().default(16),
+    /** Each principal's own sessions, per upstream (429 when reached). */
+    max_sessions_per_principal: z.number().int().positive().default(16),
     max_body_bytes: z.number().int().positive().default(4 * 1024 * 1024),
+    /** What may pile up for a legacy SSE client that stops reading before it is dropped. */
+    max_stream_buffer_bytes: z.number().int().min(64 * 1024, "must be at least 65536 (64 KiB)")
+      .default(8 * 1024 * 1024),
     keepalive_interval: duration("15s"),
     /** Origins served besides the loopback ones (`http://localhost:*`, …), which are always accepted. */
     allowed_origins: patternList(originPatternProblem),
     /** Host header values served besides the loopback names and the bind address (DNS rebinding). */
     allowed_hosts: patternList(hostPatternProblem),
     shutdown_grace: duration("10s"),
-  }).prefault({}),
+  }).prefault({}).superRefine((server, ctx) => {
+    const total = server.max_sessions_per_upstream;
+    if (server.max_anonymous_sessions_per_upstream + server.max_sessions_per_principal > total) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["max_anonymous_sessions_per_upstream"],
+        message: `max_anonymous_sessions_per_upstream (${server.max_anonymous_sessions_per_upstream}) + ` +
+          `max_sessions_per_principal (${server.max_sessions_per_principal}) must not exceed ` +
+          `max_sessions_per_upstream (${total}): otherwise anonymous callers could fill the upstream and lock ` +
+          "a principal out",
+      });
+    }
+    if (server.keepalive_interval > 0 && server.keepalive_interval >= server.idle_timeout) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["keepalive_interval"],
+        message:
+          `must be shorter than idle_timeout (${server.idle_timeout} ms): a quiet event stream would ` +
+          "otherwise be closed as idle between its keep-alive comments",
+      });
+    }
+  }),
   policy: z.strictObject({
     file: z.string({ error: "is required: the path of policy.yaml, relative to this config file" }).min(1),
     reload_interval: duration("30s"),

@@ -9,6 +9,8 @@
 // @ts-types="@modelcontextprotocol/sdk/types"
 import { JSONRPCMessageSchema } from "@modelcontextprotocol/sdk/types.js";
 import { ErrorCode, type JSONRPCMessage, type RequestId } from "./jsonrpc.ts";
+import { forbidsBatches } from "./batch_rule.ts";
+import { readBodyWithin } from "./read_body.ts";
 
 /** Why a POST is refused: the HTTP status and the JSON-RPC error to answer with. */
 export interface PostProblem {
@@ -23,13 +25,12 @@ export interface ReadPostOptions {
   maxBytes: number;
   /** Streamable HTTP requires `Accept` to list JSON and SSE; legacy SSE POSTs do not. */
   requireAccept: boolean;
+  /** How long the whole body may take to arrive (`server.read_timeout`); unlimited when absent. */
+  readTimeoutMs?: number;
 }
 
 /** The MCP error code for a header that disagrees with the body (2026-07-28). */
 export const HEADER_MISMATCH = -32020;
-
-/** The revision that removed JSON-RPC batches. */
-const BATCHLESS_FROM = "2025-06-18";
 
 /**
  * Reads a POST's MCP messages, or says why not.
@@ -69,14 +70,22 @@ export async function readMcpPost(
       "Unsupported Media Type: Content-Type must be application/json",
     );
   }
-  const text = await readLimited(request, options.maxBytes);
-  if (text === undefined) {
+  const read = await readBodyWithin(request, options.maxBytes, options.readTimeoutMs);
+  if (read.kind === "too_large") {
     return problem(
       413,
       ErrorCode.InvalidRequest,
       `Request body is larger than the limit of ${options.maxBytes} bytes (server.max_body_bytes)`,
     );
   }
+  if (read.kind === "timeout") {
+    return problem(
+      408,
+      ErrorCode.UpstreamError,
+      `Request Timeout: the body did not arrive within ${options.readTimeoutMs} ms (server.read_timeout)`,
+    );
+  }
+  const text = read.text;
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -91,7 +100,7 @@ export async function readMcpPost(
   if (Array.isArray(body)) {
     if (body.length === 0) return problem(400, ErrorCode.InvalidRequest, "Invalid Request: empty batch");
     const version = headers.get("mcp-protocol-version");
-    if (version !== null && version >= BATCHLESS_FROM) {
+    if (version !== null && forbidsBatches(version)) {
       return problem(
         400,
         ErrorCode.InvalidRequest,
@@ -146,26 +155,6 @@ function decodeHeader(value: string): string {
   } catch {
     return value;
   }
-}
-
-async function readLimited(request: Request, maxBytes: number): Promise<string | undefined> {
-  if (Number(request.headers.get("content-length") ?? "0") > maxBytes) return undefined;
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  if (request.body) {
-    for await (const chunk of request.body) {
-      size += chunk.byteLength;
-      if (size > maxBytes) return undefined;
-      chunks.push(chunk);
-    }
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return new TextDecoder().decode(bytes);
 }
 
 function problem(

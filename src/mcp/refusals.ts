@@ -106,6 +106,18 @@ export const REFUSALS = {
     message: "Header mismatch: Mcp-Method or Mcp-Name disagrees with the body",
     reason: "header_mismatch",
   },
+  session_quota: {
+    status: 429,
+    code: ErrorCode.UpstreamError,
+    message: "This caller has reached its quota of open sessions on this upstream; close one first",
+    reason: "session_quota",
+  },
+  body_timeout: {
+    status: 408,
+    code: ErrorCode.UpstreamError,
+    message: "Request Timeout: the body did not arrive within server.read_timeout",
+    reason: "body_timeout",
+  },
   session_limit: {
     status: 503,
     code: ErrorCode.UpstreamError,
@@ -221,6 +233,7 @@ const BY_STATUS_AND_CODE: readonly RefusalKind[] = [
   "parse_error",
   "invalid_request",
   "header_mismatch",
+  "body_timeout",
 ];
 
 /**

@@ -284,7 +284,7 @@ function enforceVerdict(
     const delegated = decideByGrants(snapshot, current, requirement, session, now);
     if (delegated.outcome === "none") return deny(own.reason, explain, own.epoch);
     explain.push(...delegated.explain);
-    if (delegated.outcome === "stale") return deny("stale_epoch", explain);
+    if (delegated.outcome === "stale") return deny("stale_epoch", explain, own.epoch);
     epoch = delegated.epoch;
   }
 

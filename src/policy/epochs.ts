@@ -53,8 +53,11 @@ export interface EpochScanRequest {
 export type EpochScan =
   | { outcome: "found"; epoch: string; expiresAt: number; notes: string[] }
   | { outcome: "unreadable_time"; epoch: string; notes: string[] }
-  /** `refused`: some epoch was open and had the verb, but `accept` turned it down. */
-  | { outcome: "none"; refused: boolean; notes: string[] };
+  /**
+   * `refused`: some epoch was open and had the verb, but `accept` turned it down; `refusedEpoch` is the first
+   * such epoch.
+   */
+  | { outcome: "none"; refused: boolean; refusedEpoch?: string; notes: string[] };
 
 /**
  * Walks `role.epochs` in order and returns the first epoch that permits the request.
@@ -80,7 +83,7 @@ export function scanEpochs(
   now: number,
 ): EpochScan {
   const notes: string[] = [];
-  let refused = false;
+  let refusedEpoch: string | undefined;
   for (const id of role.epochs) {
     const epoch = snapshot.epochs.get(id);
     if (epoch === undefined) {
@@ -109,13 +112,15 @@ export function scanEpochs(
       continue;
     }
     if (request.accept !== undefined && !request.accept(epoch, window.expiresAt)) {
-      refused = true;
+      refusedEpoch ??= id;
       notes.push(`epoch ${id} does not satisfy the request`);
       continue;
     }
     return { outcome: "found", epoch: id, expiresAt: window.expiresAt, notes };
   }
-  return { outcome: "none", refused, notes };
+  return refusedEpoch === undefined
+    ? { outcome: "none", refused: false, notes }
+    : { outcome: "none", refused: true, refusedEpoch, notes };
 }
 
 /**

@@ -8,10 +8,18 @@
  * in the principal's order on a tie. Steps rank: role missing < tool or resource scope < epoch scan <
  * verb-specific checks.
  *
+ * A denial names the epoch it considered, whenever the role had one: the epoch the scan turned down for the
+ * verb-specific checks (`role_lacks_verb`, `grant_not_attenuated`), the unreadable one
+ * (`invalid_epoch_expiry_format`), the one that permitted the verb when a later check failed (`cross_tenant`),
+ * and otherwise the role's first epoch open at that instant, the one its rights flow through
+ * (`tool_not_allowed_for_role`, `resource_not_allowed_for_role`, `no_active_epoch_permits_request` when some
+ * epoch is open but none gives the verb). Only `missing_default_role`, and `no_active_epoch_permits_request`
+ * when none of the role's epochs is open, name none.
+ *
  * @module
  */
 import type { Principal } from "./action.ts";
-import { scanEpochs } from "./epochs.ts";
+import { openEpochs, scanEpochs } from "./epochs.ts";
 import { checkAttenuation, checkTenancy, type GrantCheck } from "./grant_issuance.ts";
 import type { DenyReason } from "./reasons.ts";
 import type { Requirement } from "./requirement.ts";
@@ -96,6 +104,7 @@ function decideByRole(
       return {
         allowed: false,
         reason: "tool_not_allowed_for_role",
+        epoch: firstOpenEpoch(snapshot, role, now),
         explain: [`role ${name}'s tools do not reach ${requirement.subject}`],
       };
     }
@@ -104,6 +113,7 @@ function decideByRole(
       return {
         allowed: false,
         reason: "resource_not_allowed_for_role",
+        epoch: firstOpenEpoch(snapshot, role, now),
         explain: [`role ${name}: ${resources.why}`],
       };
     }
@@ -139,12 +149,18 @@ function scanAndFinish(
   }
   if (scan.outcome === "none" && !scan.refused) {
     explain.push(`role ${name}: no epoch permits ${requirement.verb} now`);
-    return { allowed: false, reason: "no_active_epoch_permits_request", explain };
+    return {
+      allowed: false,
+      reason: "no_active_epoch_permits_request",
+      epoch: firstOpenEpoch(snapshot, role, now),
+      explain,
+    };
   }
+  const considered = scan.outcome === "found" ? scan.epoch : scan.refusedEpoch;
   if (grantChecks !== undefined) {
     const check = grantChecks();
     if (!check.ok) {
-      return { allowed: false, reason: check.reason, explain: [...explain, check.why] };
+      return { allowed: false, reason: check.reason, epoch: considered, explain: [...explain, check.why] };
     }
   }
   if (scan.outcome === "none") {
@@ -154,6 +170,7 @@ function scanAndFinish(
     return {
       allowed: false,
       reason: requirement.kind === "grant" ? "grant_not_attenuated" : "role_lacks_verb",
+      epoch: considered,
       explain: [...explain, why],
     };
   }
@@ -188,6 +205,11 @@ function firstFailure(checks: (() => GrantCheck)[]): GrantCheck {
     if (!result.ok) return result;
   }
   return { ok: true };
+}
+
+/** The role's first epoch open at `now`: the window its rights flow through, named by denials before the scan. */
+function firstOpenEpoch(snapshot: PolicySnapshot, role: PolicyRole, now: number): string | undefined {
+  return openEpochs(snapshot, role, now)[0]?.id;
 }
 
 function rank(reason: DenyReason): number {

@@ -11,6 +11,8 @@ import type { Transport } from "@modelcontextprotocol/sdk/shared/transport";
 import type { JSONRPCMessage } from "../mcp/jsonrpc.ts";
 import { readMcpPost } from "../mcp/read_post.ts";
 import { refusalKindOf } from "../mcp/refusals.ts";
+import { BoundedEventStream } from "./bounded_event_stream.ts";
+import { batchRefusal } from "../mcp/batch_rule.ts";
 import { openSession, type RouteOptions } from "./open_session.ts";
 import { callerKey, type CallerVariables } from "../auth/caller.ts";
 
@@ -21,6 +23,9 @@ export const EVENT_STREAM_HEADERS = {
   "x-accel-buffering": "no",
   connection: "keep-alive",
 };
+
+/** What may pile up for one legacy SSE client that is not reading (`server.max_stream_buffer_bytes`). */
+export const DEFAULT_STREAM_BUFFER_BYTES = 8 * 1024 * 1024;
 
 /**
  * One client's SSE stream, as an MCP `Transport`: `send` writes a `message` event; `receive` hands a POSTed
@@ -41,23 +46,29 @@ export class LegacySseDownstream implements Transport {
   /** The event stream to return as the GET response body. */
   readonly stream: ReadableStream<Uint8Array>;
 
-  #controller?: ReadableStreamDefaultController<Uint8Array>;
+  readonly #events: BoundedEventStream;
   #keepAlive?: ReturnType<typeof setInterval>;
   #closed = false;
-  readonly #encoder = new TextEncoder();
 
-  constructor(messagesPath: string, keepAliveMs: number) {
-    this.stream = new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        this.#controller = controller;
-        this.#write(`event: endpoint\ndata: ${messagesPath}?sessionId=${this.sessionId}\n\n`);
-        if (keepAliveMs > 0) {
-          this.#keepAlive = setInterval(() => this.#write(": keep-alive\n\n"), keepAliveMs);
-        }
+  /** `maxBufferBytes`: what may pile up for a client that is not reading before it is dropped. */
+  constructor(messagesPath: string, keepAliveMs: number, maxBufferBytes = DEFAULT_STREAM_BUFFER_BYTES) {
+    this.#events = new BoundedEventStream({
+      maxBytes: maxBufferBytes,
+      // The client stopped reading: drop it (its session and upstream end), not the sidecar's memory.
+      onOverflow: (queued) => {
+        this.onerror?.(
+          new Error(`the client stopped reading its event stream (${queued} bytes waiting); dropped`),
+        );
+        void this.close();
       },
       // The client went away: the session ends with its stream.
-      cancel: () => void this.close(),
+      onCancel: () => void this.close(),
     });
+    this.stream = this.#events.readable;
+    this.#events.write(`event: endpoint\ndata: ${messagesPath}?sessionId=${this.sessionId}\n\n`);
+    if (keepAliveMs > 0) {
+      this.#keepAlive = setInterval(() => this.#write(": keep-alive\n\n"), keepAliveMs);
+    }
   }
 
   start(): Promise<void> {
@@ -66,7 +77,9 @@ export class LegacySseDownstream implements Transport {
 
   send(message: JSONRPCMessage): Promise<void> {
     if (this.#closed) return Promise.reject(new Error("the client's event stream is closed"));
-    this.#write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+    if (!this.#write(`event: message\ndata: ${JSON.stringify(message)}\n\n`)) {
+      return Promise.reject(new Error("the client's event stream was dropped"));
+    }
     return Promise.resolve();
   }
 
@@ -79,21 +92,15 @@ export class LegacySseDownstream implements Transport {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
     clearInterval(this.#keepAlive);
-    try {
-      this.#controller?.close();
-    } catch {
-      // Already cancelled by the client.
-    }
+    this.#events.close();
     this.onclose?.();
     return Promise.resolve();
   }
 
-  #write(text: string): void {
-    try {
-      this.#controller?.enqueue(this.#encoder.encode(text));
-    } catch {
-      void this.close();
-    }
+  #write(text: string): boolean {
+    const written = this.#events.write(text);
+    if (!written) void this.close();
+    return written;
   }
 }
 
@@ -114,7 +121,23 @@ export function legacySseHandlers(options: RouteOptions): {
 } {
   const { upstream, sessions } = options;
   const stream = async (c: Context<{ Variables: CallerVariables }>): Promise<Response> => {
-    const downstream = new LegacySseDownstream(`/${upstream.route}/messages`, options.limits.keepAliveMs);
+    // Hono routes HEAD to GET handlers; a HEAD must never open a session or start an upstream.
+    if (c.req.raw.method !== "GET") {
+      return await options.refuse(
+        {
+          kind: "method_not_allowed",
+          message: `Method ${c.req.raw.method} is not allowed here; open the stream with GET`,
+          headers: { allow: "GET" },
+        },
+        c.var.caller,
+        c.req.path,
+      );
+    }
+    const downstream = new LegacySseDownstream(
+      `/${upstream.route}/messages`,
+      options.limits.keepAliveMs,
+      options.limits.maxStreamBufferBytes,
+    );
     const opened = await openSession(
       options,
       c.var.caller,
@@ -123,13 +146,18 @@ export function legacySseHandlers(options: RouteOptions): {
       () => sessions.remove(upstream.name, downstream.sessionId),
       c.req.path,
     );
-    if (opened instanceof Response) return opened;
-    sessions.add(upstream.name, downstream.sessionId, opened);
+    if (opened instanceof Response) {
+      await downstream.close(); // its keep-alive timer too
+      return opened;
+    }
+    sessions.add(upstream.name, downstream.sessionId, opened, "legacy-sse");
     return new Response(downstream.stream, { headers: EVENT_STREAM_HEADERS });
   };
   const messages = async (c: Context<{ Variables: CallerVariables }>): Promise<Response> => {
     const sessionId = c.req.query("sessionId");
-    const session = sessionId === undefined ? undefined : sessions.get(upstream.name, sessionId);
+    const session = sessionId === undefined
+      ? undefined
+      : sessions.get(upstream.name, sessionId, "legacy-sse");
     if (!session || session.closing || session.owner !== callerKey(c.var.caller)) {
       return await options.refuse(
         {
@@ -145,11 +173,20 @@ export function legacySseHandlers(options: RouteOptions): {
     const read = await readMcpPost(c.req.raw, {
       maxBytes: options.limits.maxBodyBytes,
       requireAccept: false,
+      readTimeoutMs: options.limits.readTimeoutMs,
     });
     if ("problem" in read) {
       const { status, code, message, id } = read.problem;
       return await options.refuse(
-        { kind: refusalKindOf(status, code), status, code, message, id },
+        { kind: refusalKindOf(status, code), status, code, message, id, session: sessionId },
+        c.var.caller,
+        c.req.path,
+      );
+    }
+    const batchProblem = batchRefusal(read.body, session.protocolVersion);
+    if (batchProblem) {
+      return await options.refuse(
+        { kind: "invalid_request", message: batchProblem, session: sessionId },
         c.var.caller,
         c.req.path,
       );

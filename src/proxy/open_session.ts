@@ -1,6 +1,7 @@
 /**
  * Opening a proxied session, the same for every downstream transport: the caller must be admitted by the
- * policy (403 otherwise), the upstream must have room (503), and its transport must start (502).
+ * policy (403 otherwise), the caller's own session quota must have room (429) and so must the upstream (503;
+ * see session_quota.ts), and its transport must start (502).
  *
  * @module
  */
@@ -14,13 +15,22 @@ import { jsonRpcErrorResponse } from "./http_errors.ts";
 import type { Refusal } from "../mcp/refusals.ts";
 import { type Denial, ProxySession, type SessionHooks } from "./session.ts";
 import type { SessionRegistry } from "./session_registry.ts";
+import { quotaKeyOf } from "./session_quota.ts";
 
 /** What one upstream's routes need from the rest of the sidecar. */
 export interface RouteOptions {
   upstream: UpstreamConfig;
   sessions: SessionRegistry;
   log: Logger;
-  limits: { maxBodyBytes: number; requestTimeoutMs: number; keepAliveMs: number };
+  limits: {
+    maxBodyBytes: number;
+    requestTimeoutMs: number;
+    keepAliveMs: number;
+    /** How many bytes a legacy SSE stream may hold for a client that is not reading before it is dropped. */
+    maxStreamBufferBytes: number;
+    /** How long reading a request body may take (`server.read_timeout`). */
+    readTimeoutMs: number;
+  };
   /** Opens a fresh transport to the upstream for a new session. */
   openUpstream(): UpstreamTransport;
   /** Records a refusal on this upstream's route `path` and returns its response (see `mcp/refusals.ts`). */
@@ -57,31 +67,40 @@ export async function openSession(
   if (denial) {
     return jsonRpcErrorResponse(403, denial.code, denial.message, { id: requestId, data: denial.data });
   }
-  if (sessions.isFull(upstream.name)) {
+  const slot = sessions.reserve(upstream.name, quotaKeyOf(caller));
+  if (!("release" in slot)) {
     return await options.refuse(
       {
-        kind: "session_limit",
-        message:
-          `upstream ${upstream.name} has reached its limit of open sessions (server.max_sessions_per_upstream); ` +
-          "close an unused session or try again later",
+        kind: slot.reason,
+        message: `upstream ${upstream.name}: ${slot.message}`,
         id: requestId,
         method: requestId === null ? undefined : "initialize",
+        data: { reason: slot.reason, scope: slot.scope, limit: slot.limit },
+        headers: { "retry-after": "5" },
       },
       caller,
       path,
     );
+  }
+  let upstreamTransport: UpstreamTransport;
+  try {
+    upstreamTransport = options.openUpstream();
+  } catch (error) {
+    slot.release();
+    throw error;
   }
   const hooks = options.hooksFor(caller, () => downstream.sessionId);
   const session = new ProxySession({
     upstreamName: upstream.name,
     owner: callerKey(caller),
     downstream,
-    upstream: options.openUpstream(),
+    upstream: upstreamTransport,
     requestTimeoutMs: upstream.request_timeout ?? limits.requestTimeoutMs,
     log,
     hooks: {
       ...hooks,
       onClosed: () => {
+        slot.release();
         onClosed();
         hooks.onClosed();
       },

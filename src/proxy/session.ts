@@ -9,6 +9,7 @@
 import type { Transport, TransportSendOptions } from "@modelcontextprotocol/sdk/shared/transport";
 import { ErrorCode, errorResponse, type JSONRPCMessage, type RequestId } from "../mcp/jsonrpc.ts";
 import { type ClassifiedMessage, classify } from "../mcp/classify.ts";
+import { methodNotFound } from "../mcp/method_not_found.ts";
 import type { UpstreamTransport } from "../upstream/connect.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { endRequestSpan, startRequestSpan } from "../telemetry/tracing.ts";
@@ -95,12 +96,19 @@ export class ProxySession {
   readonly #deciding = new Set<string>();
   // Ids of requests the upstream sent the client; only answers to these are passed back.
   readonly #serverRequests = new Set<string>();
+  // The protocol revision the upstream answered initialize with; the first one holds for the session.
+  #protocolVersion?: string;
 
   constructor(private readonly options: ProxySessionOptions) {}
 
   /** Who opened the session. */
   get owner(): string {
     return this.options.owner;
+  }
+
+  /** The protocol revision this session negotiated (the upstream's initialize answer), once known. */
+  get protocolVersion(): string | undefined {
+    return this.#protocolVersion;
   }
 
   /** The downstream transport, for the HTTP layer to hand requests to. */
@@ -189,6 +197,12 @@ export class ProxySession {
           } is already in use by a request in flight`,
         });
       }
+      const unknown = methodNotFound(classified);
+      if (unknown) {
+        // Not forwarded and not a policy decision: answered as a server that lacks the method would.
+        hooks.observe?.(classified);
+        return void await this.#answer(classified.id!, unknown);
+      }
       this.#deciding.add(key);
       const span = startRequestSpan(classified);
       let denial: Denial | undefined;
@@ -245,7 +259,10 @@ export class ProxySession {
       }
       if (request.method === "initialize" && "result" in message) {
         const version = (message.result as { protocolVersion?: unknown }).protocolVersion;
-        if (typeof version === "string") this.options.upstream.setProtocolVersion?.(version);
+        if (typeof version === "string") {
+          this.#protocolVersion ??= version;
+          this.options.upstream.setProtocolVersion?.(version);
+        }
         this.options.hooks.onUpstreamReady?.();
       }
       return void await this.#finish(request, message, "error" in message ? "error" : "ok");

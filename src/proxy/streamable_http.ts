@@ -12,6 +12,7 @@ import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import type { RequestId } from "../mcp/jsonrpc.ts";
 import { readMcpPost } from "../mcp/read_post.ts";
+import { batchRefusal } from "../mcp/batch_rule.ts";
 import { MemoryEventStore } from "../mcp/event_store.ts";
 import { refusalKindOf } from "../mcp/refusals.ts";
 import { openSession, type RouteOptions } from "./open_session.ts";
@@ -49,7 +50,11 @@ export function streamableHttpHandler(
     let parsedBody: unknown;
     let firstId: RequestId | null = null;
     if (request.method === "POST") {
-      const read = await readMcpPost(request, { maxBytes: options.limits.maxBodyBytes, requireAccept: true });
+      const read = await readMcpPost(request, {
+        maxBytes: options.limits.maxBodyBytes,
+        requireAccept: true,
+        readTimeoutMs: options.limits.readTimeoutMs,
+      });
       if ("problem" in read) {
         const { status, code, message, id } = read.problem;
         return await options.refuse(
@@ -64,11 +69,24 @@ export function streamableHttpHandler(
     }
     const sessionId = request.headers.get("mcp-session-id");
     if (sessionId !== null) {
-      const session = sessions.get(upstream.name, sessionId);
+      const session = sessions.get(upstream.name, sessionId, "streamable-http");
       // A session belongs to the caller that opened it; to anyone else it does not exist.
       if (!session || session.closing || session.owner !== callerKey(c.var.caller)) {
         return await options.refuse(
           { kind: "session_not_found", id: firstId, method: methodOf(parsedBody), session: sessionId },
+          caller,
+          path,
+        );
+      }
+      const batchProblem = batchRefusal(parsedBody, session.protocolVersion);
+      if (batchProblem) {
+        return await options.refuse(
+          {
+            kind: "invalid_request",
+            message: batchProblem,
+            method: methodOf(parsedBody),
+            session: sessionId,
+          },
           caller,
           path,
         );
@@ -90,6 +108,14 @@ export function streamableHttpHandler(
         path,
       );
     }
+    const batchProblem = batchRefusal(parsedBody, undefined);
+    if (batchProblem) {
+      return await options.refuse(
+        { kind: "invalid_request", message: batchProblem, method: "initialize" },
+        caller,
+        path,
+      );
+    }
     const downstream = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => crypto.randomUUID(),
       keepAliveMs: options.limits.keepAliveMs,
@@ -104,7 +130,7 @@ export function streamableHttpHandler(
       (refusal) => options.recordRefusal(refusal, caller, path),
     );
     // Registered before the response (and so the session id) reaches the client.
-    if (downstream.sessionId) sessions.add(upstream.name, downstream.sessionId, opened);
+    if (downstream.sessionId) sessions.add(upstream.name, downstream.sessionId, opened, "streamable-http");
     else await opened.close("initialize was refused");
     return response;
   };
