@@ -11,6 +11,7 @@ import { createLogger, type Logger } from "../telemetry/log.ts";
 import { createMetrics, type SidecarMetrics } from "../telemetry/metrics.ts";
 import { AuditWriteError, AuditWriter } from "../audit/writer.ts";
 import { parseFlags, UsageError, withUsage } from "./usage.ts";
+import { type ConnectionGuard, guardConnections } from "../http/connection_guard.ts";
 
 /** The help text of `serve`. */
 export const SERVE_USAGE = `Usage: mcp-sidecar serve [--config FILE] [--port N] [--host H]
@@ -57,16 +58,31 @@ export async function startSidecar(
   const sidecar = createSidecar(loaded, log, { audit, metrics, bindHost: hostname });
   const port = listen.port ?? loaded.config.server.port;
   const listening = Promise.withResolvers<Deno.NetAddr>();
+  // The HTTP server listens on a loopback port of its own; clients reach it through the connection guard,
+  // which applies the header, idle and write deadlines Deno.serve has no options for.
   const server = Deno.serve({
-    hostname,
-    port,
+    hostname: "127.0.0.1",
+    port: 0,
     onListen: (address) => listening.resolve(address as Deno.NetAddr),
     onError: (error) => {
       log.error("request failed inside the sidecar", { error: String(error) });
       return new Response("internal error", { status: 500 });
     },
   }, sidecar.app.fetch);
-  const address = await listening.promise;
+  const { server: limits } = loaded.config;
+  let guard: ConnectionGuard;
+  try {
+    guard = guardConnections({ hostname, port }, await listening.promise, {
+      headerTimeoutMs: limits.header_timeout,
+      idleTimeoutMs: limits.idle_timeout,
+      writeTimeoutMs: limits.write_timeout,
+    }, (reason, detail) => log.info("connection closed by the sidecar", { reason, detail }));
+  } catch (error) {
+    await sidecar.close();
+    await server.shutdown();
+    throw error;
+  }
+  const address = guard.addr;
   const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
   let stopping: Promise<void> | undefined;
   const stop = () =>
@@ -82,7 +98,9 @@ export async function startSidecar(
       }
       // Then the sessions: their open SSE streams would otherwise hold the listener's shutdown open.
       await sidecar.close();
+      guard.stopAccepting();
       await Promise.race([server.shutdown(), delay(Math.max(0, grace - (Date.now() - started)) + 1_000)]);
+      guard.close();
     })();
   return { url: `http://${host}:${address.port}`, finished: server.finished, stop };
 }

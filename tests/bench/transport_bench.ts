@@ -276,6 +276,7 @@ server:
   host: 127.0.0.1
   port: 0
   max_sessions_per_upstream: 1000
+  max_anonymous_sessions_per_upstream: 984 # the bench's clients are anonymous
 policy:
   file: ${policy}
 logging:

@@ -212,19 +212,22 @@ Deno.test("a client that disconnects mid-stream leaves no child process or sessi
   assert.match(metrics, /sidecar_open_sessions\{upstream="filesystem"\} 0/);
 });
 
-Deno.test("the session cap answers 503 with a clear message", async () => {
+Deno.test("the anonymous session pool answers 429 with a clear message once full", async () => {
   await using stack = await createLocalStack();
   const config = await Deno.readTextFile(stack.configFile);
   await Deno.writeTextFile(
     stack.configFile,
-    config.replace(/max_sessions_per_upstream: \d+/, "max_sessions_per_upstream: 1"),
+    config.replace(
+      /max_sessions_per_upstream: \d+/,
+      "max_sessions_per_upstream: 2\n  max_anonymous_sessions_per_upstream: 1\n  max_sessions_per_principal: 1",
+    ),
   );
   await using sidecar = await startSidecarProcess(stack.configFile);
   const first = await post(`${sidecar.url}/mcp1/mcp`, JSON.stringify(INITIALIZE));
   assert.equal(first.status, 200);
   await readEvents(first, 1);
   const second = await post(`${sidecar.url}/mcp1/mcp`, JSON.stringify(INITIALIZE));
-  await expectError(second, 503, -32000, /limit of open sessions/);
+  await expectError(second, 429, -32000, /share 1 sessions/);
 });
 
 Deno.test("every protocol revision from 2024-11-05 to 2025-11-25 passes through as negotiated", async () => {
