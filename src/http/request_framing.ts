@@ -138,7 +138,9 @@ export class RequestFraming {
           if (newline === -1) return;
           at = newline + 1;
           const size = parseChunkSize(state.line);
-          this.#state = size === 0 ? { kind: "trailers", line: "", size: 0 } : { kind: "chunk_data", left: size };
+          this.#state = size === 0
+            ? { kind: "trailers", line: "", size: 0 }
+            : { kind: "chunk_data", left: size };
           continue;
         }
         case "chunk_data": {
@@ -185,7 +187,9 @@ function bodyStateOf(head: string): State {
     if (name === "content-length") {
       if (!/^\d{1,15}$/.test(value)) throw new FramingProblem("Content-Length is not a number");
       const parsed = Number(value);
-      if (length !== undefined && length !== parsed) throw new FramingProblem("Content-Length values disagree");
+      if (length !== undefined && length !== parsed) {
+        throw new FramingProblem("Content-Length values disagree");
+      }
       length = parsed;
     } else if (name === "transfer-encoding") {
       codings = codings === undefined ? value : `${codings}, ${value}`;
