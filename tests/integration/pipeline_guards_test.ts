@@ -112,7 +112,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "made-up methods share one metric label; a session refused at the door is recorded",
+  name:
+    "made-up methods are answered -32601 and leave no decision series; a session refused at the door is recorded",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
@@ -122,15 +123,16 @@ Deno.test({
       authorization: `Bearer ${TOKENS.alice}`,
     });
     for (let i = 0; i < 3; i++) {
-      await client.request({ method: `x/${crypto.randomUUID()}` }, (await import("zod")).z.object({}).loose())
-        .catch(() => {});
+      const refused = await client.request(
+        { method: `x/${crypto.randomUUID()}` },
+        (await import("zod")).z.object({}).loose(),
+      ).then(() => undefined, (error: { code?: number }) => error);
+      assert.equal(refused?.code, -32601, "Method not found");
     }
     await client.close();
     const metrics = await (await fetch(`${sidecar.url}/metrics`)).text();
-    assert.match(
-      metrics,
-      /sidecar_decisions_total\{server="filesystem",method="other",decision="deny",[^}]*\} 3/,
-    );
+    // Not a policy decision: no deny series at all, and no label made of a caller's method name.
+    assert.doesNotMatch(metrics, /sidecar_decisions_total\{server="filesystem",method="other"/);
     assert.doesNotMatch(metrics, /method="x\//);
 
     // alice's roles reach nothing on the http upstream: 403 before a child starts, and an audit line.
