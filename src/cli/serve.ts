@@ -74,6 +74,8 @@ export async function startSidecar(
   try {
     guard = guardConnections({ hostname, port }, await listening.promise, {
       headerTimeoutMs: limits.header_timeout,
+      // A second after the handler's own 408, so the answer reaches the client first.
+      bodyTimeoutMs: limits.read_timeout + 1_000,
       idleTimeoutMs: limits.idle_timeout,
       writeTimeoutMs: limits.write_timeout,
     }, (reason, detail) => log.info("connection closed by the sidecar", { reason, detail }));

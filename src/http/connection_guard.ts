@@ -11,9 +11,10 @@
  *   `keepalive_interval < idle_timeout`);
  * - **write deadline** (`server.write_timeout`): bytes for a client that do not leave within this long (the
  *   client stopped reading and the socket is full) close the connection;
+ * - **body deadline** (`server.read_timeout` plus a second): the handler that reads a body answers 408 at
+ *   `read_timeout` (read_body.ts); the HTTP server then keeps the connection to drain the rest of the body,
+ *   so a client that goes on trickling it would hold the connection. The guard closes it a second later;
  * - a request head larger than 64 KiB, or a body whose framing cannot be known, closes the connection.
- *
- * The body deadline (`server.read_timeout`) is applied per request where the body is read (read_body.ts).
  *
  * What this does not cover: a process on the same machine can reach the inner loopback port directly and skip
  * these deadlines (never the policy, authentication or the body deadline, which the inner server applies).
@@ -25,6 +26,8 @@ import { FramingProblem, RequestFraming } from "./request_framing.ts";
 /** The deadlines, in milliseconds. */
 export interface ConnectionDeadlines {
   headerTimeoutMs: number;
+  /** From a request's empty line to the end of its body. */
+  bodyTimeoutMs: number;
   idleTimeoutMs: number;
   writeTimeoutMs: number;
 }
@@ -45,7 +48,12 @@ export interface ConnectionGuard {
 }
 
 /** Why a connection was closed by the guard; for logs and tests. */
-export type CutReason = "header_timeout" | "idle_timeout" | "write_timeout" | "unframeable_request";
+export type CutReason =
+  | "header_timeout"
+  | "body_timeout"
+  | "idle_timeout"
+  | "write_timeout"
+  | "unframeable_request";
 
 /**
  * Listens on `listen` and relays every connection to `inner` under the deadlines.
@@ -55,7 +63,7 @@ export type CutReason = "header_timeout" | "idle_timeout" | "write_timeout" | "u
  * import { guardConnections } from "./connection_guard.ts";
  * const inner = Deno.serve({ hostname: "127.0.0.1", port: 0 }, handler);
  * const guard = guardConnections({ hostname: "127.0.0.1", port: 8080 }, inner.addr,
- *   { headerTimeoutMs: 10_000, idleTimeoutMs: 60_000, writeTimeoutMs: 30_000 });
+ *   { headerTimeoutMs: 10_000, bodyTimeoutMs: 31_000, idleTimeoutMs: 60_000, writeTimeoutMs: 30_000 });
  * ```
  */
 export function guardConnections(
@@ -102,6 +110,7 @@ class Relay {
   #server?: Deno.TcpConn;
   #idleTimer?: ReturnType<typeof setTimeout>;
   #headTimer?: ReturnType<typeof setTimeout>;
+  #bodyTimer?: ReturnType<typeof setTimeout>;
   #closed = false;
 
   constructor(
@@ -129,6 +138,7 @@ class Relay {
     this.#closed = true;
     clearTimeout(this.#idleTimer);
     clearTimeout(this.#headTimer);
+    clearTimeout(this.#bodyTimer);
     for (const conn of [this.client, this.#server]) {
       try {
         conn?.close();
@@ -170,19 +180,24 @@ class Relay {
     this.close();
   }
 
-  // A head's deadline runs from its first byte to its empty line.
+  // A head's deadline runs from its first byte to its empty line; a body's from there to its last byte.
   #watchHead(before: string): void {
     const now = this.#framing.phase;
-    if (now === "head" && before !== "head") {
+    if (now === before) return;
+    if (before === "head") this.#headTimer = void clearTimeout(this.#headTimer);
+    if (before === "body") this.#bodyTimer = void clearTimeout(this.#bodyTimer);
+    if (now === "head") {
       const ms = this.deadlines.headerTimeoutMs;
-      clearTimeout(this.#headTimer);
       this.#headTimer = setTimeout(
         () => this.#cut("header_timeout", `the request head did not arrive within ${ms} ms`),
         ms,
       );
-    } else if (now !== "head") {
-      clearTimeout(this.#headTimer);
-      this.#headTimer = undefined;
+    } else if (now === "body") {
+      const ms = this.deadlines.bodyTimeoutMs;
+      this.#bodyTimer = setTimeout(
+        () => this.#cut("body_timeout", `the request body did not arrive within ${ms} ms`),
+        ms,
+      );
     }
   }
 

@@ -18,6 +18,8 @@ export interface PostProblem {
   code: number;
   message: string;
   id?: RequestId | null;
+  /** Extra response headers (`connection: close` when the body was not read to its end). */
+  headers?: Record<string, string>;
 }
 
 /** What to check. */
@@ -79,11 +81,14 @@ export async function readMcpPost(
     );
   }
   if (read.kind === "timeout") {
-    return problem(
+    const late = problem(
       408,
       ErrorCode.UpstreamError,
       `Request Timeout: the body did not arrive within ${options.readTimeoutMs} ms (server.read_timeout)`,
     );
+    // The rest of the body may still come: the connection cannot carry another request.
+    late.problem.headers = { connection: "close" };
+    return late;
   }
   const text = read.text;
   let body: unknown;

@@ -56,9 +56,9 @@ export function streamableHttpHandler(
         readTimeoutMs: options.limits.readTimeoutMs,
       });
       if ("problem" in read) {
-        const { status, code, message, id } = read.problem;
+        const { status, code, message, id, headers } = read.problem;
         return await options.refuse(
-          { kind: refusalKindOf(status, code), status, code, message, id },
+          { kind: refusalKindOf(status, code), status, code, message, id, headers },
           caller,
           path,
         );
