@@ -140,3 +140,20 @@ Deno.test({
     await legacy.close();
   },
 });
+
+Deno.test({
+  name:
+    "the connection's write deadline drops a client that stopped reading, even with a large stream buffer",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    await using stack = await createLocalStack();
+    // A buffer far larger than the flood: only the write deadline can end this.
+    await setServerKeys(stack.configFile, { max_stream_buffer_bytes: 268435456, write_timeout: "2s" });
+    const bigFile = join(stack.workspace, "big.txt");
+    await Deno.writeTextFile(bigFile, "z".repeat(BIG_FILE_BYTES));
+    await using sidecar = await startSidecarProcess(stack.configFile);
+    await floodStalledClient(sidecar, bigFile, 120);
+    assert.match(sidecar.stderr(), /"reason":"write_timeout"/);
+  },
+});
