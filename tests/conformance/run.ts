@@ -120,6 +120,7 @@ roles:
   port: 0
   # The suite opens a session per scenario and leaves it open: room for every run.
   max_sessions_per_upstream: 1000
+  max_anonymous_sessions_per_upstream: 984
 policy:
   file: policy.yaml
 logging:

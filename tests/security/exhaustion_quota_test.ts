@@ -70,11 +70,11 @@ Deno.test({
       assert.equal(await metricValue(sidecar.url, OPEN), 4);
     });
 
-    await t.step("the total cap is still the hard bound: alice gets 503 session_cap", async () => {
+    await t.step("the total cap is still the hard bound: alice gets 503 session_limit", async () => {
       const response = await postJson(mcp, initializeRequest("2025-06-18"), bearer(TOKENS.alice));
       assert.equal(response.headers.get("retry-after"), "5");
       const refused = await expectRpcError(response, 503, -32000);
-      assert.deepEqual(refused.error.data, { reason: "session_cap", scope: "upstream", limit: 4 });
+      assert.deepEqual(refused.error.data, { reason: "session_limit", scope: "upstream", limit: 4 });
       assert.equal(await metricValue(sidecar.url, OPEN), 4);
     });
 

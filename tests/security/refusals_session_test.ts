@@ -130,7 +130,9 @@ Deno.test({
     await t.step(
       "the upstream's session cap → 503 session_limit, and the upstream never sees the init",
       async () => {
-        for (let i = 0; i < 3; i++) await openSession(`${url}/u2/mcp`, TOKENS.bob);
+        // Bob's own quota (2) and the anonymous pool (1) fill the upstream's 3.
+        for (let i = 0; i < 2; i++) await openSession(`${url}/u2/mcp`, TOKENS.bob);
+        await openSession(`${url}/u2/mcp`);
         const inits = stack.hits.filter((hit) => hit.rpc === "initialize").length;
         const before = (await stack.auditLines()).length;
         const response = await fetch(`${url}/u2/mcp`, {

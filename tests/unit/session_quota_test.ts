@@ -26,7 +26,7 @@ Deno.test("admitSession: the caller's own pool first (429), then the upstream's 
   const own = admitSession(QUOTAS, "principal:bob", { total: 3, mine: 3 });
   assert.ok(!own.ok && own.status === 429 && own.scope === "principal" && own.limit === 3);
   const full = admitSession(QUOTAS, "principal:carol", { total: 6, mine: 0 });
-  assert.ok(!full.ok && full.status === 503 && full.reason === "session_cap" && full.limit === 6);
+  assert.ok(!full.ok && full.status === 503 && full.reason === "session_limit" && full.limit === 6);
 });
 
 Deno.test("registry: anonymous callers filling their pool never lock a principal out", async () => {
