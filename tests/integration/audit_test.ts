@@ -66,7 +66,8 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    await using stack = await startEverythingSidecar();
+    // 20 anonymous clients on one upstream: more than the default anonymous pool of 16.
+    await using stack = await startEverythingSidecar("  max_anonymous_sessions_per_upstream: 32");
     const { sidecar, dir } = stack;
     const clients = 20;
     const perClient = 500;

@@ -217,10 +217,9 @@ Deno.test("the anonymous session pool answers 429 with a clear message once full
   const config = await Deno.readTextFile(stack.configFile);
   await Deno.writeTextFile(
     stack.configFile,
-    config.replace(
-      /max_sessions_per_upstream: \d+/,
-      "max_sessions_per_upstream: 2\n  max_anonymous_sessions_per_upstream: 1\n  max_sessions_per_principal: 1",
-    ),
+    config.replace(/max_sessions_per_upstream: \d+/, "max_sessions_per_upstream: 2")
+      .replace(/max_anonymous_sessions_per_upstream: \d+/, "max_anonymous_sessions_per_upstream: 1")
+      .replace(/max_sessions_per_principal: \d+/, "max_sessions_per_principal: 1"),
   );
   await using sidecar = await startSidecarProcess(stack.configFile);
   const first = await post(`${sidecar.url}/mcp1/mcp`, JSON.stringify(INITIALIZE));

@@ -88,7 +88,8 @@ policyTest(
       }),
     );
     assert.equal(denied.data.reason, "tool_not_allowed_for_role");
-    assert.equal(denied.data.epoch, null);
+    // The epoch the decision considered (alice's role's open epoch), not null (issue 9, class 9).
+    assert.equal(denied.data.epoch, "epoch-1");
     assert.equal(denied.data.generation, 1);
     // A tool that does not exist is refused in the same words: the caller learns nothing about hidden tools.
     const ghost = await denial(alice.callTool({ name: "no_such_tool", arguments: {} }));

@@ -7,95 +7,114 @@ import assert from "node:assert/strict";
 import { createPolicyStack, TOKENS } from "../fixtures/policy_stack.ts";
 import { startSidecarProcess } from "../fixtures/sidecar_process.ts";
 import {
+  auditDecisions,
   childCount,
   expectRpcError,
   initializeRequest,
   metricValue,
   openStreamable,
   postJson,
+  securityCase,
   setServerKeys,
+  sharedStack,
   waitFor,
 } from "../fixtures/security_client.ts";
 
 const OPEN = 'sidecar_open_sessions{upstream="filesystem"}';
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
-Deno.test({
-  name: "anonymous callers cannot lock a principal out; each caller is held to its own quota",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: async (t) => {
-    await using stack = await createPolicyStack();
-    await setServerKeys(stack.configFile, {
-      max_sessions_per_upstream: 4,
-      max_anonymous_sessions_per_upstream: 2,
-      max_sessions_per_principal: 2,
-    });
-    await using sidecar = await startSidecarProcess(stack.configFile);
-    const mcp = `${sidecar.url}/mcp1/mcp`;
-    const anonymous: string[] = [];
-
-    await t.step("anonymous callers fill their pool of 2; the third gets 429 and no child", async () => {
-      anonymous.push(await openStreamable(mcp, "2025-06-18"), await openStreamable(mcp, "2025-06-18"));
-      assert.equal(await metricValue(sidecar.url, OPEN), 2);
-      const children = childCount(sidecar.pid);
-      const refused = await expectRpcError(await postJson(mcp, initializeRequest("2025-06-18")), 429, -32000);
-      assert.deepEqual(refused.error.data, { reason: "session_quota", scope: "anonymous", limit: 2 });
-      assert.equal(childCount(sidecar.pid), children, "no child was started for the refused caller");
-      assert.equal(await metricValue(sidecar.url, OPEN), 2);
-    });
-
-    await t.step("a legacy SSE stream counts against the same anonymous pool: 429, no child", async () => {
-      const children = childCount(sidecar.pid);
-      const response = await fetch(`${sidecar.url}/mcp1/sse`, { headers: { accept: "text/event-stream" } });
-      await expectRpcError(response, 429, -32000);
-      assert.equal(childCount(sidecar.pid), children);
-    });
-
-    await t.step("bob (a principal) still gets a session while the anonymous pool is full", async () => {
-      const children = childCount(sidecar.pid);
-      await openStreamable(mcp, "2025-06-18", bearer(TOKENS.bob));
-      assert.equal(await metricValue(sidecar.url, OPEN), 3);
-      assert.ok(childCount(sidecar.pid) > children, "bob's session has its child");
-    });
-
-    await t.step("bob is held to his own 2: the third is 429 with scope principal", async () => {
-      await openStreamable(mcp, "2025-06-18", bearer(TOKENS.bob));
-      const refused = await expectRpcError(
-        await postJson(mcp, initializeRequest("2025-06-18"), bearer(TOKENS.bob)),
-        429,
-        -32000,
-      );
-      assert.deepEqual(refused.error.data, { reason: "session_quota", scope: "principal", limit: 2 });
-      assert.equal(await metricValue(sidecar.url, OPEN), 4);
-    });
-
-    await t.step("the total cap is still the hard bound: alice gets 503 session_limit", async () => {
-      const response = await postJson(mcp, initializeRequest("2025-06-18"), bearer(TOKENS.alice));
-      assert.equal(response.headers.get("retry-after"), "5");
-      const refused = await expectRpcError(response, 503, -32000);
-      assert.deepEqual(refused.error.data, { reason: "session_limit", scope: "upstream", limit: 4 });
-      assert.equal(await metricValue(sidecar.url, OPEN), 4);
-    });
-
-    await t.step("ending an anonymous session frees its slot for the next anonymous caller", async () => {
-      const ended = await fetch(mcp, { method: "DELETE", headers: { "mcp-session-id": anonymous[0] } });
-      await ended.body?.cancel();
-      assert.equal(ended.status, 200);
-      assert.ok(await waitFor(async () => (await metricValue(sidecar.url, OPEN)) === 3, 5_000));
-      await openStreamable(mcp, "2025-06-18");
-      assert.equal(await metricValue(sidecar.url, OPEN), 4);
-    });
-
-    await t.step("the quotas are per upstream: bob, at his limit on filesystem, still gets git", async () => {
-      await openStreamable(`${sidecar.url}/mcp2/mcp`, "2025-06-18", bearer(TOKENS.bob));
-      assert.equal(await metricValue(sidecar.url, 'sidecar_open_sessions{upstream="git"}'), 1);
-    });
-  },
+const shared = sharedStack(async () => {
+  const stack = await createPolicyStack();
+  await setServerKeys(stack.configFile, {
+    max_sessions_per_upstream: 4,
+    max_anonymous_sessions_per_upstream: 2,
+    max_sessions_per_principal: 2,
+  });
+  const sidecar = await startSidecarProcess(stack.configFile);
+  return {
+    stack,
+    sidecar,
+    mcp: `${sidecar.url}/mcp1/mcp`,
+    anonymous: [] as string[],
+    async [Symbol.asyncDispose]() {
+      await sidecar.stop();
+      await stack[Symbol.asyncDispose]();
+    },
+  };
 });
 
+securityCase("quota: anonymous callers fill their pool of 2; the third gets 429 and no child", async () => {
+  const { stack, sidecar, mcp, anonymous } = shared();
+  anonymous.push(await openStreamable(mcp, "2025-06-18"), await openStreamable(mcp, "2025-06-18"));
+  assert.equal(await metricValue(sidecar.url, OPEN), 2);
+  const children = childCount(sidecar.pid);
+  const refused = await expectRpcError(await postJson(mcp, initializeRequest("2025-06-18")), 429, -32000);
+  assert.deepEqual(refused.error.data, { reason: "session_quota", scope: "anonymous", limit: 2 });
+  assert.equal(childCount(sidecar.pid), children, "no child was started for the refused caller");
+  assert.equal(await metricValue(sidecar.url, OPEN), 2);
+  const lines = (await auditDecisions(stack.root)).filter((line) => line.reason === "session_quota");
+  assert.equal(lines.length, 1, "the refusal is recorded");
+  assert.equal(lines[0].http_status, 429);
+});
+
+securityCase("quota: a legacy SSE stream counts against the same anonymous pool: 429, no child", async () => {
+  const { sidecar } = shared();
+  const children = childCount(sidecar.pid);
+  const response = await fetch(`${sidecar.url}/mcp1/sse`, { headers: { accept: "text/event-stream" } });
+  await expectRpcError(response, 429, -32000);
+  assert.equal(childCount(sidecar.pid), children);
+});
+
+securityCase("quota: bob (a principal) still gets a session while the anonymous pool is full", async () => {
+  const { sidecar, mcp } = shared();
+  const children = childCount(sidecar.pid);
+  await openStreamable(mcp, "2025-06-18", bearer(TOKENS.bob));
+  assert.equal(await metricValue(sidecar.url, OPEN), 3);
+  assert.ok(childCount(sidecar.pid) > children, "bob's session has its child");
+});
+
+securityCase("quota: bob is held to his own 2: the third is 429 with scope principal", async () => {
+  const { sidecar, mcp } = shared();
+  await openStreamable(mcp, "2025-06-18", bearer(TOKENS.bob));
+  const refused = await expectRpcError(
+    await postJson(mcp, initializeRequest("2025-06-18"), bearer(TOKENS.bob)),
+    429,
+    -32000,
+  );
+  assert.deepEqual(refused.error.data, { reason: "session_quota", scope: "principal", limit: 2 });
+  assert.equal(await metricValue(sidecar.url, OPEN), 4);
+});
+
+securityCase("quota: the total cap is still the hard bound: alice gets 503 session_limit", async () => {
+  const { sidecar, mcp } = shared();
+  const response = await postJson(mcp, initializeRequest("2025-06-18"), bearer(TOKENS.alice));
+  assert.equal(response.headers.get("retry-after"), "5");
+  const refused = await expectRpcError(response, 503, -32000);
+  assert.deepEqual(refused.error.data, { reason: "session_limit", scope: "upstream", limit: 4 });
+  assert.equal(await metricValue(sidecar.url, OPEN), 4);
+});
+
+securityCase("quota: ending an anonymous session frees its slot for the next anonymous caller", async () => {
+  const { sidecar, mcp, anonymous } = shared();
+  const ended = await fetch(mcp, { method: "DELETE", headers: { "mcp-session-id": anonymous[0] } });
+  await ended.body?.cancel();
+  assert.equal(ended.status, 200);
+  assert.ok(await waitFor(async () => (await metricValue(sidecar.url, OPEN)) === 3, 5_000));
+  await openStreamable(mcp, "2025-06-18");
+  assert.equal(await metricValue(sidecar.url, OPEN), 4);
+});
+
+securityCase(
+  "quota: the quotas are per upstream: bob, at his limit on filesystem, still gets git",
+  async () => {
+    const { sidecar } = shared();
+    await openStreamable(`${sidecar.url}/mcp2/mcp`, "2025-06-18", bearer(TOKENS.bob));
+    assert.equal(await metricValue(sidecar.url, 'sidecar_open_sessions{upstream="git"}'), 1);
+  },
+);
+
 Deno.test({
-  name: "a burst of concurrent anonymous initializes cannot slip past the pool",
+  name: "quota: a burst of concurrent anonymous initializes cannot slip past the pool",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {

@@ -8,12 +8,15 @@ import assert from "node:assert/strict";
 import { createLocalStack } from "../fixtures/local_stack.ts";
 import { startSidecarProcess } from "../fixtures/sidecar_process.ts";
 import {
+  auditDecisions,
   childCount,
   initializeRequest,
   metricValue,
   openLegacy,
   postJson,
+  securityCase,
   setServerKeys,
+  sharedStack,
 } from "../fixtures/security_client.ts";
 
 const encoder = new TextEncoder();
@@ -76,145 +79,159 @@ async function servedCount(base: string, route: string): Promise<number> {
     .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(" ") + 1)), 0);
 }
 
-Deno.test({
-  name: "read, header and idle deadlines cut off clients that hold the sidecar open",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: async (t) => {
-    await using stack = await createLocalStack();
-    await setServerKeys(stack.configFile, {
-      read_timeout: "1s",
-      header_timeout: "1s",
-      idle_timeout: "4s",
-      keepalive_interval: "500ms",
-    });
-    await using sidecar = await startSidecarProcess(stack.configFile);
-    const children = childCount(sidecar.pid);
-    const host = new URL(sidecar.url).host;
-
-    await t.step(
-      "a POST /mcp whose body never arrives gets 408 after read_timeout and is closed",
-      async () => {
-        const client = await RawClient.open(sidecar.url);
-        await client.send(
-          `POST /mcp1/mcp HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\n` +
-            `Accept: application/json, text/event-stream\r\nContent-Length: 400\r\n\r\n{"jsonrpc":"2.0",`,
-        );
-        assert.ok(await client.closedWithin(8_000), "the connection was closed");
-        client.close();
-        assert.match(client.received, /^HTTP\/1\.1 408 /);
-        assert.match(client.received, /"code":-32000/);
-        assert.match(client.received, /server\.read_timeout/);
-        assert.ok(
-          client.lifetime >= 0.9 && client.lifetime < 3.5,
-          `closed after ${client.lifetime} s, before idle_timeout`,
-        );
-        assert.equal(childCount(sidecar.pid), children, "nothing was started for it");
-        assert.equal(await metricValue(sidecar.url, 'sidecar_open_sessions{upstream="filesystem"}'), 0);
-      },
-    );
-
-    await t.step(
-      "a legacy messages POST whose body never arrives gets 408; the session lives on",
-      async () => {
-        const legacy = await openLegacy(sidecar.url, "mcp1");
-        const init = await postJson(legacy.messagesUrl, initializeRequest("2024-11-05"), { accept: "*/*" });
-        await init.body?.cancel();
-        await legacy.next();
-        const client = await RawClient.open(sidecar.url);
-        const path = new URL(legacy.messagesUrl).pathname + new URL(legacy.messagesUrl).search;
-        await client.send(
-          `POST ${path} HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n{`,
-        );
-        assert.ok(await client.closedWithin(8_000));
-        client.close();
-        assert.match(client.received, /^HTTP\/1\.1 408 /);
-        const ping = await postJson(legacy.messagesUrl, { jsonrpc: "2.0", id: 5, method: "ping" }, {
-          accept: "*/*",
-        });
-        assert.equal(ping.status, 202);
-        await ping.body?.cancel();
-        assert.deepEqual((await legacy.next()).result, {});
-        await legacy.close();
-      },
-    );
-
-    await t.step(
-      "slowloris: headers trickled a line at a time are cut at header_timeout, never served",
-      async () => {
-        const served = await servedCount(sidecar.url, "/health");
-        const client = await RawClient.open(sidecar.url);
-        await client.send(`GET /health HTTP/1.1\r\nHost: ${host}\r\n`);
-        for (let i = 0; i < 20 && client.closedAt === undefined; i++) {
-          await new Promise((resolve) => setTimeout(resolve, 250));
-          if (!await client.send(`X-Slow-${i}: ${"a".repeat(10)}\r\n`)) break;
-        }
-        assert.ok(await client.closedWithin(5_000), "the connection was closed");
-        client.close();
-        assert.equal(client.received, "", "no answer: the request never reached the sidecar");
-        assert.ok(client.lifetime >= 0.9 && client.lifetime < 4, `closed after ${client.lifetime} s`);
-        assert.equal(await servedCount(sidecar.url, "/health"), served);
-      },
-    );
-
-    await t.step("a body trickled on after the 408 does not keep the connection either", async () => {
-      const client = await RawClient.open(sidecar.url);
-      await client.send(
-        `POST /mcp1/mcp HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\n` +
-          `Accept: application/json, text/event-stream\r\nContent-Length: 400\r\n\r\n{`,
-      );
-      // One byte every 200 ms: never idle, never complete.
-      for (let i = 0; i < 40 && client.closedAt === undefined; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 200));
-        if (!await client.send(" ")) break;
-      }
-      assert.ok(await client.closedWithin(2_000), "the connection was closed");
-      client.close();
-      assert.match(client.received, /^HTTP\/1\.1 408 /);
-      assert.ok(client.lifetime < 3.5, `closed after ${client.lifetime} s`);
-    });
-
-    await t.step("an idle keep-alive connection is closed after idle_timeout", async () => {
-      const client = await RawClient.open(sidecar.url);
-      await client.send(`GET /health HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
-      assert.ok(await client.closedWithin(12_000), "the idle connection was closed");
-      client.close();
-      assert.match(client.received, /^HTTP\/1\.1 200 /, "the request itself was answered");
-      assert.ok(client.lifetime >= 3.8 && client.lifetime < 10, `closed after ${client.lifetime} s`);
-    });
-
-    await t.step("a head larger than 64 KiB is refused at the door, never served", async () => {
-      const served = await servedCount(sidecar.url, "/health");
-      const client = await RawClient.open(sidecar.url);
-      await client.send(`GET /health HTTP/1.1\r\nHost: ${host}\r\nX-Big: ${"b".repeat(70 * 1024)}\r\n\r\n`);
-      assert.ok(await client.closedWithin(5_000));
-      client.close();
-      assert.doesNotMatch(client.received, /200 OK/);
-      assert.equal(await servedCount(sidecar.url, "/health"), served);
-    });
-
-    await t.step("an event stream with keep-alives outlives idle_timeout (control)", async () => {
-      const client = await RawClient.open(sidecar.url);
-      await client.send(`GET /mcp1/sse HTTP/1.1\r\nHost: ${host}\r\nAccept: text/event-stream\r\n\r\n`);
-      assert.equal(await client.closedWithin(5_000), false, "the stream is still open after 5 s");
-      assert.match(client.received, /: keep-alive/);
-      client.close();
-    });
-
-    await t.step(
-      "requests on one keep-alive connection are served one after the other (control)",
-      async () => {
-        const client = await RawClient.open(sidecar.url);
-        const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" });
-        await client.send(
-          `POST /mcp1/mcp HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\n` +
-            `Accept: application/json, text/event-stream\r\nContent-Length: ${body.length}\r\n\r\n${body}` +
-            `GET /health HTTP/1.1\r\nHost: ${host}\r\n\r\n`,
-        );
-        await new Promise((resolve) => setTimeout(resolve, 500));
-        assert.match(client.received, /^HTTP\/1\.1 400 [\s\S]*HTTP\/1\.1 200 [\s\S]*"status":"ok"/);
-        client.close();
-      },
-    );
-  },
+const shared = sharedStack(async () => {
+  const stack = await createLocalStack();
+  await setServerKeys(stack.configFile, {
+    read_timeout: "1s",
+    header_timeout: "1s",
+    idle_timeout: "4s",
+    keepalive_interval: "500ms",
+  });
+  const sidecar = await startSidecarProcess(stack.configFile);
+  return {
+    stack,
+    sidecar,
+    host: new URL(sidecar.url).host,
+    children: childCount(sidecar.pid),
+    async [Symbol.asyncDispose]() {
+      await sidecar.stop();
+      await stack[Symbol.asyncDispose]();
+    },
+  };
 });
+
+securityCase(
+  "deadlines: a POST /mcp whose body never arrives gets 408 after read_timeout and is closed",
+  async () => {
+    const { stack, sidecar, host, children } = shared();
+    const client = await RawClient.open(sidecar.url);
+    await client.send(
+      `POST /mcp1/mcp HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\n` +
+        `Accept: application/json, text/event-stream\r\nContent-Length: 400\r\n\r\n{"jsonrpc":"2.0",`,
+    );
+    assert.ok(await client.closedWithin(8_000), "the connection was closed");
+    client.close();
+    assert.match(client.received, /^HTTP\/1\.1 408 /);
+    assert.match(client.received, /"code":-32000/);
+    assert.match(client.received, /server\.read_timeout/);
+    assert.ok(
+      client.lifetime >= 0.9 && client.lifetime < 3.5,
+      `closed after ${client.lifetime} s, before idle_timeout`,
+    );
+    assert.equal(childCount(sidecar.pid), children, "nothing was started for it");
+    assert.equal(await metricValue(sidecar.url, 'sidecar_open_sessions{upstream="filesystem"}'), 0);
+    const recorded = (await auditDecisions(stack.root)).filter((line) => line.reason === "body_timeout");
+    assert.equal(recorded.length, 1, "the 408 is recorded");
+    assert.equal(recorded[0].http_status, 408);
+  },
+);
+
+securityCase(
+  "deadlines: a legacy messages POST whose body never arrives gets 408; the session lives on",
+  async () => {
+    const { sidecar, host } = shared();
+    const legacy = await openLegacy(sidecar.url, "mcp1");
+    const init = await postJson(legacy.messagesUrl, initializeRequest("2024-11-05"), { accept: "*/*" });
+    await init.body?.cancel();
+    await legacy.next();
+    const client = await RawClient.open(sidecar.url);
+    const path = new URL(legacy.messagesUrl).pathname + new URL(legacy.messagesUrl).search;
+    await client.send(
+      `POST ${path} HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n{`,
+    );
+    assert.ok(await client.closedWithin(8_000));
+    client.close();
+    assert.match(client.received, /^HTTP\/1\.1 408 /);
+    const ping = await postJson(legacy.messagesUrl, { jsonrpc: "2.0", id: 5, method: "ping" }, {
+      accept: "*/*",
+    });
+    assert.equal(ping.status, 202);
+    await ping.body?.cancel();
+    assert.deepEqual((await legacy.next()).result, {});
+    await legacy.close();
+  },
+);
+
+securityCase(
+  "deadlines: slowloris: headers trickled a line at a time are cut at header_timeout, never served",
+  async () => {
+    const { sidecar, host } = shared();
+    const served = await servedCount(sidecar.url, "/health");
+    const client = await RawClient.open(sidecar.url);
+    await client.send(`GET /health HTTP/1.1\r\nHost: ${host}\r\n`);
+    for (let i = 0; i < 20 && client.closedAt === undefined; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      if (!await client.send(`X-Slow-${i}: ${"a".repeat(10)}\r\n`)) break;
+    }
+    assert.ok(await client.closedWithin(5_000), "the connection was closed");
+    client.close();
+    assert.equal(client.received, "", "no answer: the request never reached the sidecar");
+    assert.ok(client.lifetime >= 0.9 && client.lifetime < 4, `closed after ${client.lifetime} s`);
+    assert.equal(await servedCount(sidecar.url, "/health"), served);
+  },
+);
+
+securityCase("deadlines: a body trickled on after the 408 does not keep the connection either", async () => {
+  const { sidecar, host } = shared();
+  const client = await RawClient.open(sidecar.url);
+  await client.send(
+    `POST /mcp1/mcp HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\n` +
+      `Accept: application/json, text/event-stream\r\nContent-Length: 400\r\n\r\n{`,
+  );
+  // One byte every 200 ms: never idle, never complete.
+  for (let i = 0; i < 40 && client.closedAt === undefined; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    if (!await client.send(" ")) break;
+  }
+  assert.ok(await client.closedWithin(2_000), "the connection was closed");
+  client.close();
+  assert.match(client.received, /^HTTP\/1\.1 408 /);
+  assert.ok(client.lifetime < 3.5, `closed after ${client.lifetime} s`);
+});
+
+securityCase("deadlines: an idle keep-alive connection is closed after idle_timeout", async () => {
+  const { sidecar, host } = shared();
+  const client = await RawClient.open(sidecar.url);
+  await client.send(`GET /health HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+  assert.ok(await client.closedWithin(12_000), "the idle connection was closed");
+  client.close();
+  assert.match(client.received, /^HTTP\/1\.1 200 /, "the request itself was answered");
+  assert.ok(client.lifetime >= 3.8 && client.lifetime < 10, `closed after ${client.lifetime} s`);
+});
+
+securityCase("deadlines: a head larger than 64 KiB is refused at the door, never served", async () => {
+  const { sidecar, host } = shared();
+  const served = await servedCount(sidecar.url, "/health");
+  const client = await RawClient.open(sidecar.url);
+  await client.send(`GET /health HTTP/1.1\r\nHost: ${host}\r\nX-Big: ${"b".repeat(70 * 1024)}\r\n\r\n`);
+  assert.ok(await client.closedWithin(5_000));
+  client.close();
+  assert.doesNotMatch(client.received, /200 OK/);
+  assert.equal(await servedCount(sidecar.url, "/health"), served);
+});
+
+securityCase("deadlines: an event stream with keep-alives outlives idle_timeout (control)", async () => {
+  const { sidecar, host } = shared();
+  const client = await RawClient.open(sidecar.url);
+  await client.send(`GET /mcp1/sse HTTP/1.1\r\nHost: ${host}\r\nAccept: text/event-stream\r\n\r\n`);
+  assert.equal(await client.closedWithin(5_000), false, "the stream is still open after 5 s");
+  assert.match(client.received, /: keep-alive/);
+  client.close();
+});
+
+securityCase(
+  "deadlines: requests on one keep-alive connection are served one after the other (control)",
+  async () => {
+    const { sidecar, host } = shared();
+    const client = await RawClient.open(sidecar.url);
+    const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" });
+    await client.send(
+      `POST /mcp1/mcp HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\n` +
+        `Accept: application/json, text/event-stream\r\nContent-Length: ${body.length}\r\n\r\n${body}` +
+        `GET /health HTTP/1.1\r\nHost: ${host}\r\n\r\n`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.match(client.received, /^HTTP\/1\.1 400 [\s\S]*HTTP\/1\.1 200 [\s\S]*"status":"ok"/);
+    client.close();
+  },
+);
