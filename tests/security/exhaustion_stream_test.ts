@@ -82,7 +82,8 @@ async function floodStalledClient(
 }
 
 Deno.test({
-  name: "slow reader: a legacy SSE client that never reads is dropped: session closed, child gone, memory bounded",
+  name:
+    "slow reader: a legacy SSE client that never reads is dropped: session closed, child gone, memory bounded",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
@@ -110,7 +111,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "slow reader: a legacy SSE client that keeps reading gets every large answer and is not dropped (control)",
+  name:
+    "slow reader: a legacy SSE client that keeps reading gets every large answer and is not dropped (control)",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
@@ -147,7 +149,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "the connection's write deadline drops a client that stopped reading, even with a large stream buffer",
+    "slow reader: the connection's write deadline drops a client that stopped reading, even with a large stream buffer",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
