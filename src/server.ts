@@ -8,7 +8,7 @@
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import type { LoadedConfig } from "./config/load.ts";
 import type { UpstreamConfig } from "./config/schema.ts";
-import { ErrorCode, type JSONRPCMessage } from "./mcp/jsonrpc.ts";
+import { ErrorCode, type JSONRPCMessage, type RequestId } from "./mcp/jsonrpc.ts";
 import type { Refusal, RefuseAt } from "./mcp/refusals.ts";
 import { classify, methodLabel } from "./mcp/classify.ts";
 import { decide, type Principal } from "./policy/decide.ts";
@@ -16,7 +16,8 @@ import type { PolicySnapshot } from "./policy/snapshot.ts";
 import { GrantStore } from "./policy/grant_store.ts";
 import { LivePolicy } from "./policy/live_policy.ts";
 import { hostOriginCheck } from "./auth/origin.ts";
-import { authenticateCaller, type CallerVariables } from "./auth/caller.ts";
+import { authenticateCaller, type Caller, type CallerVariables } from "./auth/caller.ts";
+import type { PolicyAction } from "./policy/action.ts";
 import { grantsHandler } from "./admin/grants.ts";
 import { type DecisionRecorder, enforcement } from "./proxy/enforcement.ts";
 import { decisionRecorder } from "./audit/decision_recorder.ts";
@@ -33,6 +34,11 @@ import { connectUpstream } from "./upstream/connect.ts";
 import { UpstreamHealth } from "./upstream/health.ts";
 import { upstreamProblem } from "./upstream/readiness.ts";
 import { createMetrics, type SidecarMetrics } from "./telemetry/metrics.ts";
+import { SessionPool } from "./upstream/session_pool.ts";
+import type { PooledUpstream } from "./proxy/pooled_upstream.ts";
+import { type ModernServices, openPooledUpstream, type PoolOpenContext } from "./proxy/modern_requests.ts";
+import { MODERN_VERSIONS } from "./mcp/protocol_versions.ts";
+import denoJson from "../deno.json" with { type: "json" };
 import type { Logger } from "./telemetry/log.ts";
 
 /** A built sidecar: the app to serve and what must be closed when it stops. */
@@ -58,6 +64,8 @@ interface SidecarParts {
   grants: GrantStore;
   recorder: DecisionRecorder;
   refusals: RefusalRecorder;
+  /** Upstream sessions held for stateless (2026-07-28) callers, one per (caller, upstream). */
+  pool: SessionPool<PooledUpstream>;
   log: Logger;
 }
 
@@ -104,6 +112,14 @@ export function createSidecar(
     grants: new GrantStore(),
     recorder: decisionRecorder({ writer: audit, audit: config.audit, metrics, log }),
     refusals: refusalRecorder({ writer: audit, metrics, log, policy: () => policy.current() }),
+    // Keyed by the caller's token (anonymous callers share one key of their own, never a principal's); each
+    // pooled session also holds a slot of the caller's session quota on its upstream, like a legacy session.
+    pool: new SessionPool<PooledUpstream>({
+      open: (_caller, _upstream, context) => openPooledUpstream(context as PoolOpenContext),
+      idleMs: config.server.session_idle_timeout,
+      maxTotal: config.server.max_sessions_per_upstream * config.upstreams.length,
+      maxPerPrincipal: config.upstreams.length,
+    }),
     log,
   };
   trackPolicyMetrics(policy, metrics);
@@ -188,6 +204,7 @@ export function createSidecar(
     close: async () => {
       policy.close();
       parts.health.close();
+      await parts.pool.close();
       await parts.sessions.closeAll("sidecar stopping");
       // Last: every decision of the closed sessions is flushed and fsynced.
       await audit?.close();
@@ -239,7 +256,8 @@ function routeOptions(upstream: UpstreamConfig, parts: SidecarParts): RouteOptio
         data: { reason: tools.reason, epoch: tools.epoch ?? null, generation: tools.generation },
       };
     },
-    hooksFor: (caller, sessionId): SessionHooks => {
+    modern: modernServices(upstream, parts),
+    hooksFor: (caller, sessionId, extra): SessionHooks => {
       metrics.openSessions.inc({ upstream: upstream.name });
       const pathModel = localPathModelOf(upstream);
       const policyStage = enforcement({
@@ -247,7 +265,7 @@ function routeOptions(upstream: UpstreamConfig, parts: SidecarParts): RouteOptio
         live: policy,
         grants,
         caller,
-        recorder,
+        recorder: extra?.auditIdOf ? withClientIds(recorder, extra.auditIdOf) : recorder,
         sessionId,
         paths: pathModel && pathResolver(pathModel, {
           pathArgumentsFor: (tool) => pathArgumentsInPolicy(policy.current(), upstream.name, tool),
@@ -268,6 +286,74 @@ function routeOptions(upstream: UpstreamConfig, parts: SidecarParts): RouteOptio
         onUpstreamFailure: (reason) => health.markDown(upstream.name, reason),
         onClosed: () => metrics.openSessions.dec({ upstream: upstream.name }),
       };
+    },
+  };
+}
+
+// The 2026-07-28 path of one route: the shared pool, the policy's view of what a caller may use, and the record
+// of the sidecar's own server/discover answers.
+function modernServices(upstream: UpstreamConfig, parts: SidecarParts): ModernServices {
+  const { policy, grants, recorder, loaded } = parts;
+  const decideNow = (caller: Caller, action: PolicyAction) => {
+    const now = new Date();
+    return decide(policy.current(), caller.principal, action, { grants: grants.active(now) }, now);
+  };
+  const may = (caller: Caller, method: string) =>
+    decideNow(caller, { kind: "discovery", server: upstream.name, method }).decision === "allow";
+  return {
+    pool: parts.pool,
+    supportedVersions: MODERN_VERSIONS,
+    maxTtlMs: loaded.config.policy.reload_interval,
+    reach: (caller) => ({
+      tools: may(caller, "tools/list"),
+      resources: may(caller, "resources/list"),
+      prompts: may(caller, "prompts/list"),
+    }),
+    recordDiscover: async (caller, message) => {
+      const decision = decideNow(caller, {
+        kind: "infrastructure",
+        server: upstream.name,
+        method: "server/discover",
+      });
+      const denied = decision.decision === "deny";
+      const record = recorder.record({
+        decision,
+        message: { ...message, action: { kind: "infrastructure" } },
+        principal: caller.principal,
+        outcome: denied ? "denied" : "ok",
+      });
+      const written = await record.then(() => true, () => false);
+      if (denied || (!written && recorder.failClosed)) {
+        return {
+          code: ErrorCode.PolicyDenied,
+          message: "Request denied by policy",
+          data: denied
+            ? { reason: decision.reason, epoch: decision.epoch ?? null, generation: decision.generation }
+            : { reason: "audit_failure" },
+        };
+      }
+      return undefined;
+    },
+    sidecarVersion: denoJson.version,
+  };
+}
+
+// A recorder that writes the client's own request id where the sidecar replaced it (pooled sessions).
+function withClientIds(
+  recorder: DecisionRecorder,
+  clientIdOf: (id: RequestId) => RequestId | undefined,
+): DecisionRecorder {
+  return {
+    get failClosed() {
+      return recorder.failClosed;
+    },
+    healthy: () => recorder.healthy(),
+    record: (record, session) => {
+      const id = record.message.id === undefined ? undefined : clientIdOf(record.message.id);
+      return recorder.record(
+        id === undefined ? record : { ...record, message: { ...record.message, id } },
+        session,
+      );
     },
   };
 }

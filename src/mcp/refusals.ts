@@ -136,6 +136,37 @@ export const REFUSALS = {
     message: "The upstream could not start",
     reason: "upstream_unavailable",
   },
+  unsupported_protocol_version: {
+    status: 400,
+    code: -32022,
+    message: "Unsupported protocol version",
+    reason: "unsupported_protocol_version",
+  },
+  envelope_invalid: {
+    status: 400,
+    code: ErrorCode.InvalidParams,
+    message: "Invalid params: the request's _meta envelope is missing or malformed",
+    reason: "envelope_invalid",
+  },
+  method_not_found: {
+    status: 404,
+    code: ErrorCode.MethodNotFound,
+    message: "Method not found",
+    reason: "method_not_found",
+  },
+  modern_stream_not_allowed: {
+    status: 405,
+    code: ErrorCode.UpstreamError,
+    message:
+      "Method not allowed: revision 2026-07-28 has no session streams; send each request as a POST (GET and DELETE are not served)",
+    reason: "http_method_not_allowed",
+  },
+  pool_full: {
+    status: 503,
+    code: ErrorCode.UpstreamError,
+    message: "Every upstream session the sidecar may hold for stateless clients is in use; retry shortly",
+    reason: "pool_full",
+  },
   transport_refused: {
     status: 400,
     code: ErrorCode.UpstreamError,

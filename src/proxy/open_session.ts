@@ -16,6 +16,7 @@ import type { Refusal } from "../mcp/refusals.ts";
 import { type Denial, ProxySession, type SessionHooks } from "./session.ts";
 import type { SessionRegistry } from "./session_registry.ts";
 import { quotaKeyOf } from "./session_quota.ts";
+import type { ModernServices } from "./modern_requests.ts";
 
 /** What one upstream's routes need from the rest of the sidecar. */
 export interface RouteOptions {
@@ -39,8 +40,18 @@ export interface RouteOptions {
   recordRefusal(refusal: Refusal, caller: Caller | undefined, path: string): Promise<void>;
   /** Whether the caller may open a session on this upstream at all; a denial (recorded) answers 403. */
   admit(caller: Caller, requestId: RequestId | null): Promise<Denial | undefined>;
-  /** The per-message hooks of a new session for this caller; `sessionId` reads the id once there is one. */
-  hooksFor(caller: Caller, sessionId: () => string | undefined): SessionHooks;
+  /**
+   * The per-message hooks of a new session for this caller; `sessionId` reads the id once there is one.
+   * `auditIdOf` gives the client's own id of a request whose id the sidecar replaced (a pooled session's), so
+   * the audit line names the id the client sent.
+   */
+  hooksFor(
+    caller: Caller,
+    sessionId: () => string | undefined,
+    options?: { auditIdOf?(id: RequestId): RequestId | undefined },
+  ): SessionHooks;
+  /** The 2026-07-28 path of the route (see `modern_requests.ts`); absent, modern requests are not served. */
+  modern?: ModernServices;
 }
 
 /**

@@ -14,8 +14,11 @@
 import type { ProxySession } from "./session.ts";
 import { admitSession, type QuotaVerdict, type SessionQuotas } from "./session_quota.ts";
 
-/** The downstream transport a session is served over. */
-export type TransportKind = "streamable-http" | "legacy-sse";
+/**
+ * The downstream transport a session is served over; `pooled` is an upstream session the sidecar holds for
+ * stateless (2026-07-28) callers, which has no id a client could name.
+ */
+export type TransportKind = "streamable-http" | "legacy-sse" | "pooled";
 
 /** A slot taken in an upstream's quotas; give it back once, when the session has ended or failed to open. */
 export interface SessionSlot {

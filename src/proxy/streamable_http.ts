@@ -10,11 +10,13 @@ import type { Context } from "hono";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 // @ts-types="@modelcontextprotocol/sdk/types"
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
-import type { RequestId } from "../mcp/jsonrpc.ts";
 import { readMcpPost } from "../mcp/read_post.ts";
 import { batchRefusal } from "../mcp/batch_rule.ts";
 import { MemoryEventStore } from "../mcp/event_store.ts";
-import { refusalKindOf } from "../mcp/refusals.ts";
+import { type RefusalKind, refusalKindOf } from "../mcp/refusals.ts";
+import { eraOf, isModernVersion, ModernErrorCode } from "../mcp/protocol_versions.ts";
+import { ErrorCode, type RequestId } from "../mcp/jsonrpc.ts";
+import { serveModern } from "./modern_requests.ts";
 import { openSession, type RouteOptions } from "./open_session.ts";
 import { auditedTransportAnswer } from "./transport_refusals.ts";
 import { callerKey, type CallerVariables } from "../auth/caller.ts";
@@ -47,6 +49,15 @@ export function streamableHttpHandler(
         path,
       );
     }
+    const versionHeader = request.headers.get("mcp-protocol-version")?.trim();
+    if (request.method !== "POST" && versionHeader !== undefined && isModernVersion(versionHeader)) {
+      // Revision 2026-07-28 has no session streams and no session to delete.
+      return await options.refuse(
+        { kind: "modern_stream_not_allowed", headers: { allow: "POST" } },
+        caller,
+        path,
+      );
+    }
     let parsedBody: unknown;
     let firstId: RequestId | null = null;
     if (request.method === "POST") {
@@ -66,6 +77,40 @@ export function streamableHttpHandler(
       parsedBody = read.body;
       const first = read.messages[0];
       firstId = "id" in first ? first.id as RequestId : null;
+      // The body decides the era, before any session lookup: a modern request's stray Mcp-Session-Id is ignored.
+      const era = eraOf({
+        httpMethod: request.method,
+        protocolVersionHeader: request.headers.get("mcp-protocol-version") ?? undefined,
+        mcpMethodHeader: request.headers.get("mcp-method") ?? undefined,
+        body: parsedBody,
+      });
+      if (era.era === "refused") {
+        const { status, code, message, data } = era.refusal;
+        return await options.refuse(
+          {
+            kind: eraRefusalKind(code),
+            status,
+            code,
+            message,
+            data,
+            id: firstId,
+            method: methodOf(parsedBody),
+          },
+          caller,
+          path,
+        );
+      }
+      if (era.era === "modern" && options.modern) {
+        return await serveModern(
+          options,
+          options.modern,
+          request,
+          caller,
+          path,
+          parsedBody as { id?: RequestId; method: string; params?: Record<string, unknown> },
+          era,
+        );
+      }
     }
     const sessionId = request.headers.get("mcp-session-id");
     if (sessionId !== null) {
@@ -140,4 +185,11 @@ function methodOf(body: unknown): string | undefined {
   const first = Array.isArray(body) ? body[0] : body;
   const method = (first as { method?: unknown } | null | undefined)?.method;
   return typeof method === "string" ? method : undefined;
+}
+
+// The table row of a request `eraOf` refused before it could be served in either era.
+function eraRefusalKind(code: number): RefusalKind {
+  if (code === ModernErrorCode.HeaderMismatch) return "header_mismatch";
+  if (code === ErrorCode.InvalidParams) return "envelope_invalid";
+  return "invalid_request";
 }

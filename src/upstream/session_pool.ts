@@ -20,8 +20,11 @@ export interface PooledSession {
 
 /** Settings of a pool. */
 export interface SessionPoolOptions<S extends PooledSession> {
-  /** Opens (and initializes) a session for this principal and upstream. */
-  open(principal: string, upstream: string): Promise<S>;
+  /**
+   * Opens (and initializes) a session for this principal and upstream. `context` is what the acquire that
+   * caused the open passed (the caller and route, say); the pool never reads it.
+   */
+  open(principal: string, upstream: string, context?: unknown): Promise<S>;
   /** Close a session this long after it was last released, in milliseconds. */
   idleMs: number;
   /** Sessions open at once, across every principal and upstream. */
@@ -109,9 +112,10 @@ export class SessionPool<S extends PooledSession> {
 
   /**
    * Lends the session of this principal on this upstream, opening it when there is none.
-   * Rejects with {@linkcode PoolFullError} when the bounds leave no room, or with the open's error.
+   * Rejects with {@linkcode PoolFullError} when the bounds leave no room, or with the open's error. `context`
+   * goes to `open` when this acquire opens the session.
    */
-  async acquire(principal: string, upstream: string): Promise<Lease<S>> {
+  async acquire(principal: string, upstream: string, context?: unknown): Promise<Lease<S>> {
     if (this.#closed) throw new Error("the session pool is closed");
     const key = keyOf(principal, upstream);
     let entry = this.#entries.get(key);
@@ -120,7 +124,7 @@ export class SessionPool<S extends PooledSession> {
       const victim = this.#victimFor(principal);
       if (victim === "room") {
         entry = { principal, upstream, inUse: 0, lastUsed: this.#now() };
-        entry.opening = this.options.open(principal, upstream);
+        entry.opening = this.options.open(principal, upstream, context);
         this.#entries.set(key, entry);
         break;
       }

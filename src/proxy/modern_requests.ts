@@ -1,0 +1,341 @@
+/**
+ * Requests of revision 2026-07-28 on `/<route>/mcp`: no `initialize`, no session, the version and client
+ * capabilities in every request's `_meta`. The Streamable HTTP handler sends a POST here once `eraOf` has found
+ * it modern, before any session lookup (a stray `Mcp-Session-Id` is ignored), in this order:
+ *
+ * 1. the version must be one the route serves (400/-32022 with the supported list);
+ * 2. `MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name` and the declared `Mcp-Param-*` headers must agree with
+ *    the body (400/-32020); the decision is always made on the body, never on a header;
+ * 3. `server/discover` is answered by the sidecar: the versions it serves, the upstream's capabilities cut
+ *    down to what this caller may use, the upstream's serverInfo;
+ * 4. a method the sidecar does not know, or one revision 2026-07-28 removed, is 404/-32601;
+ * 5. anything else goes through the caller's pooled upstream session (see `pooled_upstream.ts`): the same
+ *    ProxySession, policy decision, path resolution, audit line and list filter as a legacy session's request;
+ * 6. the answer gets the 2026-07-28 result fields (`resultType`; `ttlMs` and `cacheScope: "private"` on lists
+ *    and reads, which the sidecar decides per caller) and goes back as JSON, or as SSE when progress
+ *    notifications come before it. Closing the response cancels the request upstream.
+ *
+ * Every refusal goes through the refusal table, so it is recorded like every other.
+ *
+ * @module
+ */
+import type { Caller } from "../auth/caller.ts";
+import { callerKey } from "../auth/caller.ts";
+import { type ClassifiedMessage, classify } from "../mcp/classify.ts";
+import { type CallerReach, discoverResult } from "../mcp/discover.ts";
+import { modernErrorCode, withModernResultFields } from "../mcp/cache_hints.ts";
+import type { JSONRPCMessage, RequestId } from "../mcp/jsonrpc.ts";
+import { methodNotFound } from "../mcp/method_not_found.ts";
+import {
+  checkParamHeaders,
+  checkStandardHeaders,
+  type HeaderDeclaration,
+  scanHeaderDeclarations,
+} from "../mcp/modern_headers.ts";
+import { checkModernVersion, type EraRefusal } from "../mcp/protocol_versions.ts";
+import type { RefusalKind } from "../mcp/refusals.ts";
+import { PoolFullError, type SessionPool } from "../upstream/session_pool.ts";
+import { openSession, type RouteOptions } from "./open_session.ts";
+import { PooledUpstream } from "./pooled_upstream.ts";
+import type { Denial } from "./session.ts";
+
+/** What the modern path of a route needs besides the route's own options. */
+export interface ModernServices {
+  /** Upstream sessions held for stateless callers, one per (caller, upstream); shared by every route. */
+  pool: SessionPool<PooledUpstream>;
+  /** The revisions of the modern era the route serves. */
+  supportedVersions: readonly string[];
+  /** The longest `ttlMs` a client may cache a per-caller list for (the policy reload interval). */
+  maxTtlMs: number;
+  /** Which capability families this caller may use on the route, as the policy in force decides. */
+  reach(caller: Caller): CallerReach;
+  /** Decides and records the sidecar's own answer to `server/discover`; a denial refuses it. */
+  recordDiscover(caller: Caller, message: ClassifiedMessage): Promise<Denial | undefined>;
+  /** The sidecar's version, for the clientInfo of the upstream sessions it opens. */
+  sidecarVersion: string;
+}
+
+/** What the pool's `open` gets from the acquire that caused it. */
+export interface PoolOpenContext {
+  options: RouteOptions;
+  services: ModernServices;
+  caller: Caller;
+  path: string;
+  requestId: RequestId;
+}
+
+/** An open that the route refused (quota, admission, an upstream that would not start): its answer. */
+export class OpenRefused extends Error {
+  constructor(readonly response: Response) {
+    super(`the pooled upstream session was refused (${response.status})`);
+    this.name = "OpenRefused";
+  }
+}
+
+// Methods revision 2026-07-28 removed, or that need a relay this sidecar does not have yet.
+const NOT_SERVED_TO_MODERN = new Set([
+  "initialize",
+  "logging/setLevel",
+  "resources/subscribe",
+  "resources/unsubscribe",
+  "subscriptions/listen",
+]);
+
+/**
+ * Opens the pooled upstream session of a caller (the pool's `open`): a ProxySession over a bridge, admitted,
+ * counted against the caller's session quota on the upstream, registered so that drain, idle expiry and
+ * shutdown see it, and initialized.
+ *
+ * @example
+ * ```ts ignore
+ * const pool = new SessionPool({ open: (_p, _u, context) => openPooledUpstream(context as PoolOpenContext), ... });
+ * ```
+ */
+export async function openPooledUpstream(context: PoolOpenContext): Promise<PooledUpstream> {
+  const { options, services, caller, path, requestId } = context;
+  const { upstream, sessions } = options;
+  let pooled: PooledUpstream | undefined;
+  let sessionId: string | undefined;
+  const opened = await PooledUpstream.open(async (downstream, auditIdOf) => {
+    sessionId = downstream.sessionId;
+    const session = await openSession(
+      { ...options, hooksFor: (who, id) => options.hooksFor(who, id, { auditIdOf }) },
+      caller,
+      downstream,
+      requestId,
+      () => {
+        if (sessionId !== undefined) sessions.remove(upstream.name, sessionId);
+        if (pooled) void services.pool.discard(callerKey(caller), upstream.name, pooled);
+      },
+      path,
+    );
+    if (!(session instanceof Response) && sessionId !== undefined) {
+      sessions.add(upstream.name, sessionId, session, "pooled");
+    }
+    return session;
+  }, services.sidecarVersion);
+  if (opened instanceof Response) throw new OpenRefused(opened);
+  pooled = opened;
+  return opened;
+}
+
+/**
+ * Serves one modern POST whose body was read and found modern by `eraOf`.
+ *
+ * @example
+ * ```ts ignore
+ * const era = eraOf({ httpMethod: "POST", protocolVersionHeader, mcpMethodHeader, body });
+ * if (era.era === "modern") return await serveModern(options, services, request, caller, path, body, era);
+ * ```
+ */
+export async function serveModern(
+  options: RouteOptions,
+  services: ModernServices,
+  request: Request,
+  caller: Caller,
+  path: string,
+  body: { id?: RequestId; method: string; params?: Record<string, unknown> },
+  era: { kind: "request" | "notification"; version: string },
+): Promise<Response> {
+  const id = body.id ?? null;
+  const method = body.method;
+  const refuse = (kind: RefusalKind, refusal: EraRefusal | undefined = undefined, extra = {}) =>
+    options.refuse(
+      {
+        kind,
+        id,
+        method,
+        ...(refusal && { message: refusal.message, status: refusal.status, code: refusal.code }),
+        ...(refusal?.data !== undefined && { data: refusal.data }),
+        ...extra,
+      },
+      caller,
+      path,
+    );
+  const unsupported = checkModernVersion(era.version, services.supportedVersions);
+  if (unsupported) return await refuse("unsupported_protocol_version", unsupported);
+  const headers = checkStandardHeaders(request.headers, body);
+  if (headers) return await refuse("header_mismatch", headers);
+  // A stateless notification has nothing to act on: there is no session to cancel in or to initialize.
+  if (era.kind === "notification") return new Response(null, { status: 202 });
+
+  const classified = classify(body as JSONRPCMessage, "client_to_server", options.upstream.name);
+  if (method !== "server/discover" && (NOT_SERVED_TO_MODERN.has(method) || methodNotFound(classified))) {
+    return await refuse("method_not_found", undefined, {
+      message: `Method not found: ${method}`,
+      data: { reason: "method_not_found" },
+    });
+  }
+
+  let lease;
+  try {
+    lease = await services.pool.acquire(
+      callerKey(caller),
+      options.upstream.name,
+      {
+        options,
+        services,
+        caller,
+        path,
+        requestId: id ?? 0,
+      } satisfies PoolOpenContext,
+    );
+  } catch (error) {
+    if (error instanceof OpenRefused) return error.response.clone();
+    if (error instanceof PoolFullError) {
+      return await refuse("pool_full", undefined, {
+        message: error.message,
+        data: { reason: "pool_full", scope: error.scope },
+        headers: { "retry-after": "5" },
+      });
+    }
+    const reason = error instanceof Error ? error.message : String(error);
+    return await refuse("upstream_unavailable", undefined, {
+      message: `upstream ${options.upstream.name} could not be initialized: ${reason}`,
+    });
+  }
+  let handedOff = false;
+  try {
+    const pooled = lease.session;
+    if (method === "server/discover") {
+      const denial = await services.recordDiscover(caller, classified);
+      if (denial) return jsonAnswer({ jsonrpc: "2.0", id: id!, error: denial });
+      const result = discoverResult(
+        pooled.description,
+        services.supportedVersions,
+        services.reach(caller),
+        { listChanged: false, resourceUpdates: false },
+      );
+      return jsonAnswer({ jsonrpc: "2.0", id: id!, result } as unknown as JSONRPCMessage);
+    }
+    if (method === "tools/call") {
+      const name = body.params?.name;
+      const declared = typeof name === "string" ? declarationsOf(pooled).get(name) : undefined;
+      if (declared) {
+        const mismatch = checkParamHeaders(declared, body.params?.arguments, request.headers);
+        if (mismatch) return await refuse("header_mismatch", mismatch);
+      }
+    }
+    handedOff = true;
+    return await relay(pooled, body as { id: RequestId; method: string; params?: Record<string, unknown> }, {
+      request,
+      maxTtlMs: services.maxTtlMs,
+      release: lease.release,
+    });
+  } finally {
+    if (!handedOff) lease.release();
+  }
+}
+
+/**
+ * Relays one request through the pooled session and answers it: JSON when the answer is the first thing to
+ * send, SSE when progress comes first.
+ */
+async function relay(
+  pooled: PooledUpstream,
+  body: { id: RequestId; method: string; params?: Record<string, unknown> },
+  context: { request: Request; maxTtlMs: number; release(): void },
+): Promise<Response> {
+  const early: JSONRPCMessage[] = [];
+  let controller: ReadableStreamDefaultController<Uint8Array> | undefined;
+  const progressFirst = Promise.withResolvers<"progress">();
+  const exchange = pooled.exchange(body, (notification) => {
+    if (controller) controller.enqueue(sseFrame(notification));
+    else {
+      early.push(notification);
+      progressFirst.resolve("progress");
+    }
+  });
+  // The session stays lent until the request is over, however long an SSE answer streams.
+  void exchange.answer.finally(context.release);
+  const onAbort = () => exchange.cancel();
+  context.request.signal.addEventListener("abort", onAbort, { once: true });
+  const finalAnswer = exchange.answer.then((answer) => {
+    if (body.method === "tools/list" && "result" in answer) noteDeclarations(pooled, answer.result);
+    return modernAnswer(body.method, answer, context.maxTtlMs);
+  });
+  const first = await Promise.race([finalAnswer, progressFirst.promise]);
+  if (first !== "progress") {
+    context.request.signal.removeEventListener("abort", onAbort);
+    return jsonAnswer(first);
+  }
+  const stream = new ReadableStream<Uint8Array>({
+    start(sse) {
+      controller = sse;
+      for (const notification of early) sse.enqueue(sseFrame(notification));
+      void finalAnswer.then((answer) => {
+        context.request.signal.removeEventListener("abort", onAbort);
+        sse.enqueue(sseFrame(answer));
+        sse.close();
+      });
+    },
+    cancel() {
+      exchange.cancel();
+    },
+  });
+  return new Response(stream, {
+    status: 200,
+    headers: { "content-type": "text/event-stream", "cache-control": "no-cache", "x-accel-buffering": "no" },
+  });
+}
+
+/**
+ * An answer as a 2026-07-28 client expects it: `resultType` on every result, `ttlMs` and
+ * `cacheScope: "private"` on lists and reads (the sidecar filters and decides them per caller), and the
+ * revision's error codes.
+ *
+ * @example
+ * ```ts ignore
+ * modernAnswer("tools/list", { jsonrpc: "2.0", id: 1, result: { tools: [] } }, 30_000).result;
+ * // { tools: [], resultType: "complete", ttlMs: 0, cacheScope: "private" }
+ * ```
+ */
+export function modernAnswer(method: string, answer: JSONRPCMessage, maxTtlMs: number): JSONRPCMessage {
+  if ("result" in answer) {
+    const result = withModernResultFields(method, answer.result as Record<string, unknown>, {
+      perCaller: true,
+      maxTtlMs,
+    });
+    return result === answer.result ? answer : { ...answer, result } as JSONRPCMessage;
+  }
+  if ("error" in answer) {
+    const error = answer.error as { code: number; message: string; data?: unknown };
+    const code = modernErrorCode(error.code);
+    return code === error.code ? answer : { ...answer, error: { ...error, code } } as JSONRPCMessage;
+  }
+  return answer;
+}
+
+// The x-mcp-header declarations of the tools this pooled session has listed, by tool name.
+const DECLARATIONS = new WeakMap<PooledUpstream, Map<string, HeaderDeclaration[]>>();
+
+function declarationsOf(pooled: PooledUpstream): Map<string, HeaderDeclaration[]> {
+  let declarations = DECLARATIONS.get(pooled);
+  if (!declarations) DECLARATIONS.set(pooled, declarations = new Map());
+  return declarations;
+}
+
+function noteDeclarations(pooled: PooledUpstream, result: unknown): void {
+  const tools = (result as { tools?: unknown }).tools;
+  if (!Array.isArray(tools)) return;
+  const declarations = declarationsOf(pooled);
+  for (const tool of tools as { name?: unknown; inputSchema?: unknown }[]) {
+    if (typeof tool?.name !== "string") continue;
+    const scanned = scanHeaderDeclarations(tool.inputSchema);
+    if (scanned.valid && scanned.declarations.length > 0) declarations.set(tool.name, scanned.declarations);
+    else declarations.delete(tool.name);
+  }
+}
+
+function jsonAnswer(message: JSONRPCMessage | { jsonrpc: "2.0"; id: RequestId; error: Denial }): Response {
+  return new Response(JSON.stringify(message), {
+    status: 200,
+    headers: { "content-type": "application/json" },
+  });
+}
+
+const encoder = new TextEncoder();
+
+function sseFrame(message: JSONRPCMessage): Uint8Array {
+  return encoder.encode(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+}
