@@ -94,7 +94,8 @@ const NOT_SERVED_TO_MODERN = new Set([
 export async function openPooledUpstream(context: PoolOpenContext): Promise<PooledUpstream> {
   const { options, services, caller, path, requestId } = context;
   const { upstream, sessions } = options;
-  let pooled: PooledUpstream | undefined;
+  // Known once open; the session may end before (then the open fails and the pool forgets it by itself).
+  const held: { pooled?: PooledUpstream } = {};
   let sessionId: string | undefined;
   const opened = await PooledUpstream.open(async (downstream, auditIdOf) => {
     sessionId = downstream.sessionId;
@@ -105,7 +106,7 @@ export async function openPooledUpstream(context: PoolOpenContext): Promise<Pool
       requestId,
       () => {
         if (sessionId !== undefined) sessions.remove(upstream.name, sessionId);
-        if (pooled) void services.pool.discard(callerKey(caller), upstream.name, pooled);
+        if (held.pooled) void services.pool.discard(callerKey(caller), upstream.name, held.pooled);
       },
       path,
     );
@@ -115,7 +116,7 @@ export async function openPooledUpstream(context: PoolOpenContext): Promise<Pool
     return session;
   }, services.sidecarVersion);
   if (opened instanceof Response) throw new OpenRefused(opened);
-  pooled = opened;
+  held.pooled = opened;
   return opened;
 }
 
