@@ -159,7 +159,7 @@ export const REFUSALS = {
     code: ErrorCode.UpstreamError,
     message:
       "Method not allowed: revision 2026-07-28 has no session streams; send each request as a POST (GET and DELETE are not served)",
-    reason: "http_method_not_allowed",
+    reason: "modern_stream_not_allowed",
   },
   pool_full: {
     status: 503,

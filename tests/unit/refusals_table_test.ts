@@ -19,6 +19,12 @@ Deno.test("the refusal table holds the status and JSON-RPC code each refusal ans
     body_too_large: [413, -32600],
     session_limit: [503, -32000],
     draining: [503, -32000],
+    // Revision 2026-07-28 (issue 11).
+    unsupported_protocol_version: [400, -32022],
+    envelope_invalid: [400, -32602],
+    method_not_found: [404, -32601],
+    modern_stream_not_allowed: [405, -32000],
+    pool_full: [503, -32000],
   };
   for (const [kind, [status, code]] of Object.entries(expected)) {
     const spec = REFUSALS[kind as keyof typeof REFUSALS];
