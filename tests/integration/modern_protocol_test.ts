@@ -71,7 +71,9 @@ function modernPost(
   );
 }
 
-async function errorOf(response: Response): Promise<{ code: number; message: string; data?: any }> {
+async function errorOf(
+  response: Response,
+): Promise<{ code: number; message: string; data?: Record<string, unknown> }> {
   const body = await response.json();
   assert.ok(body.error, JSON.stringify(body));
   return body.error;
