@@ -227,6 +227,7 @@ function routeOptions(upstream: UpstreamConfig, parts: SidecarParts): RouteOptio
       maxStreamBufferBytes: server.max_stream_buffer_bytes,
       readTimeoutMs: server.read_timeout,
     },
+    servedRoots: servedRootsOf(upstream),
     openUpstream: () => connectUpstream(upstream, log),
     refuse: (refusal, caller, path) =>
       refusals.refuse(refusal, { server: upstream.name, route: path, principal: caller?.principal }),
@@ -356,6 +357,12 @@ function withClientIds(
       );
     },
   };
+}
+
+/** The configured folders of a filesystem backend, which a client's MCP roots must not replace. */
+function servedRootsOf(upstream: UpstreamConfig): string[] | undefined {
+  const model = localPathModelOf(upstream);
+  return model?.kind === "filesystem" ? model.folders : undefined;
 }
 
 function trackPolicyMetrics(policy: LivePolicy, metrics: SidecarMetrics): void {

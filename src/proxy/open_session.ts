@@ -32,6 +32,11 @@ export interface RouteOptions {
     /** How long reading a request body may take (`server.read_timeout`). */
     readTimeoutMs: number;
   };
+  /**
+   * The folders the upstream serves when the client's MCP roots must not replace them (the embedded filesystem
+   * backend): the sidecar answers the upstream's `roots/list` with these (see `served_roots.ts`).
+   */
+  servedRoots?: readonly string[];
   /** Opens a fresh transport to the upstream for a new session. */
   openUpstream(): UpstreamTransport;
   /** Records a refusal on this upstream's route `path` and returns its response (see `mcp/refusals.ts`). */
@@ -108,6 +113,7 @@ export async function openSession(
     upstream: upstreamTransport,
     requestTimeoutMs: upstream.request_timeout ?? limits.requestTimeoutMs,
     log,
+    servedRoots: options.servedRoots,
     hooks: {
       ...hooks,
       onClosed: () => {

@@ -58,8 +58,6 @@ type Resolved = PathResolution["resolved"];
 export function pathResolver(model: LocalPathModel, options: PathResolverOptions): PathResolver {
   // The filesystem backend's allowed folders as it computes them at start: each folder and its real path.
   let allowedFolders: Promise<string[]> | undefined;
-  // MCP roots from the client replace the filesystem backend's folders: relative paths then have an unknown base.
-  let clientRoots = false;
   // Git: the working directories the backend may hold (one, unless a change ended without a clear answer).
   let workingDirs: string[] = [];
   // git_set_working_dir calls in flight, by request id. (git_clear_working_dir is not followed: the directories it
@@ -68,7 +66,6 @@ export function pathResolver(model: LocalPathModel, options: PathResolverOptions
 
   return {
     async resolve(action, message) {
-      if (message.method === "initialize") noteClientRoots(message);
       if (action.kind !== "call") return action;
       const args = action.args ?? {};
       let paths: PathResolution[];
@@ -95,14 +92,6 @@ export function pathResolver(model: LocalPathModel, options: PathResolverOptions
       }
     },
   };
-
-  function noteClientRoots(message: ClassifiedMessage): void {
-    const params = "params" in message.message
-      ? message.message.params as Record<string, unknown>
-      : undefined;
-    const capabilities = params?.capabilities as Record<string, unknown> | undefined;
-    if (capabilities?.roots !== undefined) clientRoots = true;
-  }
 
   async function pathsOf(
     tool: string,
@@ -234,24 +223,43 @@ export function pathResolver(model: LocalPathModel, options: PathResolverOptions
     if (model.kind !== "filesystem") throw new Error("not the filesystem backend");
     const source = `argument ${name}`;
     const expanded = expandHome(text, model.home);
-    if (posix.isAbsolute(expanded)) {
-      return { argument: name, source, value: text, resolved: await real(posix.resolve(expanded)) };
-    }
-    if (clientRoots) {
-      return failedWith(
-        source,
-        "the client declared MCP roots, which replace the backend's folders",
-        name,
-        text,
-      );
-    }
     const folders = await filesystemFolders();
+    if (posix.isAbsolute(expanded)) {
+      return {
+        argument: name,
+        source,
+        value: text,
+        resolved: await confined(posix.resolve(expanded), folders),
+      };
+    }
     if (folders.length === 0) {
       return failedWith(source, "the backend has no folder to resolve against", name, text);
     }
     // As the backend: the first folder the path stays inside, else the first folder.
     const base = folders.find((folder) => isInside(posix.resolve(folder, expanded), folders)) ?? folders[0];
-    return { argument: name, source, value: text, base, resolved: await real(posix.resolve(base, expanded)) };
+    return {
+      argument: name,
+      source,
+      value: text,
+      base,
+      resolved: await confined(posix.resolve(base, expanded), folders),
+    };
+  }
+
+  /**
+   * The real path of `absolute`, refused when it or its real path is outside the folders the backend was
+   * configured with: those stay the confinement whatever the policy's `allowed_paths` say (the client's MCP
+   * roots cannot replace them, see `served_roots.ts`), so a policy of `restricted_paths` alone never opens the
+   * rest of the disk.
+   */
+  async function confined(absolute: string, folders: readonly string[]): Promise<Resolved> {
+    const outside = (path: string): Resolved => ({
+      ok: false,
+      problem: `${path} is outside the folders the backend serves`,
+    });
+    if (!isInside(absolute, folders)) return outside(absolute);
+    const resolved = await real(absolute);
+    return resolved.ok && !isInside(resolved.path, folders) ? outside(resolved.path) : resolved;
   }
 
   function filesystemFolders(): Promise<string[]> {

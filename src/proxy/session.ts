@@ -10,6 +10,7 @@ import type { Transport, TransportSendOptions } from "@modelcontextprotocol/sdk/
 import { ErrorCode, errorResponse, type JSONRPCMessage, type RequestId } from "../mcp/jsonrpc.ts";
 import { type ClassifiedMessage, classify } from "../mcp/classify.ts";
 import { methodNotFound } from "../mcp/method_not_found.ts";
+import { isRootsListChanged, rootsListAnswer, withoutRootsCapability } from "./served_roots.ts";
 import type { UpstreamTransport } from "../upstream/connect.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { endRequestSpan, startRequestSpan } from "../telemetry/tracing.ts";
@@ -61,6 +62,11 @@ export interface ProxySessionOptions {
   requestTimeoutMs: number;
   log: Logger;
   hooks: SessionHooks;
+  /**
+   * The folders the upstream was configured to serve, when the client's MCP roots must not replace them (the
+   * filesystem backend): see `served_roots.ts`.
+   */
+  servedRoots?: readonly string[];
 }
 
 interface InFlight {
@@ -226,6 +232,10 @@ export class ProxySession {
       }
       hooks.observe?.(classified);
       if (classified.method === "notifications/cancelled") await this.#cancelled(message);
+      if (this.options.servedRoots !== undefined && isRootsListChanged(message)) {
+        // The upstream would ask for the client's roots and serve them instead of its own folders.
+        return this.options.log.debug("client roots change not forwarded", this.#fields({}));
+      }
     } else {
       // A client's answer goes upstream only if the upstream asked the question.
       if (!this.#serverRequests.delete(idKey(classified.id!))) {
@@ -234,7 +244,7 @@ export class ProxySession {
       hooks.observe?.(classified);
     }
     try {
-      await upstream.send(message);
+      await upstream.send(this.options.servedRoots === undefined ? message : withoutRootsCapability(message));
     } catch (error) {
       // The upstream side of this session is gone (a dead child, or an HTTP upstream that lost the session):
       // answer this request, then end the session so the client's next message gets 404 and re-initializes.
@@ -267,7 +277,14 @@ export class ProxySession {
       }
       return void await this.#finish(request, message, "error" in message ? "error" : "ok");
     }
-    if (classified.kind === "request") this.#serverRequests.add(idKey(classified.id!));
+    if (classified.kind === "request") {
+      const ownAnswer = this.options.servedRoots && rootsListAnswer(message, this.options.servedRoots);
+      if (ownAnswer) {
+        // Answered for the client with the configured folders: the client's roots never reach the upstream.
+        return void await this.options.upstream.send(ownAnswer).catch(() => {});
+      }
+      this.#serverRequests.add(idKey(classified.id!));
+    }
     await this.#deliver(message, { relatedRequestId: this.#relatedRequest(message) });
   }
 

@@ -88,40 +88,33 @@ test("git_status of a relative linked repository", async () => {
   await assertDenied(stack, () => call(git, "git_status", { path: "public/link-repo" }));
 });
 test(
-  "a client with MCP roots (which replace the backend's folders): relative paths fail closed",
+  "a client with MCP roots naming the restricted folder: relative paths stay the workspace's",
   async () => {
-    // The backend asks this client for its roots and serves those instead: here, the restricted folder.
+    // The backend would ask this client for its roots and serve those instead; the sidecar keeps them from it
+    // (review_roots_test.ts has the whole-disk variant), so relative paths resolve against the workspace.
     const client = new Client({ name: "roots-client", version: "1.0.0" }, {
       capabilities: { roots: {} },
     });
-    client.setRequestHandler(
-      ListRootsRequestSchema,
-      () => ({ roots: [{ uri: `file://${privateDir}` }] }),
-    );
+    let asked = 0;
+    client.setRequestHandler(ListRootsRequestSchema, () => {
+      asked++;
+      return { roots: [{ uri: `file://${privateDir}` }] };
+    });
     await client.connect(
       new StreamableHTTPClientTransport(new URL(`${stack.sidecar.url}/mcp1/mcp`), {
         requestInit: { headers: { authorization: `Bearer ${TOKENS.bob}` } },
       }),
     );
     try {
+      const relative = await client.callTool({ name: "read_text_file", arguments: { path: "secret.txt" } });
+      assert.equal(relative.isError, true, "workspace/secret.txt does not exist");
+      assert.doesNotMatch(JSON.stringify(relative), /launch codes/);
       await assertDenied(
         stack,
-        () => client.callTool({ name: "read_text_file", arguments: { path: "secret.txt" } }),
+        () =>
+          client.callTool({ name: "read_text_file", arguments: { path: join(privateDir, "secret.txt") } }),
       );
-      const absolute = await client.callTool({
-        name: "read_text_file",
-        arguments: { path: join(privateDir, "secret.txt") },
-      });
-      assert.fail(`expected a denial, got ${JSON.stringify(absolute)}`);
-    } catch (error) {
-      if (error instanceof assert.AssertionError) {
-        throw error;
-      }
-      assert.equal(
-        (error as { code?: number }).code,
-        -32003,
-        "the absolute restricted path is refused too",
-      );
+      assert.equal(asked, 0, "the backend asked the client for its roots");
     } finally {
       await client.close();
     }

@@ -72,11 +72,20 @@ Deno.test("filesystem: relative paths resolve against the folder, links to where
   assert.deepEqual(await resolvedPaths(resolver, "list_allowed_directories", {}), []);
 });
 
-Deno.test("filesystem: a tool the table does not know, and relative paths under client roots, fail closed", async () => {
+Deno.test("filesystem: a tool the table does not know, and a path outside the served folders, fail closed", async () => {
   await using t = await workspace();
+  await Deno.writeTextFile(join(t.root, "outside.txt"), "x");
+  await Deno.symlink(t.root, join(t.ws, "public", "out"));
   const resolver = pathResolver({ kind: "filesystem", folders: [t.ws], cwd: "/", home: t.root }, noArgs);
   const [unknown] = await resolvedPaths(resolver, "delete_everything", { path: "/" });
   assert.equal(unknown.resolved.ok, false);
+  // The folders stay the confinement: written outside, or inside through a link that leads outside.
+  for (const path of [join(t.root, "outside.txt"), "/", "../outside.txt", "public/out/outside.txt", "~/x"]) {
+    const [outside] = await resolvedPaths(resolver, "read_text_file", { path });
+    assert.equal(outside.resolved.ok, false, path);
+    assert.match((outside.resolved as { problem: string }).problem, /outside the folders the backend serves/);
+  }
+  // A client declaring MCP roots changes nothing: they never reach the backend (served_roots.ts).
   const initialize = classify(
     {
       jsonrpc: "2.0",
@@ -93,7 +102,7 @@ Deno.test("filesystem: a tool the table does not know, and relative paths under 
   );
   await resolver.resolve({ kind: "infrastructure", server: "s", method: "initialize" }, initialize);
   const [relative] = await resolvedPaths(resolver, "read_text_file", { path: "public/a" });
-  assert.equal(relative.resolved.ok, false);
+  assert.deepEqual(relative.resolved, { ok: true, path: join(t.ws, "public", "a") });
   const [absolute] = await resolvedPaths(resolver, "read_text_file", { path: join(t.ws, "public", "a") });
   assert.equal(absolute.resolved.ok, true);
 });
