@@ -5,7 +5,8 @@
  *
  * The rules, in order:
  * 1. Percent-decode repeatedly until the text stops changing (at most 8 rounds; deeper nesting is refused), so
- *    double- and triple-encoded dots and slashes are seen for what they are.
+ *    double- and triple-encoded dots and slashes are seen for what they are. Escapes that are not valid UTF-8
+ *    (overlong `%c0%ae`, stray continuation bytes) are refused rather than repaired to U+FFFD.
  * 2. Refuse control characters (NUL and the rest of C0, and DEL) and backslashes: no path the backends accept
  *    needs them, and they are how truncation and Windows-separator tricks start.
  * 3. Strip `file://` (with an empty or `localhost` host; any other host is refused) or `file:`.
@@ -35,6 +36,7 @@ export type Target =
 export type Normalised = { ok: true; target: Target } | { ok: false; problem: string };
 
 const MAX_DECODE_ROUNDS = 8;
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true });
 // deno-lint-ignore no-control-regex -- control characters are exactly what this refuses
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
 const SCHEME_WITH_AUTHORITY = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)(.*)$/s;
@@ -119,6 +121,12 @@ function decodeAndScreen(raw: string): { ok: true; text: string } | { ok: false;
   let text = raw;
   for (let round = 0;; round++) {
     const next = percentDecodeOnce(text);
+    if (next === undefined) {
+      return {
+        ok: false,
+        problem: "has a percent-encoding that is not valid UTF-8 (overlong or stray bytes)",
+      };
+    }
     if (next === text) break;
     if (round === MAX_DECODE_ROUNDS) {
       return { ok: false, problem: `is percent-encoded more than ${MAX_DECODE_ROUNDS} times over` };
@@ -132,12 +140,23 @@ function decodeAndScreen(raw: string): { ok: true; text: string } | { ok: false;
   return { ok: true, text };
 }
 
-/** Decodes each run of `%XX` escapes as UTF-8; a stray `%` that starts no escape is left as it is. */
-function percentDecodeOnce(text: string): string {
-  return text.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => {
+/**
+ * Decodes each run of `%XX` escapes as UTF-8; a stray `%` that starts no escape is left as it is. A run that is
+ * not valid UTF-8 (an overlong `%c0%ae` for `.`, a stray continuation byte) gives `undefined`: no backend should
+ * get a name whose meaning depends on how a decoder repairs it.
+ */
+function percentDecodeOnce(text: string): string | undefined {
+  let invalid = false;
+  const decoded = text.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => {
     const bytes = Uint8Array.from(run.slice(1).split("%"), (hex) => parseInt(hex, 16));
-    return new TextDecoder().decode(bytes);
+    try {
+      return STRICT_UTF8.decode(bytes);
+    } catch {
+      invalid = true;
+      return run;
+    }
   });
+  return invalid ? undefined : decoded;
 }
 
 function fileTarget(text: string): Normalised {

@@ -13,14 +13,7 @@
  * `$HOME/…`, a place the policy cannot see: the sidecar refuses `~` for every backend.
  */
 import assert from "node:assert/strict";
-import {
-  answerTo,
-  type CorpusCase,
-  deniedCall,
-  deniedRequest,
-  forwardedHarmlessly,
-  registerCorpus,
-} from "./corpus.ts";
+import { answerTo, type CorpusCase, deniedCall, deniedRequest, registerCorpus } from "./corpus.ts";
 
 const REFUSED = "resource_not_allowed_for_role";
 
@@ -46,20 +39,19 @@ const percent: CorpusCase[] = [
   read("whole tail encoded, upper case", "{ws}/public%2F%2E%2E%2Fprivate%2F{secret}"),
   read("double-encoded slash and dots, mixed", "{ws}/public%252F%252e%252E%252fprivate/{secret}"),
   read("restricted folder's name percent-encoded", "{ws}/%70%72%69%76%61%74%65/{secret}"),
-  // Invalid UTF-8 decodes to U+FFFD, never to a dot or slash: the policy sees a path under public/, and the
-  // backend (which does not decode) finds no such folder. Nothing is read or written.
-  forwardedHarmlessly({
-    name: "overlong UTF-8 dots (%c0%ae) cannot spell ..: write fails in the backend, nothing created",
+  // Invalid UTF-8 (overlong forms of `.` and `/`, stray continuation bytes) is refused outright: a name whose
+  // meaning depends on how a decoder repairs it is never forwarded. Nothing is read or written.
+  deniedCall({
+    name: "overlong UTF-8 dots (%c0%ae) are refused: nothing created",
     as: "bob",
     tool: "write_file",
     args: { path: "{ws}/public/%c0%ae%c0%ae/private/planted.txt", content: "x" },
+    reason: REFUSED,
   }),
-  forwardedHarmlessly({
-    name: "overlong UTF-8 slash (%c0%af) and lone continuation bytes: read fails in the backend",
-    as: "bob",
-    tool: "read_text_file",
-    args: { path: "{ws}/public/..%c0%afprivate%80%bf/{secret}" },
-  }),
+  read(
+    "overlong UTF-8 slash (%c0%af) and lone continuation bytes are refused",
+    "{ws}/public/..%c0%afprivate%80%bf/{secret}",
+  ),
 ];
 
 const nulAndControl: CorpusCase[] = [

@@ -118,3 +118,29 @@ Deno.test("folder containment equals the segment-wise prefix relation", () => {
     { numRuns: 1000 },
   );
 });
+
+Deno.test("percent-escapes that are not valid UTF-8 are refused, at any depth; valid multi-byte ones decode", () => {
+  for (
+    const value of [
+      "/ws/public/%c0%ae%c0%ae/private/a", // overlong "."
+      "/ws/public/..%c0%afprivate/a", // overlong "/"
+      "/ws/private%80/a", // a lone continuation byte
+      "/ws/%e0%80%ae/a", // a three-byte overlong "."
+      "/ws/%ed%a0%80/a", // a UTF-16 surrogate encoded in UTF-8
+      "/ws/%f4%90%80%80/a", // past U+10FFFF
+      "/ws/%c3", // a truncated sequence at the end
+      "/ws/%25c0%25ae/a", // double-encoded overlong
+    ]
+  ) {
+    const result = normalisePathArgument(value);
+    assert.equal(result.ok, false, value);
+    assert.match((result as { problem: string }).problem, /not valid UTF-8/, value);
+    assert.equal(normaliseResourceUri(`file://${value}`).ok, false, value);
+  }
+  assert.deepEqual(normalisePathArgument("/ws/caf%c3%a9"), {
+    ok: true,
+    target: { kind: "file", path: "/ws/café", uri: "file:///ws/café" },
+  });
+  // A stray % that starts no escape is still left as it is.
+  assert.equal(pathOf("/ws/100%"), "/ws/100%");
+});
