@@ -166,6 +166,23 @@ export const PATH_ARGUMENTS: Readonly<Record<EmbeddedBackend, ToolPathArguments>
 };
 
 /**
+ * The arguments of one tool the backend does not read as paths (marked `not_path`), or `undefined` for a tool the
+ * table does not know.
+ *
+ * @example
+ * ```ts
+ * import { notPathArgumentsOf } from "./path_arguments.ts";
+ * notPathArgumentsOf("git", "git_diff"); // ["target", "source"]
+ * notPathArgumentsOf("git", "git_unknown"); // undefined
+ * ```
+ */
+export function notPathArgumentsOf(backend: EmbeddedBackend, tool: string): string[] | undefined {
+  const tools = PATH_ARGUMENTS[backend];
+  if (!Object.hasOwn(tools, tool)) return undefined;
+  return Object.entries(tools[tool]).filter(([, kind]) => kind === "not_path").map(([name]) => name);
+}
+
+/**
  * The path arguments of one tool (every argument the table does not mark `not_path`). A tool the table does not
  * know gets `undefined`: the caller then fails closed.
  *

@@ -74,6 +74,12 @@ export type PolicyAction =
     args?: Record<string, unknown>;
     annotations?: { readOnlyHint?: boolean };
     paths?: readonly PathResolution[];
+    /**
+     * Arguments the backend's own path table says it does not read as paths (git_diff's `source` is a ref), for
+     * an embedded backend whose table knows the tool: they are left out of the DEFAULT path argument list (a
+     * policy's own `path_args` and an op's `uri_arg` still apply). Arguments the table does not know keep it.
+     */
+    notPathArguments?: readonly string[];
   }
   /** `resources/read|subscribe|unsubscribe`, `prompts/get` (as `prompt://server/name`), `completion/complete`. */
   | { kind: "read"; server: string; uri: string }

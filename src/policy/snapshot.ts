@@ -41,6 +41,12 @@ export interface ServerRules {
   readonly allowedPaths?: readonly string[];
   /** Argument names whose string values (or lists of strings) are paths. */
   readonly pathArgs: readonly string[];
+  /**
+   * Whether the policy lists `pathArgs` itself (`tools.<server>.path_args`); otherwise they are
+   * {@linkcode DEFAULT_PATH_ARGS}, which a backend's own path table may overrule for an argument it knows is not
+   * a path.
+   */
+  readonly pathArgsListed?: boolean;
   /** Whether a tool's `readOnlyHint` annotation may classify an unmapped tool as a read. */
   readonly trustAnnotations: boolean;
   /** Tools classified as reads or writes, by tool name. */
@@ -159,6 +165,7 @@ function serverRules(rules: PolicyServerRules): ServerRules {
     restrictedPaths: rules.restricted_paths ?? [],
     allowedPaths: rules.allowed_paths,
     pathArgs: rules.path_args ?? DEFAULT_PATH_ARGS,
+    pathArgsListed: rules.path_args !== undefined,
     trustAnnotations: rules.trust_annotations ?? false,
     ops: new Map(Object.entries(rules.ops ?? {})),
   };

@@ -16,7 +16,7 @@
  * @module
  */
 import { posix } from "node:path";
-import { type PathArgumentKind, pathArgumentsOf } from "../backends/path_arguments.ts";
+import { notPathArgumentsOf, type PathArgumentKind, pathArgumentsOf } from "../backends/path_arguments.ts";
 import type { ClassifiedMessage } from "../mcp/classify.ts";
 import type { JSONRPCMessage } from "../mcp/jsonrpc.ts";
 import type { PathResolution, PolicyAction } from "../policy/action.ts";
@@ -74,7 +74,8 @@ export function pathResolver(model: LocalPathModel, options: PathResolverOptions
       } catch (error) {
         paths = [failed(`tool ${action.tool}`, error)];
       }
-      return { ...action, paths };
+      const notPaths = model.kind === "command" ? undefined : notPathArgumentsOf(model.kind, action.tool);
+      return notPaths === undefined ? { ...action, paths } : { ...action, paths, notPathArguments: notPaths };
     },
 
     settle(request, answer) {

@@ -118,3 +118,36 @@ Deno.test("malformed actions have no requirement", () => {
     assert.equal(requirementOf(snapshot, action).ok, false, JSON.stringify(action));
   }
 });
+
+Deno.test("a backend's table takes arguments out of the DEFAULT path list only; a policy's own list holds", () => {
+  const withDefaults = createSnapshot(
+    {
+      epochs: { e: { active: true, expires_at: "2099-01-01T00:00:00Z", permissions: ["call"] } },
+      roles: { default: { epochs: ["e"], tools: ["git", "listed"], permissions: ["call"] } },
+      tools: {
+        git: {},
+        listed: { path_args: ["source"], ops: { diff: { action: "read", uri_arg: "ref" } } },
+      },
+    } satisfies Policy,
+    "0".repeat(64),
+  );
+  const sources = (server: string, tool: string, notPathArguments?: string[]) => {
+    const result = requirementOf(withDefaults, {
+      kind: "call",
+      server,
+      tool,
+      args: { source: "HEAD~1", ref: "main", directory: "/etc" },
+      ...(notPathArguments === undefined ? {} : { notPathArguments }),
+    });
+    assert.ok(result.ok);
+    return result.requirement.kind === "call"
+      ? result.requirement.targets.map((target) => target.source)
+      : [];
+  };
+  // No table (a URL upstream): the default list reads `source` and `directory` as paths.
+  assert.deepEqual(sources("git", "git_diff"), ["argument source", "argument directory"]);
+  // The table says `source` is a ref: gone; `directory`, which it does not list, is still checked.
+  assert.deepEqual(sources("git", "git_diff", ["source", "target"]), ["argument directory"]);
+  // A policy that lists its own path_args (and a uri_arg) keeps them, table or not.
+  assert.deepEqual(sources("listed", "diff", ["source", "ref"]), ["argument source", "argument ref"]);
+});
