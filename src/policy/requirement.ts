@@ -102,7 +102,11 @@ function callRequirement(
   const sideVerb: Verb = op?.action ?? (readOnly ? "read" : "write");
   const argNames = new Set(rules.pathArgs);
   // The default list guesses by name; an embedded backend's table knows, for the arguments it lists.
-  if (rules.pathArgsListed !== true) for (const name of action.notPathArguments ?? []) argNames.delete(name);
+  if (rules.pathArgsListed !== true) {
+    for (const name of action.notPathArguments ?? []) {
+      argNames.delete(name);
+    }
+  }
   if (op?.uri_arg !== undefined) argNames.add(op.uri_arg);
   const prefixOf = (name: string | undefined) =>
     name !== undefined && name === op?.uri_arg && op.uri_prefix !== undefined ? op.uri_prefix : "file://";
