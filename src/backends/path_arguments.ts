@@ -38,6 +38,12 @@ export type PathArgumentKind =
   | "repository_url"
   /** Git: a remote's name, which git reads as a path relative to the repository when no such remote exists. */
   | "remote_name"
+  /**
+   * Git: a revision (a ref, a hash, `HEAD~1`). Not a path, except in git's `<rev>:<path>` and `:<stage>:<path>`
+   * forms, which name a file in a tree or the index (`HEAD:private/secret.txt`); a revision with a `:` is
+   * refused, since no ref name may contain one.
+   */
+  | "revision"
   /** Not a path: refs, patterns, messages, modes, and URLs fetched over the network (egress rules apply). */
   | "not_path";
 
@@ -86,24 +92,24 @@ export const PATH_ARGUMENTS: Readonly<Record<EmbeddedBackend, ToolPathArguments>
       mode: "not_path",
       branchName: "not_path",
       newBranchName: "not_path",
-      startPoint: "not_path",
-      merged: "not_path",
-      noMerged: "not_path",
+      startPoint: "revision",
+      merged: "revision",
+      noMerged: "revision",
     },
     git_changelog_analyze: {
       path: "working_dir",
       reviewTypes: "not_path",
-      sinceTag: "not_path",
-      branch: "not_path",
+      sinceTag: "revision",
+      branch: "revision",
     },
-    git_checkout: { path: "working_dir", target: "not_path", paths: "repo_path" },
-    git_cherry_pick: { path: "working_dir", commits: "not_path", strategy: "not_path" },
+    git_checkout: { path: "working_dir", target: "revision", paths: "repo_path" },
+    git_cherry_pick: { path: "working_dir", commits: "revision", strategy: "not_path" },
     git_clean: { path: "working_dir" },
     git_clear_working_dir: { confirm: "not_path" },
     git_clone: { url: "repository_url", path: "process_path", branch: "not_path" },
     git_commit: { path: "working_dir", message: "not_path", filesToStage: "repo_path" },
-    // `target` and `source` are refs here, not files.
-    git_diff: { path: "working_dir", target: "not_path", source: "not_path", paths: "repo_path" },
+    // `target` and `source` are revisions here, not files (but `HEAD:file` names a file: see "revision").
+    git_diff: { path: "working_dir", target: "revision", source: "revision", paths: "repo_path" },
     git_fetch: { path: "working_dir", remote: "remote_name" },
     git_init: { path: "working_dir", initialBranch: "not_path" },
     git_log: {
@@ -112,20 +118,20 @@ export const PATH_ARGUMENTS: Readonly<Record<EmbeddedBackend, ToolPathArguments>
       until: "not_path",
       author: "not_path",
       grep: "not_path",
-      branch: "not_path",
+      branch: "revision",
       filePath: "repo_path",
     },
-    git_merge: { path: "working_dir", branch: "not_path", strategy: "not_path", message: "not_path" },
-    git_pull: { path: "working_dir", remote: "remote_name", branch: "not_path" },
-    git_push: { path: "working_dir", remote: "remote_name", branch: "not_path", remoteBranch: "not_path" },
+    git_merge: { path: "working_dir", branch: "revision", strategy: "not_path", message: "not_path" },
+    git_pull: { path: "working_dir", remote: "remote_name", branch: "revision" },
+    git_push: { path: "working_dir", remote: "remote_name", branch: "revision", remoteBranch: "revision" },
     git_rebase: {
       path: "working_dir",
       mode: "not_path",
-      upstream: "not_path",
-      branch: "not_path",
-      onto: "not_path",
+      upstream: "revision",
+      branch: "revision",
+      onto: "revision",
     },
-    git_reflog: { path: "working_dir", ref: "not_path" },
+    git_reflog: { path: "working_dir", ref: "revision" },
     git_remote: {
       path: "working_dir",
       mode: "not_path",
@@ -133,24 +139,24 @@ export const PATH_ARGUMENTS: Readonly<Record<EmbeddedBackend, ToolPathArguments>
       url: "repository_url",
       newName: "not_path",
     },
-    git_reset: { path: "working_dir", mode: "not_path", target: "not_path", paths: "repo_path" },
+    git_reset: { path: "working_dir", mode: "not_path", target: "revision", paths: "repo_path" },
     git_set_working_dir: { path: "set_working_dir" },
-    git_show: { path: "working_dir", object: "not_path", format: "not_path", filePath: "repo_path" },
-    git_stash: { path: "working_dir", mode: "not_path", message: "not_path", stashRef: "not_path" },
+    git_show: { path: "working_dir", object: "revision", format: "not_path", filePath: "repo_path" },
+    git_stash: { path: "working_dir", mode: "not_path", message: "not_path", stashRef: "revision" },
     git_status: { path: "working_dir" },
     git_tag: {
       path: "working_dir",
       mode: "not_path",
       tagName: "not_path",
-      commit: "not_path",
+      commit: "revision",
       message: "not_path",
     },
     git_worktree: {
       path: "working_dir",
       mode: "not_path",
       worktreePath: "repo_path",
-      branch: "not_path",
-      commitish: "not_path",
+      branch: "revision",
+      commitish: "revision",
       newPath: "repo_path",
     },
     git_wrapup_instructions: { acknowledgement: "not_path" },
@@ -166,8 +172,8 @@ export const PATH_ARGUMENTS: Readonly<Record<EmbeddedBackend, ToolPathArguments>
 };
 
 /**
- * The arguments of one tool the backend does not read as paths (marked `not_path`), or `undefined` for a tool the
- * table does not know.
+ * The arguments of one tool the backend does not read as file paths (`not_path`, and revisions, which are screened
+ * for `rev:path` instead), or `undefined` for a tool the table does not know.
  *
  * @example
  * ```ts
@@ -179,7 +185,8 @@ export const PATH_ARGUMENTS: Readonly<Record<EmbeddedBackend, ToolPathArguments>
 export function notPathArgumentsOf(backend: EmbeddedBackend, tool: string): string[] | undefined {
   const tools = PATH_ARGUMENTS[backend];
   if (!Object.hasOwn(tools, tool)) return undefined;
-  return Object.entries(tools[tool]).filter(([, kind]) => kind === "not_path").map(([name]) => name);
+  return Object.entries(tools[tool]).filter(([, kind]) => kind === "not_path" || kind === "revision")
+    .map(([name]) => name);
 }
 
 /**

@@ -181,6 +181,12 @@ export function pathResolver(model: LocalPathModel, options: PathResolverOptions
           values.map((text) => gitPath(name, source, text, cwd, posix.resolve(cwd, text))),
         );
       }
+      case "revision":
+        // `HEAD:private/secret.txt` and `:0:private/secret.txt` read a file from a tree or the index, past every
+        // path rule; no ref name may contain a colon, so refusing it costs nothing legitimate.
+        return values.filter((text) => text.includes(":")).map((text) =>
+          failedWith(source, "a revision with ':' names a file in the repository (rev:path)", name, text)
+        );
       case "repository_url":
       case "remote_name": {
         // A clone has no repository yet: its process's folder; a remote is read from the repository.
