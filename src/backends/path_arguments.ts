@@ -26,6 +26,12 @@
 export type PathArgumentKind =
   /** Filesystem backend: a path, relative ones against its folders, `~` expanded. */
   | "path"
+  /**
+   * Filesystem backend: a path it creates, changes or moves (resolved as `path`). Git metadata is never one: a
+   * `.git` component is refused, since a written `.git/config`, hook or `.git` file makes the git backend run
+   * commands or read another repository.
+   */
+  | "written_path"
   /** Git: the repository folder; absent or `.` is the session's working directory; relative against GIT_BASE_DIR. */
   | "working_dir"
   /** Git: a path inside the repository (a file or pathspec), relative to the working directory. */
@@ -62,7 +68,7 @@ const FETCH_WITH_LANG = { ...FETCH_ARGUMENTS, lang: "not_path" } as const;
  * @example
  * ```ts
  * import { PATH_ARGUMENTS } from "./path_arguments.ts";
- * PATH_ARGUMENTS.filesystem.move_file; // { source: "path", destination: "path" }
+ * PATH_ARGUMENTS.filesystem.move_file; // { source: "written_path", destination: "written_path" }
  * PATH_ARGUMENTS.git.git_blame.filePath; // "repo_path"
  * ```
  */
@@ -72,14 +78,14 @@ export const PATH_ARGUMENTS: Readonly<Record<EmbeddedBackend, ToolPathArguments>
     read_text_file: { path: "path" },
     read_media_file: { path: "path" },
     read_multiple_files: { paths: "path" },
-    write_file: { path: "path", content: "not_path" },
-    edit_file: { path: "path" },
-    create_directory: { path: "path" },
+    write_file: { path: "written_path", content: "not_path" },
+    edit_file: { path: "written_path" },
+    create_directory: { path: "written_path" },
     list_directory: { path: "path" },
     list_directory_with_sizes: { path: "path", sortBy: "not_path" },
     // Patterns are matched against names below `path`; they cannot name another folder.
     directory_tree: { path: "path", excludePatterns: "not_path" },
-    move_file: { source: "path", destination: "path" },
+    move_file: { source: "written_path", destination: "written_path" },
     search_files: { path: "path", pattern: "not_path", excludePatterns: "not_path" },
     get_file_info: { path: "path" },
     list_allowed_directories: {},

@@ -134,6 +134,10 @@ export function pathResolver(model: LocalPathModel, options: PathResolverOptions
     switch (kind) {
       case "path":
         return await Promise.all(values.map((text) => filesystemPath(name, text)));
+      case "written_path":
+        return await Promise.all(
+          values.map(async (text) => notGitMetadata(await filesystemPath(name, text))),
+        );
       case "working_dir": {
         if (typeof value === "string" && value !== ".") {
           return [await gitPath(name, source, value, gitBase(), gitWorkingDir(value))];
@@ -251,6 +255,33 @@ export function pathResolver(model: LocalPathModel, options: PathResolverOptions
       base,
       resolved: await confined(posix.resolve(base, expanded), folders),
     };
+  }
+
+  /**
+   * A path the filesystem backend would write, refused when it (as written against its base, or for real) has a
+   * `.git` component: a written `.git/config` (`core.fsmonitor`), hook, or `.git` file pointing elsewhere makes
+   * the git backend run commands or read another repository, outside every path rule. Compared without case, as
+   * a case-insensitive file system would.
+   */
+  function notGitMetadata(resolution: PathResolution): PathResolution {
+    const written = resolution.base === undefined
+      ? expandHome(resolution.value, homeOf())
+      : posix.resolve(resolution.base, expandHome(resolution.value, homeOf()));
+    const touched = [written, resolution.resolved.ok ? resolution.resolved.path : ""];
+    if (!touched.some((path) => path.split("/").some((segment) => segment.toLowerCase() === ".git"))) {
+      return resolution;
+    }
+    return {
+      ...resolution,
+      resolved: {
+        ok: false,
+        problem: "writes git metadata (.git), which makes the git backend run commands",
+      },
+    };
+  }
+
+  function homeOf(): string {
+    return model.kind === "filesystem" || model.kind === "git" ? model.home : "/";
   }
 
   /**

@@ -9,7 +9,12 @@ import assert from "node:assert/strict";
 import { Client } from "@modelcontextprotocol/sdk/client";
 // @ts-types="@modelcontextprotocol/sdk/client/stdio"
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { type EmbeddedBackend, PATH_ARGUMENTS, pathArgumentsOf } from "../../src/backends/path_arguments.ts";
+import {
+  type EmbeddedBackend,
+  notPathArgumentsOf,
+  PATH_ARGUMENTS,
+  pathArgumentsOf,
+} from "../../src/backends/path_arguments.ts";
 import { REPO_ROOT } from "../fixtures/sidecar_process.ts";
 
 type Schema = { type?: string | string[]; items?: Schema; anyOf?: Schema[]; oneOf?: Schema[] };
@@ -95,7 +100,16 @@ Deno.test("the schema reader sees strings in every form a tool may declare them"
 });
 
 Deno.test("pathArgumentsOf lists the path arguments and refuses unknown tools", () => {
-  assert.deepEqual(pathArgumentsOf("filesystem", "move_file"), [["source", "path"], ["destination", "path"]]);
+  assert.deepEqual(pathArgumentsOf("filesystem", "move_file"), [["source", "written_path"], [
+    "destination",
+    "written_path",
+  ]]);
+  assert.deepEqual(pathArgumentsOf("git", "git_diff"), [["path", "working_dir"], ["target", "revision"], [
+    "source",
+    "revision",
+  ], ["paths", "repo_path"]]);
+  assert.deepEqual(notPathArgumentsOf("git", "git_diff"), ["target", "source"]);
+  assert.equal(notPathArgumentsOf("git", "git_not_a_tool"), undefined);
   assert.deepEqual(pathArgumentsOf("git", "git_clone"), [["url", "repository_url"], [
     "path",
     "process_path",
