@@ -260,17 +260,16 @@ export function pathResolver(model: LocalPathModel, options: PathResolverOptions
   /**
    * A path the filesystem backend would write, refused when it (as written against its base, or for real) has a
    * `.git` component: a written `.git/config` (`core.fsmonitor`), hook, or `.git` file pointing elsewhere makes
-   * the git backend run commands or read another repository, outside every path rule. Compared without case, as
-   * a case-insensitive file system would.
+   * the git backend run commands or read another repository, outside every path rule. So does a user's git
+   * configuration (`~/.gitconfig`, `~/.config/git/`) when a served folder holds a home folder. Compared without
+   * case, as a case-insensitive file system would.
    */
   function notGitMetadata(resolution: PathResolution): PathResolution {
     const written = resolution.base === undefined
       ? expandHome(resolution.value, homeOf())
       : posix.resolve(resolution.base, expandHome(resolution.value, homeOf()));
     const touched = [written, resolution.resolved.ok ? resolution.resolved.path : ""];
-    if (!touched.some((path) => path.split("/").some((segment) => segment.toLowerCase() === ".git"))) {
-      return resolution;
-    }
+    if (!touched.some(isGitConfiguration)) return resolution;
     return {
       ...resolution,
       resolved: {
@@ -397,6 +396,13 @@ async function real(absolute: string): Promise<Resolved> {
   } catch (error) {
     return { ok: false, problem: error instanceof Error ? error.message : String(error) };
   }
+}
+
+/** Whether `path` is git metadata or a git configuration file: what git reads as settings (and so as code). */
+function isGitConfiguration(path: string): boolean {
+  const segments = path.toLowerCase().split("/");
+  return segments.includes(".git") || segments.at(-1) === ".gitconfig" ||
+    segments.some((segment, index) => segment === ".config" && segments[index + 1] === "git");
 }
 
 function isInside(path: string, folders: readonly string[]): boolean {

@@ -129,6 +129,18 @@ test("a folder laid out as a bare repository with a planted config: git refuses 
   await call(git, "git_diff", { path: evil });
   assert.equal(await exists(pwned), false, "git took the folder as a repository and ran its monitor");
 });
+test("a user's git configuration in a served folder (.gitconfig, .config/git/config): refused", async () => {
+  // A served folder that holds a home folder: git reads these as settings for every repository.
+  for (
+    const path of [join(stack.publicDir, ".gitconfig"), join(stack.publicDir, ".config", "git", "config")]
+  ) {
+    await assertDenied(
+      stack,
+      () => call(fs, "write_file", { path, content: `[diff]\n\texternal = "touch ${pwned}"\n` }),
+    );
+    assert.equal(await exists(path), false);
+  }
+});
 test("allowed: reading .git/config and writing an ordinary file named like it (.gitignore)", async () => {
   assert.match(
     firstText(await call(fs, "read_text_file", { path: join(repo, ".git", "config") })),
