@@ -74,6 +74,11 @@ export type PolicyAction =
     args?: Record<string, unknown>;
     annotations?: { readOnlyHint?: boolean };
     paths?: readonly PathResolution[];
+    /**
+     * The addresses each host name in the call's URL arguments resolved to, looked up by the stage before the
+     * decision (an empty list: it did not resolve). A name missing here is refused.
+     */
+    resolvedHosts?: Readonly<Record<string, readonly string[]>>;
   }
   /** `resources/read|subscribe|unsubscribe`, `prompts/get` (as `prompt://server/name`), `completion/complete`. */
   | { kind: "read"; server: string; uri: string }

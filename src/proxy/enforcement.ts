@@ -19,12 +19,15 @@ import {
   filterResources,
   filterResourceTemplates,
   filterTools,
+  type PolicyAction,
   type Principal,
 } from "../policy/decide.ts";
 import type { GrantStore } from "../policy/grant_store.ts";
 import type { LivePolicy } from "../policy/live_policy.ts";
 import { policyActionOf } from "../policy/message_action.ts";
 import type { PathResolver } from "./path_resolution.ts";
+import { resolveDestinations } from "./destination_resolution.ts";
+import { resultInspection, type Withheld } from "./result_inspection.ts";
 import type { Denial, Outcome } from "./session.ts";
 
 export type { DecisionRecord, DecisionRecorder } from "../audit/decision_record.ts";
@@ -83,6 +86,7 @@ export function enforcement(context: EnforcementContext): Enforcement {
     lastResolution = turn.catch(() => {});
     return turn;
   };
+  const inspection = resultInspection();
   const principalNow = () => {
     const snapshot = context.live.current();
     return { snapshot, principal: authenticate(snapshot, context.caller.tokenSha256) };
@@ -93,9 +97,11 @@ export function enforcement(context: EnforcementContext): Enforcement {
       // I/O before the pure decision: the real paths behind the arguments (never throws; failures deny). Messages
       // are decided in the order they came: each waits for the resolution of the one before it, so a quick
       // message (a cancellation, a ping) never overtakes a tool call whose paths are still being resolved.
+      // Then, for a call that nothing but its destinations would refuse, the host names in its URL arguments
+      // are resolved too (no lookups on behalf of callers who may not call the tool), in the same turn.
       const action = policyActionOf(message, annotations);
-      const turn = context.paths ? resolvedInOrder(context.paths.resolve(action, message)) : action;
-      const resolved = await turn;
+      const withPaths = context.paths ? context.paths.resolve(action, message) : Promise.resolve(action);
+      const resolved = await resolvedInOrder(withPaths.then(withDestinations));
       const { snapshot, principal } = principalNow();
       const now = clock();
       let decision: Decision;
@@ -148,10 +154,13 @@ export function enforcement(context: EnforcementContext): Enforcement {
       const kept = decided.get(idKey(request.id));
       decided.delete(idKey(request.id));
       context.paths?.settle(request, answer);
+      // A tool result is inspected before it is recorded, so that its audit line says what was withheld.
+      const inspected = inspectResult(request, answer);
+      answer = inspected.answer;
       if (kept) {
         try {
           await context.recorder.record(
-            { ...kept, message: request, outcome, seconds },
+            { ...kept, message: request, outcome, seconds, withheld: inspected.withheld },
             context.sessionId?.(),
           );
         } catch {
@@ -172,6 +181,51 @@ export function enforcement(context: EnforcementContext): Enforcement {
         : answer;
     },
   };
+
+  /** The action with its URL arguments' host names resolved, when the decision turns on them. */
+  async function withDestinations(action: PolicyAction): Promise<PolicyAction> {
+    if (action.kind !== "call") return action;
+    const { snapshot, principal } = principalNow();
+    const now = clock();
+    try {
+      const first = decide(snapshot, principal, action, { grants: context.grants.active(now) }, now);
+      return first.reason === "egress_not_allowed" ? await resolveDestinations(snapshot, action) : action;
+    } catch {
+      // The decision proper fails closed on the same error.
+      return action;
+    }
+  }
+
+  function inspectResult(
+    request: ClassifiedMessage,
+    answer: JSONRPCMessage,
+  ): { answer: JSONRPCMessage; withheld?: Withheld } {
+    if (!("result" in answer) || request.action.kind !== "call") return { answer };
+    const action = policyActionOf(request, annotations);
+    if (action.kind !== "call") return { answer };
+    const { snapshot, principal } = principalNow();
+    try {
+      const { result, withheld } = inspection.inspect(
+        snapshot,
+        principal,
+        { server: action.server, tool: action.tool, args: action.args },
+        answer.result as Record<string, unknown>,
+      );
+      return { answer: { ...answer, result } as JSONRPCMessage, withheld };
+    } catch (error) {
+      // Fail closed: a result that could not be inspected is not passed on.
+      const why = error instanceof Error ? error.message : String(error);
+      return {
+        answer: errorResponse(
+          request.id ?? null,
+          ErrorCode.UpstreamError,
+          "The tool's result could not be inspected, so it is withheld",
+          { reason: "result_inspection_failed", executed: true, detail: why },
+        ) as JSONRPCMessage,
+        withheld: { count: 1, reasons: ["result_inspection_failed"] },
+      };
+    }
+  }
 
   function filterResult(method: string, result: Record<string, unknown>): Record<string, unknown> {
     const { snapshot, principal } = principalNow();
