@@ -67,6 +67,7 @@ export type Destination =
 const DEFAULT_PORTS: Record<string, number> = { http: 80, https: 443, ssh: 22, git: 9418, ftp: 21 };
 const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]*):/;
 const SPECIAL_SCHEMES = new Set(["http", "https", "ftp", "ws", "wss"]);
+const SCP_LIKE = /^(?:[^@/:[\]]*@)?(\[[^\]/]*\]|[^:/[\]@]+):/;
 // deno-lint-ignore no-control-regex -- control characters and spaces are exactly what this refuses
 const UNSAFE_CHARACTER = /[\u0000-\u0020\u007f]/;
 
@@ -106,17 +107,9 @@ export function parseDestination(value: string): Destination {
     // git's `<transport>::<address>` remote helpers (ext::, fd::) run programs; never a plain destination.
     return { kind: "invalid", problem: "names a git remote helper (transport::address)" };
   }
-  const colon = value.indexOf(":");
-  const slash = value.indexOf("/");
-  if (colon !== -1 && (slash === -1 || colon < slash) && !value.startsWith("[")) {
-    // git reads `[user@]host:path` as ssh to host.
-    const authority = value.slice(0, colon);
-    return network("ssh", authority.slice(authority.lastIndexOf("@") + 1), DEFAULT_PORTS.ssh);
-  }
-  if (value.startsWith("[")) {
-    const close = value.indexOf("]:");
-    if (close !== -1) return network("ssh", value.slice(1, close), DEFAULT_PORTS.ssh);
-  }
+  // git reads `[user@]host:path` (host possibly `[v6]`), with the `:` before any `/`, as ssh to host.
+  const scp = SCP_LIKE.exec(value);
+  if (scp !== null) return network("ssh", scp[1], DEFAULT_PORTS.ssh);
   return { kind: "local" };
 }
 

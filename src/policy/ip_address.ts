@@ -55,7 +55,7 @@ export function parseIpLiteral(host: string): IpAddress | undefined {
   if (text === "") return undefined;
   if (ipaddr.IPv4.isValid(text)) return { family: 4, text: ipaddr.IPv4.parse(text).toString() };
   if (ipaddr.IPv6.isValid(text)) {
-    const address = ipaddr.IPv6.parse(text);
+    const address = compatibleForm(text) ?? ipaddr.IPv6.parse(text);
     return { family: 6, text: withoutZone(address).toString() };
   }
   return undefined;
@@ -97,11 +97,10 @@ export function classifyAddress(address: string): AddressClass {
       embedding: embedded.how,
     };
   }
-  const range = v6.range();
-  if (range !== "unicast") return { public: false, range };
   // 64:ff9b:1::/48 is NAT64 for local use (RFC 8215): whatever it reaches is on the operator's network.
   if (v6.match(ipaddr.IPv6.parse("64:ff9b:1::"), 48)) return { public: false, range: "nat64LocalUse" };
-  return { public: true, range };
+  const range = v6.range();
+  return { public: range === "unicast", range };
 }
 
 /**
@@ -160,6 +159,14 @@ export function parseCidr(cidr: string): [ipaddr.IPv4 | ipaddr.IPv6, number] | u
   if (!/^\d{1,3}$/.test(bitsText)) return undefined;
   const bits = Number(bitsText);
   return bits <= max ? [address, bits] : undefined;
+}
+
+/** `::a.b.c.d` is the IPv4-compatible `::a.b.c.d`; ipaddr.js reads it as the mapped `::ffff:a.b.c.d`. */
+function compatibleForm(text: string): ipaddr.IPv6 | undefined {
+  const dotted = /^::(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$/.exec(text)?.[1];
+  if (dotted === undefined || !ipaddr.IPv4.isValidFourPartDecimal(dotted)) return undefined;
+  const [a, b, c, d] = ipaddr.IPv4.parse(dotted).octets;
+  return new ipaddr.IPv6([0, 0, 0, 0, 0, 0, (a << 8) | b, (c << 8) | d]);
 }
 
 function withoutZone(address: ipaddr.IPv6): ipaddr.IPv6 {
