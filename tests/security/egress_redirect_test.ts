@@ -1,0 +1,114 @@
+/**
+ * Security corpus, class 6 (egress), inside the embedded http backend: a destination the policy allows
+ * explicitly (127.0.0.1 on one port) redirects to one it does not (127.0.0.1 on another port, in several
+ * spellings). The sidecar can only check the URL it is given; the backend checks every hop before requesting
+ * it, so the refused port must receive nothing. The first hop is written as the IPv4-mapped literal because
+ * mcp-fetch-server's own check refuses plain 127.0.0.1 before any fetch, but misses the mapped form: the
+ * guarded fetch is what decides here.
+ */
+import assert from "node:assert/strict";
+import type { Client } from "@modelcontextprotocol/sdk/client";
+import { firstText } from "../fixtures/mcp_client.ts";
+import {
+  type RecordingServer,
+  startRecordingServer,
+  startSecurityStack,
+} from "../fixtures/security_stack.ts";
+
+function redirecting(to: (path: string) => string, status = 302): RecordingServer {
+  return startRecordingServer((request) =>
+    new Response(null, { status, headers: { location: to(new URL(request.url).pathname) } })
+  );
+}
+
+async function fetchResult(client: Client, url: string) {
+  return await client.callTool({ name: "fetch_html", arguments: { url } }) as {
+    isError?: boolean;
+    content: { type: string; text?: string }[];
+  };
+}
+
+Deno.test("egress inside the http backend: every redirect hop is checked before it is requested", async (t) => {
+  await using refusedTarget = startRecordingServer();
+  await using middle = startRecordingServer();
+  const b = refusedTarget.port;
+  const hops: Record<string, string> = {
+    "/to-plain": `http://127.0.0.1:${b}/plain`,
+    "/to-mapped": `http://[::ffff:127.0.0.1]:${b}/mapped`,
+    "/to-long": `http://[0:0:0:0:0:ffff:7f00:1]:${b}/long`,
+    "/to-decimal": `http://2130706433:${b}/decimal`,
+    "/to-hex": `http://0x7f.1:${b}/hex`,
+    "/to-localhost": `http://localhost:${b}/name`,
+    "/to-scheme-relative": `//127.0.0.1:${b}/scheme-relative`,
+    "/to-file": "file:///etc/passwd",
+    "/to-middle": `http://[::ffff:127.0.0.1]:${middle.port}/middle`,
+  };
+  await using allowed = redirecting((path) => hops[path] ?? "/");
+  // The middle server, allowed too, sends the request on to the refused port with a 307.
+  await using chain = redirecting(() => `http://127.0.0.1:${b}/after-chain`, 307);
+  hops["/to-chain"] = `http://[::ffff:127.0.0.1]:${chain.port}/chain`;
+  await using stack = await startSecurityStack({
+    egressYaml: [
+      "  allow_private:",
+      `    - { address: 127.0.0.1, ports: [${allowed.port}, ${middle.port}, ${chain.port}] }`,
+    ].join("\n"),
+  });
+  const http = await stack.client("mcp3");
+
+  await t.step(
+    "the allowed destination itself is fetched (the rule is not simply refusing loopback)",
+    async () => {
+      const result = await fetchResult(http, `http://[::ffff:127.0.0.1]:${middle.port}/direct`);
+      assert.equal(result.isError, false, firstText(result));
+      assert.match(firstText(result), /recorded page/);
+      assert.deepEqual(middle.requests, ["/direct"]);
+    },
+  );
+
+  const refusedHops: [string, string][] = [
+    ["plain 127.0.0.1", "/to-plain"],
+    ["the mapped literal [::ffff:127.0.0.1]", "/to-mapped"],
+    ["the long mapped form", "/to-long"],
+    ["the decimal spelling", "/to-decimal"],
+    ["the hex spelling", "/to-hex"],
+    ["the name localhost", "/to-localhost"],
+    ["a scheme-relative location", "/to-scheme-relative"],
+    ["a file: URL", "/to-file"],
+  ];
+  for (const [label, path] of refusedHops) {
+    await t.step(`a redirect to ${label} on the refused port is stopped inside the backend`, async () => {
+      const result = await fetchResult(http, `http://[::ffff:127.0.0.1]:${allowed.port}${path}`);
+      assert.equal(result.isError, true);
+      assert.match(firstText(result), /egress refused by the sidecar's policy/);
+      assert.ok(allowed.requests.includes(path), "the allowed first hop was requested");
+      assert.deepEqual(refusedTarget.requests, [], "the refused port received nothing");
+    });
+  }
+
+  await t.step("a redirect to another allowed destination is followed", async () => {
+    const result = await fetchResult(http, `http://[::ffff:127.0.0.1]:${allowed.port}/to-middle`);
+    assert.equal(result.isError, false, firstText(result));
+    assert.ok(middle.requests.includes("/middle"));
+  });
+
+  await t.step("a chain of allowed hops ending on the refused port stops at the last hop (307)", async () => {
+    const result = await fetchResult(http, `http://[::ffff:127.0.0.1]:${allowed.port}/to-chain`);
+    assert.equal(result.isError, true);
+    assert.deepEqual(chain.requests, ["/chain"]);
+    assert.deepEqual(refusedTarget.requests, []);
+  });
+
+  await t.step(
+    "the refused port asked for directly is refused by the sidecar (port not allowed)",
+    async () => {
+      const error = await http.callTool({
+        name: "fetch_html",
+        arguments: { url: `http://[::ffff:127.0.0.1]:${b}/` },
+      })
+        .then(() => undefined, (error: unknown) => error as { code?: number; data?: { reason?: string } });
+      assert.equal(error?.code, -32003);
+      assert.equal(error?.data?.reason, "egress_not_allowed");
+      assert.deepEqual(refusedTarget.requests, []);
+    },
+  );
+});
