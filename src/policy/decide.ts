@@ -35,7 +35,7 @@ import type { DenyReason, Reason } from "./reasons.ts";
 import { requirementOf } from "./requirement.ts";
 import { findRevocation } from "./revocations.ts";
 import { decideByRoles } from "./role_decision.ts";
-import { type PolicySnapshot, rulesFor } from "./snapshot.ts";
+import { DEFAULT_URL_ARGS, type PolicySnapshot, rulesFor } from "./snapshot.ts";
 
 export type { Grant, GrantRequest, PolicyAction, Principal, SessionState, Verb } from "./action.ts";
 export { DISCOVERY_METHODS } from "./action.ts";
@@ -295,7 +295,7 @@ function enforceVerdict(
   if (action.kind === "call") {
     const destinations = checkUrlArguments(
       snapshot.egress,
-      urlArgumentsOf(rulesFor(snapshot, action.server).urlArgs, action.args),
+      urlArgumentsOf(rulesFor(snapshot, action.server).urlArgs ?? DEFAULT_URL_ARGS, action.args),
       action.resolvedHosts ?? {},
     );
     if (!destinations.ok) return deny("egress_not_allowed", [...explain, destinations.why], epoch);

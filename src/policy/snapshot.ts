@@ -56,8 +56,11 @@ export interface ServerRules {
   readonly allowedPaths?: readonly string[];
   /** Argument names whose string values (or lists of strings) are paths. */
   readonly pathArgs: readonly string[];
-  /** Argument names whose string values (or lists of strings) are URLs, checked by the egress rules. */
-  readonly urlArgs: readonly string[];
+  /**
+   * Argument names whose string values (or lists of strings) are URLs, checked by the egress rules; absent means
+   * {@linkcode DEFAULT_URL_ARGS}.
+   */
+  readonly urlArgs?: readonly string[];
   /** Whether a tool's `readOnlyHint` annotation may classify an unmapped tool as a read. */
   readonly trustAnnotations: boolean;
   /** Tools classified as reads or writes, by tool name. */

@@ -15,7 +15,7 @@
 import { type HostResolver, resolveWithin, systemResolver } from "../backends/host_resolver.ts";
 import { parseDestination, urlArgumentsOf } from "../policy/egress.ts";
 import type { PolicyAction } from "../policy/action.ts";
-import { type PolicySnapshot, rulesFor } from "../policy/snapshot.ts";
+import { DEFAULT_URL_ARGS, type PolicySnapshot, rulesFor } from "../policy/snapshot.ts";
 
 /**
  * Returns the action with `resolvedHosts` filled in for every host name (not literal address) in its URL
@@ -35,7 +35,12 @@ export async function resolveDestinations(
 ): Promise<PolicyAction> {
   if (action.kind !== "call") return action;
   const names = new Set<string>();
-  for (const { value } of urlArgumentsOf(rulesFor(snapshot, action.server).urlArgs, action.args)) {
+  for (
+    const { value } of urlArgumentsOf(
+      rulesFor(snapshot, action.server).urlArgs ?? DEFAULT_URL_ARGS,
+      action.args,
+    )
+  ) {
     const destination = parseDestination(value);
     if (destination.kind === "network" && destination.literal === undefined) names.add(destination.host);
   }
