@@ -8,12 +8,12 @@
  * redirects had been followed):
  * - redirects are followed here, by hand (`redirect: "manual"` underneath), each hop checked before it is
  *   requested, so a redirect to loopback is refused before anything is sent there;
- * - each hop's name is resolved once and all its addresses checked; a plain-HTTP request then connects to the
- *   first of them through a Deno HTTP client whose transport is a TCP socket to that address
- *   (`proxy: { transport: "tcp" }`): the URL and `Host` header stay the URL's, but the socket goes where the
- *   check looked, so a name whose answers change between the check and the connection (DNS rebinding) cannot
- *   move it. Deno's TCP transport carries no TLS, so an https request is checked the same way but connects
- *   through Deno's own resolution: for https a rebinding window between check and connect remains.
+ * - each hop's name is resolved once and all its addresses checked, and the request connects to the first of
+ *   them: plain HTTP through a Deno HTTP client whose transport is a TCP socket to that address
+ *   (`proxy: { transport: "tcp" }`), https through a CONNECT tunnel on 127.0.0.1 that opens its socket to that
+ *   address (pinned_tunnel.ts; TLS still runs end to end with the URL's host name). The URL, `Host` header and
+ *   certificate check stay the URL's, but the socket goes where the check looked, so a name whose answers change
+ *   between the check and the connection (DNS rebinding) cannot move it.
  * - a `proxy` or `client` option (the fetch tools take a `proxy` argument) is refused: the request would
  *   connect to the proxy, not to the checked address.
  *
@@ -21,6 +21,7 @@
  */
 import { checkDestination, type EgressRules, parseDestination } from "../policy/egress.ts";
 import { type HostResolver, resolveWithin, systemResolver } from "./host_resolver.ts";
+import { openPinnedTunnel } from "./pinned_tunnel.ts";
 
 /** How many redirects one request may follow, as browsers and Deno's own fetch allow. */
 export const MAX_REDIRECTS = 20;
@@ -32,6 +33,8 @@ export interface GuardedFetchOptions {
   resolve?: HostResolver;
   /** The fetch that does the work (default: the global fetch at creation). */
   baseFetch?: typeof fetch;
+  /** Extra root certificates (PEM) to trust, for a private CA. */
+  caCerts?: string[];
 }
 
 /** Raised when a request or one of its redirects is refused by the egress rules. */
@@ -71,7 +74,7 @@ export function guardedFetch(options: GuardedFetchOptions): typeof fetch {
     const follow = (init?.redirect ?? request?.redirect ?? "follow") === "follow";
     for (let hop = 0;; hop++) {
       const address = await checkedAddress(url, options.rules, resolve);
-      const client = pinnedClient(url, address);
+      const pinned = pinnedConnection(url, address, options.caCerts);
       let response: Response;
       try {
         response = await baseFetch(url, {
@@ -80,18 +83,18 @@ export function guardedFetch(options: GuardedFetchOptions): typeof fetch {
           headers,
           body,
           redirect: "manual",
-          ...(client === undefined ? {} : { client }),
+          client: pinned.client,
         } as RequestInit);
       } catch (error) {
-        client?.close();
+        pinned.close();
         throw error;
       }
       const location = response.headers.get("location");
       if (!follow || !REDIRECT_STATUSES.has(response.status) || location === null) {
-        return closingClientWhenRead(response, url, client);
+        return releasedWhenRead(response, url, pinned);
       }
       await response.body?.cancel();
-      client?.close();
+      pinned.close();
       if (hop === MAX_REDIRECTS) {
         throw new TypeError(`too many redirects (more than ${MAX_REDIRECTS}): ${url}`);
       }
@@ -117,21 +120,47 @@ export function guardedFetch(options: GuardedFetchOptions): typeof fetch {
   };
 }
 
+/** A Deno HTTP client bound to one checked address, and how to release it. */
+interface PinnedConnection {
+  client: Deno.HttpClient;
+  close(): void;
+}
+
 /**
- * A client whose connections go to the checked address. Plain HTTP is sent over a TCP socket to it; the TCP
- * transport carries no TLS, so an https request keeps Deno's own connection (it resolves the name again: the
- * remaining rebinding window, named in the README).
+ * A client whose connections go to the checked address. Plain HTTP goes over a TCP socket to it (the TCP
+ * transport); https goes through a CONNECT tunnel that opens its socket to it (pinned_tunnel.ts), so TLS still
+ * runs end to end with the URL's host name.
  */
-function pinnedClient(url: string, address: { host: string; port: number }): Deno.HttpClient | undefined {
-  if (!url.toLowerCase().startsWith("http:")) return undefined;
-  return Deno.createHttpClient({
-    // The transport's address is written into a URI, so an IPv6 address needs its brackets.
-    proxy: {
-      transport: "tcp",
-      hostname: address.host.includes(":") ? `[${address.host}]` : address.host,
-      port: address.port,
-    },
+function pinnedConnection(
+  url: string,
+  address: { host: string; port: number },
+  caCerts: string[] | undefined,
+): PinnedConnection {
+  const tls = url.toLowerCase().startsWith("https:");
+  if (!tls) {
+    const client = Deno.createHttpClient({
+      ...(caCerts === undefined ? {} : { caCerts }),
+      // The transport's address is written into a URI, so an IPv6 address needs its brackets.
+      proxy: {
+        transport: "tcp",
+        hostname: address.host.includes(":") ? `[${address.host}]` : address.host,
+        port: address.port,
+      },
+    });
+    return { client, close: () => client.close() };
+  }
+  const tunnel = openPinnedTunnel(address);
+  const client = Deno.createHttpClient({
+    ...(caCerts === undefined ? {} : { caCerts }),
+    proxy: { url: tunnel.url },
   });
+  return {
+    client,
+    close() {
+      client.close();
+      tunnel.close();
+    },
+  };
 }
 
 /** Checks `url` and returns the address and port to connect to; throws {@linkcode EgressRefused}. */
@@ -158,15 +187,11 @@ async function checkedAddress(
   return { host: addresses[0], port: destination.port ?? (destination.scheme === "https" ? 443 : 80) };
 }
 
-/** The response with its final URL, and the per-hop client closed once the body is read or cancelled. */
-function closingClientWhenRead(
-  response: Response,
-  url: string,
-  client: Deno.HttpClient | undefined,
-): Response {
+/** The response with its final URL, and the hop's connection released once the body is read or cancelled. */
+function releasedWhenRead(response: Response, url: string, pinned: PinnedConnection): Response {
   let closed = false;
   const close = () => {
-    if (!closed) client?.close();
+    if (!closed) pinned.close();
     closed = true;
   };
   if (response.body === null) {

@@ -144,3 +144,32 @@ Deno.test("the backend's rules come from MCP_SIDECAR_EGRESS; a bad value is refu
   assert.throws(() => egressRulesFromEnv("not json"), /MCP_SIDECAR_EGRESS is not JSON/);
   assert.throws(() => egressRulesFromEnv('{"allow_private":["localhost"]}'), /not a valid egress block/);
 });
+
+Deno.test("https: TLS runs with the URL's name while the socket goes to the checked address", async () => {
+  const tls = new URL("../fixtures/tls/", import.meta.url);
+  const cert = await Deno.readTextFile(new URL("pinned_test.crt", tls));
+  const key = await Deno.readTextFile(new URL("pinned_test.key", tls));
+  const ca = await Deno.readTextFile(new URL("test_ca.crt", tls));
+  const hosts: (string | null)[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, cert, key, onListen() {} }, (request) => {
+    // Over TLS the client may speak HTTP/2, where the name is the :authority (the request URL's host).
+    hosts.push(new URL(request.url).host);
+    return new Response("over tls");
+  });
+  try {
+    const port = server.addr.port;
+    // Neither name exists in any DNS: only the checked answer can lead the request to this server.
+    const resolve = (host: string) => Promise.resolve(host.endsWith(".test") ? ["127.0.0.1"] : []);
+    const fetch = guardedFetch({ rules: allowing(port), resolve, caCerts: [ca] });
+    const response = await fetch(`https://pinned.test:${port}/secure`);
+    assert.equal(await response.text(), "over tls");
+    assert.deepEqual(hosts, [`pinned.test:${port}`]);
+    // The certificate is still checked against the URL's name.
+    await assert.rejects(fetch(`https://other.test:${port}/`));
+    assert.equal(hosts.length, 1);
+    // And the check still applies first: another port on the same address is refused.
+    await assert.rejects(fetch(`https://pinned.test:${port + 1}/`), EgressRefused);
+  } finally {
+    await server.shutdown();
+  }
+});
