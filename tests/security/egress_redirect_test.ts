@@ -7,6 +7,7 @@
  * guarded fetch is what decides here.
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import type { Client } from "@modelcontextprotocol/sdk/client";
 import { firstText } from "../fixtures/mcp_client.ts";
 import {
@@ -42,6 +43,8 @@ Deno.test("egress inside the http backend: every redirect hop is checked before 
     "/to-scheme-relative": `//127.0.0.1:${b}/scheme-relative`,
     "/to-file": "file:///etc/passwd",
     "/to-middle": `http://[::ffff:127.0.0.1]:${middle.port}/middle`,
+    // git asks for refs first; the answer sends it to the refused port.
+    "/repo.git/info/refs": `http://127.0.0.1:${b}/repo.git/info/refs?service=git-upload-pack`,
   };
   await using allowed = redirecting((path) => hops[path] ?? "/");
   // The middle server, allowed too, sends the request on to the refused port with a 307.
@@ -97,6 +100,26 @@ Deno.test("egress inside the http backend: every redirect hop is checked before 
     assert.deepEqual(chain.requests, ["/chain"]);
     assert.deepEqual(refusedTarget.requests, []);
   });
+
+  await t.step(
+    "git_clone from an allowed remote that redirects to the refused port does not follow",
+    async () => {
+      const git = await stack.client("mcp2");
+      const into = join(stack.stack.workspace, "cloned-through-redirect");
+      const result = await git.callTool({
+        name: "git_clone",
+        arguments: { url: `http://[::ffff:127.0.0.1]:${allowed.port}/repo.git`, path: into },
+      });
+      assert.equal(result.isError, true, firstText(result));
+      assert.ok(allowed.requests.includes("/repo.git/info/refs"), "git asked the allowed remote");
+      assert.deepEqual(refusedTarget.requests, [], "git did not follow the redirect");
+      assert.equal(
+        await Deno.stat(join(into, ".git")).then(() => true, () => false),
+        false,
+        "nothing cloned",
+      );
+    },
+  );
 
   await t.step(
     "the refused port asked for directly is refused by the sidecar (port not allowed)",
