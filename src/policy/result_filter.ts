@@ -83,8 +83,10 @@ function shapeOf(tool: string): Shape | undefined {
 }
 
 /**
- * Removes hidden paths from the result of `tool`. `base` is the absolute folder the result's relative names are
- * relative to (the listed folder, or the git repository); when it is unknown, every relative name is withheld
+ * Removes hidden paths from the result of `tool`. `base` is the absolute folder (or folders) the result's
+ * relative names are relative to: the listed folder, or for git both the folder the tool ran in and the
+ * repository's root, since git reports some lists relative to one and some to the other. A relative name is
+ * hidden when it is hidden read against any of them; when none is known, every relative name is withheld
  * (`unknown_base`) rather than guessed at.
  *
  * @example
@@ -98,15 +100,16 @@ function shapeOf(tool: string): Shape | undefined {
  */
 export function inspectToolResult(
   tool: string,
-  base: string | undefined,
+  base: string | readonly string[] | undefined,
   result: Record<string, unknown>,
   judge: PathJudge,
 ): InspectedResult {
   const shape = shapeOf(tool);
   if (shape === undefined || result.isError === true) return { result, withheld: 0, reasons: [] };
   // The text content and structuredContent carry the same entries: each is filtered, and counted on its own.
-  const inText = new Tally(judge, base);
-  const inStructured = new Tally(judge, base);
+  const bases = base === undefined ? [] : typeof base === "string" ? [base] : base;
+  const inText = new Tally(judge, bases);
+  const inStructured = new Tally(judge, bases);
   const next: Record<string, unknown> = { ...result };
   if (Array.isArray(result.content)) {
     next.content = result.content.map((item) =>
@@ -133,19 +136,24 @@ export function inspectToolResult(
 class Tally {
   count = 0;
   readonly reasons = new Set<string>();
-  constructor(readonly judge: PathJudge, readonly base: string | undefined) {}
+  constructor(readonly judge: PathJudge, readonly bases: readonly string[]) {}
 
-  /** Whether the entry at `path` (absolute, or relative to the base) may be shown. */
+  /** Whether the entry at `path` (absolute, or relative to every base) may be shown. */
   keeps(path: string): boolean {
-    const absolute = path.startsWith("/")
-      ? path
-      : this.base === undefined
-      ? undefined
-      : join(this.base, path);
-    const why = absolute === undefined ? "unknown_base" : this.judge(absolute);
+    const why = this.whyHidden(path);
     if (why === undefined) return true;
     this.withhold(why);
     return false;
+  }
+
+  whyHidden(path: string): string | undefined {
+    if (path.startsWith("/")) return this.judge(join("/", path));
+    if (this.bases.length === 0) return "unknown_base";
+    for (const base of this.bases) {
+      const why = this.judge(join(base, path));
+      if (why !== undefined) return why;
+    }
+    return undefined;
   }
 
   withhold(why: string): void {

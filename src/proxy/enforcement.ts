@@ -155,7 +155,7 @@ export function enforcement(context: EnforcementContext): Enforcement {
       decided.delete(idKey(request.id));
       context.paths?.settle(request, answer);
       // A tool result is inspected before it is recorded, so that its audit line says what was withheld.
-      const inspected = inspectResult(request, answer);
+      const inspected = await inspectResult(request, answer);
       answer = inspected.answer;
       if (kept) {
         try {
@@ -196,16 +196,16 @@ export function enforcement(context: EnforcementContext): Enforcement {
     }
   }
 
-  function inspectResult(
+  async function inspectResult(
     request: ClassifiedMessage,
     answer: JSONRPCMessage,
-  ): { answer: JSONRPCMessage; withheld?: Withheld } {
+  ): Promise<{ answer: JSONRPCMessage; withheld?: Withheld }> {
     if (!("result" in answer) || request.action.kind !== "call") return { answer };
     const action = policyActionOf(request, annotations);
     if (action.kind !== "call") return { answer };
     const { snapshot, principal } = principalNow();
     try {
-      const { result, withheld } = inspection.inspect(
+      const { result, withheld } = await inspection.inspect(
         snapshot,
         principal,
         { server: action.server, tool: action.tool, args: action.args },

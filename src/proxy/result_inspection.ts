@@ -5,7 +5,9 @@
  *
  * It knows where each result's relative names are rooted: the call's `path` argument when it is absolute, or,
  * for git tools, that path taken inside the session's working folder (set by `git_set_working_dir`, which this
- * stage follows). When the root is unknown, relative names are withheld rather than guessed at.
+ * stage follows), and also the repository's root found above it on disk (git reports `git status` relative to
+ * the folder it runs in, `--name-only` lists relative to the root). When the root is unknown, relative names
+ * are withheld rather than guessed at.
  *
  * @module
  */
@@ -37,7 +39,7 @@ export interface ResultInspection {
     principal: Principal | undefined,
     call: InspectedCall,
     result: Record<string, unknown>,
-  ): { result: Record<string, unknown>; withheld?: Withheld };
+  ): Promise<{ result: Record<string, unknown>; withheld?: Withheld }>;
 }
 
 /**
@@ -54,11 +56,17 @@ export function resultInspection(): ResultInspection {
   // git's per-session working folder, as the git server keeps it.
   let gitWorkingDir: string | undefined;
   return {
-    inspect(snapshot, principal, call, result) {
+    async inspect(snapshot, principal, call, result) {
       followGitWorkingDir(call, result);
       if (!inspectsResultsOf(call.tool)) return { result };
       const judge = pathJudge(snapshot, principal, call.server, call.tool);
-      const inspected = inspectToolResult(call.tool, baseOf(call), result, judge);
+      const base = baseOf(call);
+      const bases = base === undefined ? [] : [base];
+      if (base !== undefined && call.tool.startsWith("git_")) {
+        const root = await repositoryRoot(base);
+        if (root !== undefined && root !== base) bases.push(root);
+      }
+      const inspected = inspectToolResult(call.tool, bases, result, judge);
       if (inspected.withheld === 0) return { result };
       return {
         result: inspected.result,
@@ -81,4 +89,19 @@ export function resultInspection(): ResultInspection {
     if (!call.tool.startsWith("git_") || gitWorkingDir === undefined) return undefined;
     return typeof path === "string" ? `${gitWorkingDir}/${path}` : gitWorkingDir;
   }
+}
+
+/** How far up from a folder the repository root is looked for. */
+const MAX_ROOT_DEPTH = 64;
+
+/** The nearest folder at or above `folder` that holds `.git` (a folder, or a file for a worktree). */
+async function repositoryRoot(folder: string): Promise<string | undefined> {
+  let dir = folder.replace(/\/+$/, "") || "/";
+  for (let depth = 0; depth < MAX_ROOT_DEPTH; depth++) {
+    const found = await Deno.stat(`${dir === "/" ? "" : dir}/.git`).then(() => true, () => false);
+    if (found) return dir;
+    if (dir === "/") return undefined;
+    dir = dir.slice(0, dir.lastIndexOf("/")) || "/";
+  }
+  return undefined;
 }

@@ -30,6 +30,8 @@ async function prepare(workspace: string) {
   await Deno.writeTextFile(join(repo, "classified", "staged-secret.txt"), "s\n");
   await git(repo, "add", "classified/staged-secret.txt");
   await Deno.writeTextFile(join(repo, "classified", "untracked-secret.txt"), "u\n");
+  await Deno.mkdir(join(repo, "docs"));
+  await Deno.writeTextFile(join(repo, "docs", "guide.md"), "guide\n");
   await Deno.writeTextFile(join(repo, "hello.txt"), "changed\n");
   await Deno.writeTextFile(join(repo, "public-new.txt"), "p\n");
   await Deno.writeTextFile(join(repo, "staged-public.txt"), "p\n");
@@ -70,9 +72,18 @@ Deno.test("results through the sidecar: restricted paths are withheld from git s
     assert.ok(JSON.stringify(result).includes("public-new.txt"));
   });
 
+  await t.step(
+    "git_status from a subfolder of the repository: names are read from the repository's root",
+    async () => {
+      const result = await client.callTool({ name: "git_status", arguments: { path: join(repo, "docs") } });
+      assertNothingRestricted(result);
+      assert.ok(JSON.stringify(result).includes("public-new.txt"));
+    },
+  );
+
   await t.step("the audit line of git_status says what was withheld", async () => {
     const lines = (await stack.auditLines()).filter((line) => line.tool === "git/git_status");
-    assert.equal(lines.length, 2);
+    assert.equal(lines.length, 3);
     for (const line of lines) {
       assert.deepEqual(line.withheld, { count: 3, reasons: ["restricted_paths"] });
     }

@@ -169,3 +169,20 @@ Deno.test("the judge: restricted and allowed paths, role resources, and Unicode 
   assert.equal(scoped("/w/pub/a"), undefined);
   assert.equal(scoped("/w/other"), "outside_role_resources");
 });
+
+Deno.test("git lists are read against every base: the folder the tool ran in and the repository root", () => {
+  const result = {
+    content: [{ type: "text", text: JSON.stringify({ filesChanged: ["private/a.txt", "docs/b.md"] }) }],
+  };
+  // Ran in /w/docs; the list is relative to the repository root /w.
+  const inspected = inspectToolResult("git_pull", ["/w/docs", "/w"], result, hidden);
+  assert.equal(inspected.withheld, 1);
+  assert.deepEqual(JSON.parse(textsOf({ ...inspected.result, structuredContent: {} })[0]).filesChanged, [
+    "docs/b.md",
+  ]);
+  // status from a subfolder says ../private/: read against /w/docs it is /w/private.
+  const status = {
+    content: [{ type: "text", text: JSON.stringify({ untrackedFiles: ["../private/", "./"] }) }],
+  };
+  assert.equal(inspectToolResult("git_status", ["/w/docs", "/w"], status, hidden).withheld, 1);
+});
