@@ -57,7 +57,7 @@ export function resultInspection(): ResultInspection {
   let gitWorkingDir: string | undefined;
   return {
     async inspect(snapshot, principal, call, result) {
-      followGitWorkingDir(call, result);
+      followGitWorkingDir(call, result ?? {});
       if (!inspectsResultsOf(call.tool)) return { result };
       const judge = pathJudge(snapshot, principal, call.server, call.tool);
       const base = baseOf(call);

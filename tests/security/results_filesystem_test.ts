@@ -7,7 +7,9 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { Client } from "@modelcontextprotocol/sdk/client";
+import { Client } from "@modelcontextprotocol/sdk/client";
+// @ts-types="@modelcontextprotocol/sdk/client/sse"
+import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { startSecurityStack } from "../fixtures/security_stack.ts";
 
 const RESTRICTED_NAMES = [
@@ -139,5 +141,45 @@ Deno.test("results through the sidecar: restricted names are withheld from files
     // workspace (classified, privé), workspace again (Unicode step), notes (hidden), workspace (structured), data.
     assert.deepEqual(withheld.map((entry) => entry?.count), [2, 2, 1, 2, undefined]);
     assert.deepEqual(withheld[0]?.reasons, ["restricted_paths"]);
+  });
+});
+
+Deno.test("results through the sidecar: names outside the role's resources are withheld; legacy SSE too", async (t) => {
+  await using stack = await startSecurityStack({
+    defaultResources: (workspace) => [`file://${workspace}`, `file://${workspace}/notes/**`],
+  }, prepare);
+  const workspaceRoot = stack.stack.workspace;
+  const fs = await stack.client("mcp1");
+  const listing = async () =>
+    JSON.stringify(await fs.callTool({ name: "list_directory", arguments: { path: workspaceRoot } }));
+
+  await t.step("list_directory shows only what the role's resources reach", async () => {
+    const seen = await listing();
+    assert.match(seen, /\[DIR\] notes/);
+    for (const name of ["README.md", "classified", "data", "repo"]) assert.ok(!seen.includes(name), name);
+  });
+
+  await t.step("the same filtering applies over the legacy SSE transport", async () => {
+    const client = new Client({ name: "results-sse", version: "1.0.0" });
+    await client.connect(new SSEClientTransport(new URL(`${stack.sidecar.url}/mcp1/sse`)));
+    try {
+      const seen = JSON.stringify(
+        await client.callTool({ name: "list_directory", arguments: { path: workspaceRoot } }),
+      );
+      assert.match(seen, /\[DIR\] notes/);
+      for (const name of ["README.md", "classified"]) assert.ok(!seen.includes(name), name);
+    } finally {
+      await client.close();
+    }
+  });
+
+  await t.step("search_files over the notes folder keeps what the resources reach", async () => {
+    const seen = JSON.stringify(
+      await fs.callTool({
+        name: "search_files",
+        arguments: { path: join(workspaceRoot, "notes"), pattern: "**/*" },
+      }),
+    );
+    assert.ok(seen.includes("ideas.txt"));
   });
 });
