@@ -1,5 +1,5 @@
 /**
- * Security corpus, class 5 (results inspected), git: git output that lists paths (`git_status`) is filtered to
+ * Security corpus, class results (issue 9, class 5), git: git output that lists paths (`git_status`) is filtered to
  * what the caller may use. The demo repository gets a restricted folder `repo/classified/` with an untracked,
  * a staged and a modified tracked file, next to allowed changes; the restricted names must not appear anywhere
  * in what the client receives, and the allowed ones must.
@@ -7,7 +7,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Client } from "@modelcontextprotocol/sdk/client";
-import { startSecurityStack } from "../fixtures/security_stack.ts";
+import {
+  registerCases,
+  type SecurityCase,
+  type SecurityStack,
+  startSecurityStack,
+} from "../fixtures/security_stack.ts";
 
 async function git(repo: string, ...args: string[]) {
   const { success, stderr } = await new Deno.Command("git", {
@@ -45,47 +50,59 @@ function assertNothingRestricted(result: unknown) {
   }
 }
 
-Deno.test("results through the sidecar: restricted paths are withheld from git status", async (t) => {
-  await using stack = await startSecurityStack({ restricted: ["repo/classified"] }, prepare);
-  const client: Client = await stack.client("mcp2");
-  const repo = join(stack.stack.workspace, "repo");
+interface Shared extends AsyncDisposable {
+  stack: SecurityStack;
+  client: Client;
+  repo: string;
+}
 
-  await t.step(
+async function setup(): Promise<Shared> {
+  const stack = await startSecurityStack({ restricted: ["repo/classified"] }, prepare);
+  return {
+    stack,
+    client: await stack.client("mcp2"),
+    repo: join(stack.stack.workspace, "repo"),
+    [Symbol.asyncDispose]: () => stack[Symbol.asyncDispose](),
+  };
+}
+
+const cases: SecurityCase<Shared>[] = [
+  [
     "git_status with the repository path hides untracked, staged and modified restricted files",
-    async () => {
+    async ({ client, repo }) => {
       const result = await client.callTool({ name: "git_status", arguments: { path: repo } });
       assertNothingRestricted(result);
       const seen = JSON.stringify(result);
       for (const name of ["hello.txt", "public-new.txt", "staged-public.txt"]) {
-        assert.ok(
-          seen.includes(name),
-          name,
-        );
+        assert.ok(seen.includes(name), name);
       }
     },
-  );
-
-  await t.step("git_status after git_set_working_dir, with no path, is filtered the same way", async () => {
-    await client.callTool({ name: "git_set_working_dir", arguments: { path: repo } });
-    const result = await client.callTool({ name: "git_status", arguments: {} });
-    assertNothingRestricted(result);
-    assert.ok(JSON.stringify(result).includes("public-new.txt"));
-  });
-
-  await t.step(
-    "git_status from a subfolder of the repository: names are read from the repository's root",
-    async () => {
+  ],
+  [
+    "git_status from a subfolder of the repository (names relative to it, with ../) hides them too",
+    async ({ client, repo }) => {
       const result = await client.callTool({ name: "git_status", arguments: { path: join(repo, "docs") } });
       assertNothingRestricted(result);
       assert.ok(JSON.stringify(result).includes("public-new.txt"));
     },
-  );
+  ],
+  [
+    "git_status after git_set_working_dir, with no path, is filtered the same way",
+    async ({ client, repo }) => {
+      await client.callTool({ name: "git_set_working_dir", arguments: { path: repo } });
+      const result = await client.callTool({ name: "git_status", arguments: {} });
+      assertNothingRestricted(result);
+      assert.ok(JSON.stringify(result).includes("public-new.txt"));
+    },
+  ],
+  [
+    "the audit line of git_status says what was withheld",
+    async ({ stack }) => {
+      const lines = (await stack.auditLines()).filter((line) => line.tool === "git/git_status");
+      assert.equal(lines.length, 3);
+      for (const line of lines) assert.deepEqual(line.withheld, { count: 3, reasons: ["restricted_paths"] });
+    },
+  ],
+];
 
-  await t.step("the audit line of git_status says what was withheld", async () => {
-    const lines = (await stack.auditLines()).filter((line) => line.tool === "git/git_status");
-    assert.equal(lines.length, 3);
-    for (const line of lines) {
-      assert.deepEqual(line.withheld, { count: 3, reasons: ["restricted_paths"] });
-    }
-  });
-});
+registerCases("results", setup, cases);
