@@ -1,8 +1,8 @@
 /**
- * Security corpus, class results (issue 9, class 5), git: git output that lists paths (`git_status`) is filtered to
- * what the caller may use. The demo repository gets a restricted folder `repo/classified/` with an untracked,
- * a staged and a modified tracked file, next to allowed changes; the restricted names must not appear anywhere
- * in what the client receives, and the allowed ones must.
+ * Security corpus, class results (issue 9, class 5), git: git output that lists paths (`git_status`) is
+ * filtered to what the caller may use. The demo repository gets a restricted folder `repo/classified/` with an
+ * untracked, a staged and a modified tracked file, next to allowed changes; the restricted names must not
+ * appear anywhere in what the client receives, and the allowed ones must.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
