@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { addressInCidr, classifyAddress, parseCidr, parseIpLiteral } from "../../src/policy/ip_address.ts";
 
 Deno.test("every spelling of 127.0.0.1 a resolver accepts is read as 127.0.0.1", () => {
@@ -134,4 +135,38 @@ Deno.test("CIDR ranges: an address alone is a range of one; mapped forms match t
   assert.equal(addressInCidr("2130706433", "127.0.0.1"), true);
   // NAT64 and 6to4 lead elsewhere first: they are not the IPv4 address for an allowance.
   assert.equal(addressInCidr("64:ff9b::7f00:1", "127.0.0.1"), false);
+});
+
+Deno.test("property: any spelling of any IPv4 address reads back as that address and is classified alike", () => {
+  const octet = fc.integer({ min: 0, max: 255 });
+  const part = (value: number, form: number) =>
+    form === 0 ? String(value) : form === 1 ? `0x${value.toString(16)}` : `0${value.toString(8)}`;
+  fc.assert(
+    fc.property(fc.tuple(octet, octet, octet, octet), fc.integer({ min: 0, max: 2 }), fc.nat(5), (
+      octets,
+      form,
+      spelling,
+    ) => {
+      const [a, b, c, d] = octets;
+      const dotted = octets.join(".");
+      const value = ((a << 24) >>> 0) + (b << 16) + (c << 8) + d;
+      const hex = (n: number) => n.toString(16);
+      const spellings = [
+        octets.map((octet) => part(octet, form)).join("."), // four parts
+        `${part(a, form)}.${part(b, form)}.${part((c << 8) + d, form)}`, // three parts
+        `${part(a, form)}.${part((b << 16) + (c << 8) + d, form)}`, // two parts
+        part(value, form), // one number
+        `::ffff:${dotted}`, // IPv4-mapped, dotted
+        `0:0:0:0:0:ffff:${hex((a << 8) + b)}:${hex((c << 8) + d)}`, // IPv4-mapped, long hex
+      ];
+      const written = spellings[spelling];
+      const expected = classifyAddress(dotted);
+      const kind = classifyAddress(written);
+      assert.equal(kind.public, expected.public, written);
+      assert.equal(kind.range === "unicast" ? "unicast" : kind.range, expected.range, written);
+      if (spelling < 4) assert.deepEqual(parseIpLiteral(written), { family: 4, text: dotted }, written);
+      else assert.equal(kind.embedded, dotted, written);
+    }),
+    { numRuns: 2000 },
+  );
 });
