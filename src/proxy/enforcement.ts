@@ -80,6 +80,8 @@ export function enforcement(context: EnforcementContext): Enforcement {
   const annotations: Record<string, { readOnlyHint?: boolean } | undefined> = {};
   // The decision of each forwarded request, kept until its answer is recorded with it.
   const decided = new Map<string, { decision: Decision; principal: Principal | undefined }>();
+  // The resolved action of each forwarded call, kept until its result is inspected.
+  const calls = new Map<string, PolicyAction>();
   let lastResolution: Promise<unknown> = Promise.resolve();
   const resolvedInOrder = <T>(resolution: Promise<T>): Promise<T> => {
     const turn = lastResolution.then(() => resolution);
@@ -146,16 +148,21 @@ export function enforcement(context: EnforcementContext): Enforcement {
           return AUDIT_FAILURE;
         }
       }
-      if (message.kind === "request") decided.set(idKey(message.id), { decision, principal });
+      if (message.kind === "request") {
+        decided.set(idKey(message.id), { decision, principal });
+        if (resolved.kind === "call") calls.set(idKey(message.id), resolved);
+      }
       return undefined;
     },
 
     async completeRequest(request, answer, outcome, seconds) {
       const kept = decided.get(idKey(request.id));
       decided.delete(idKey(request.id));
+      const call = calls.get(idKey(request.id));
+      calls.delete(idKey(request.id));
       context.paths?.settle(request, answer);
       // A tool result is inspected before it is recorded, so that its audit line says what was withheld.
-      const inspected = await inspectResult(request, answer);
+      const inspected = await inspectResult(request, answer, call);
       answer = inspected.answer;
       if (kept) {
         try {
@@ -199,16 +206,21 @@ export function enforcement(context: EnforcementContext): Enforcement {
   async function inspectResult(
     request: ClassifiedMessage,
     answer: JSONRPCMessage,
+    decidedCall: PolicyAction | undefined,
   ): Promise<{ answer: JSONRPCMessage; withheld?: Withheld }> {
     if (!("result" in answer) || request.action.kind !== "call") return { answer };
-    const action = policyActionOf(request, annotations);
+    const action = decidedCall ?? policyActionOf(request, annotations);
     if (action.kind !== "call") return { answer };
+    // Where the call's `path` really was on disk, as the resolution stage found it: names are judged there too.
+    const folders = (action.paths ?? []).flatMap((path) =>
+      path.argument === "path" && path.resolved.ok ? [path.resolved.path] : []
+    );
     const { snapshot, principal } = principalNow();
     try {
       const { result, withheld } = await inspection.inspect(
         snapshot,
         principal,
-        { server: action.server, tool: action.tool, args: action.args },
+        { server: action.server, tool: action.tool, args: action.args, folders },
         answer.result as Record<string, unknown>,
       );
       return { answer: { ...answer, result } as JSONRPCMessage, withheld };

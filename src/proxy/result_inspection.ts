@@ -3,11 +3,12 @@
  * withheld (policy/result_filter.ts decides how, policy/path_visibility.ts which). It runs on the one result
  * message of a `tools/call`, as that message passes; an SSE stream is never buffered for it.
  *
- * It knows where each result's relative names are rooted: the call's `path` argument when it is absolute, or,
- * for git tools, that path taken inside the session's working folder (set by `git_set_working_dir`, which this
- * stage follows), and also the repository's root found above it on disk (git reports `git status` relative to
- * the folder it runs in, `--name-only` lists relative to the root). When the root is unknown, relative names
- * are withheld rather than guessed at.
+ * It knows where each result's relative names are rooted: the call's `path` argument when it is absolute, and
+ * the real folder the path resolution stage found it names (so a name is judged where it really is, behind a
+ * link or a relative spelling). For git tools, a path is taken inside the session's working folder (set by
+ * `git_set_working_dir`, which this stage follows), and the repository's root found above it on disk is a base
+ * too (git reports `git status` relative to the folder it runs in, `--name-only` lists relative to the root).
+ * When no root is known, relative names are withheld rather than guessed at.
  *
  * @module
  */
@@ -29,6 +30,8 @@ export interface InspectedCall {
   server: string;
   tool: string;
   args: Record<string, unknown> | undefined;
+  /** The real folders the call's `path` argument resolved to (links and Unicode spellings followed), if known. */
+  folders?: readonly string[];
 }
 
 /** The result inspection of one session. */
@@ -60,11 +63,10 @@ export function resultInspection(): ResultInspection {
       followGitWorkingDir(call, result ?? {});
       if (!inspectsResultsOf(call.tool)) return { result };
       const judge = pathJudge(snapshot, principal, call.server, call.tool);
-      const base = baseOf(call);
-      const bases = base === undefined ? [] : [base];
-      if (base !== undefined && call.tool.startsWith("git_")) {
-        const root = await repositoryRoot(base);
-        if (root !== undefined && root !== base) bases.push(root);
+      const bases = [...new Set([baseOf(call), ...call.folders ?? []].filter((base) => base !== undefined))];
+      if (bases.length > 0 && call.tool.startsWith("git_")) {
+        const root = await repositoryRoot(bases[0]);
+        if (root !== undefined && !bases.includes(root)) bases.push(root);
       }
       const inspected = inspectToolResult(call.tool, bases, result, judge);
       if (inspected.withheld === 0) return { result };

@@ -26,6 +26,8 @@ const RESTRICTED_NAMES = [
   "diary.txt",
   "privé",
   "prive\u0301",
+  "sealed",
+  "combination",
 ];
 
 async function prepare(workspace: string) {
@@ -41,6 +43,12 @@ async function prepare(workspace: string) {
     await Deno.mkdir(join(workspace, path, ".."), { recursive: true });
     await Deno.writeTextFile(join(workspace, path), text);
   }
+  // An allowed link to an allowed folder whose child `sealed` is restricted: listed through the link, the
+  // child's name must be judged where it really is.
+  await Deno.mkdir(join(workspace, "vault", "sealed"), { recursive: true });
+  await Deno.writeTextFile(join(workspace, "vault", "sealed", "combination.txt"), "12-34-56\n");
+  await Deno.writeTextFile(join(workspace, "vault", "inventory.txt"), "gold\n");
+  await Deno.symlink(join(workspace, "vault"), join(workspace, "shortcut"));
 }
 
 interface Shared extends AsyncDisposable {
@@ -54,7 +62,7 @@ interface Shared extends AsyncDisposable {
 
 async function setup(): Promise<Shared> {
   const restricted = await startSecurityStack(
-    { restricted: ["classified", "notes/hidden", "privé"] },
+    { restricted: ["classified", "notes/hidden", "privé", "vault/sealed"] },
     prepare,
   );
   const scoped = await startSecurityStack({
@@ -190,14 +198,39 @@ const cases: SecurityCase<Shared>[] = [
     },
   ],
   [
+    "list_directory through a link hides the restricted child of the folder it really lists",
+    async (shared) => {
+      const seen = await received(shared.fs, "list_directory", { path: ws(shared, "shortcut") });
+      assertNoRestrictedName(seen);
+      assert.match(seen, /inventory\.txt/);
+    },
+  ],
+  [
+    "directory_tree through a link prunes the restricted subtree of the folder it really walks",
+    async (shared) => {
+      const seen = await received(shared.fs, "directory_tree", { path: ws(shared, "shortcut") });
+      assertNoRestrictedName(seen);
+      assert.match(seen, /inventory\.txt/);
+    },
+  ],
+  [
+    "a relative path is listed from the folder it resolves to, restricted child hidden, the rest shown",
+    async (shared) => {
+      const seen = await received(shared.fs, "list_directory", { path: "notes" });
+      assertNoRestrictedName(seen);
+      assert.match(seen, /ideas\.txt/);
+    },
+  ],
+  [
     "the audit line says how many names were withheld and why",
     async (shared) => {
       const lines = (await shared.restricted.auditLines()).filter((line) =>
         line.tool === "filesystem/list_directory"
       );
       const withheld = lines.map((line) => line.withheld as { count: number; reasons: string[] } | undefined);
-      // workspace (classified, privé), workspace again, notes (hidden), workspace (structured), data (none).
-      assert.deepEqual(withheld.map((entry) => entry?.count), [2, 2, 1, 2, undefined]);
+      // workspace (classified, privé), workspace again, notes (hidden), workspace (structured), data (none),
+      // shortcut (sealed), notes by a relative path (hidden).
+      assert.deepEqual(withheld.map((entry) => entry?.count), [2, 2, 1, 2, undefined, 1, 1]);
       assert.deepEqual(withheld[0]?.reasons, ["restricted_paths"]);
     },
   ],
