@@ -31,6 +31,7 @@ import { legacySseHandlers } from "./proxy/legacy_sse.ts";
 import { pathArgumentsInPolicy, pathResolver } from "./proxy/path_resolution.ts";
 import { localPathModelOf } from "./upstream/local_paths.ts";
 import { connectUpstream } from "./upstream/connect.ts";
+import { withEgressRules } from "./upstream/backend_egress.ts";
 import { UpstreamHealth } from "./upstream/health.ts";
 import { upstreamProblem } from "./upstream/readiness.ts";
 import { createMetrics, type SidecarMetrics } from "./telemetry/metrics.ts";
@@ -228,7 +229,7 @@ function routeOptions(upstream: UpstreamConfig, parts: SidecarParts): RouteOptio
       readTimeoutMs: server.read_timeout,
     },
     servedRoots: servedRootsOf(upstream),
-    openUpstream: () => connectUpstream(upstream, log),
+    openUpstream: () => connectUpstream(withEgressRules(upstream, policy.current()), log),
     refuse: (refusal, caller, path) =>
       refusals.refuse(refusal, { server: upstream.name, route: path, principal: caller?.principal }),
     recordRefusal: (refusal, caller, path) =>

@@ -22,6 +22,8 @@ export interface DecisionRecord {
   outcome: RequestOutcome | "denied" | "forwarding";
   /** Upstream latency of a forwarded request. */
   seconds?: number;
+  /** Names removed from a tool result before the client saw it (proxy/result_inspection.ts): how many, why. */
+  withheld?: { count: number; reasons: string[] };
 }
 
 /** Where decisions go: metrics and logs always, the audit log when enabled. */

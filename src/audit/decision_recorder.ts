@@ -101,6 +101,7 @@ function auditEntry(
     upstream_latency_ms: record.seconds === undefined
       ? undefined
       : Math.round(record.seconds * 100_000) / 100,
+    withheld: record.withheld,
     args: message.action.kind === "call" && params.arguments !== undefined
       ? redactArgs(params.arguments, { include_args: audit.include_args, redact_args: audit.redact_args })
       : undefined,

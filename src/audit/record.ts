@@ -51,6 +51,8 @@ export interface AuditEntry {
   jsonrpc_code?: number;
   /** How long the upstream took to answer, when the message was forwarded and answered. */
   upstream_latency_ms?: number;
+  /** Names removed from a tool result before the client saw it: how many, and why. */
+  withheld?: { count: number; reasons: string[] };
   /** Tool arguments, already passed through `redactArgs`. */
   args?: unknown;
 }
@@ -79,6 +81,7 @@ const FIELD_ORDER = [
   "http_status",
   "jsonrpc_code",
   "upstream_latency_ms",
+  "withheld",
   "args",
 ] as const satisfies readonly (keyof AuditEntry)[];
 

@@ -17,8 +17,9 @@ Runs an embedded MCP server over stdio (JSON-RPC on stdin/stdout, logs on stderr
 Kinds:
   filesystem DIR…   read and write files inside the given folders (@modelcontextprotocol/server-filesystem)
   git               git tools; GIT_BASE_DIR confines it to one folder (@cyanheads/git-mcp-server)
-  http              fetch web pages as HTML, text, Markdown or JSON (mcp-fetch-server); loopback and
-                    private addresses are refused
+  http              fetch web pages as HTML, text, Markdown or JSON (mcp-fetch-server); every request and
+                    redirect hop passes the egress rules in MCP_SIDECAR_EGRESS (default: loopback and
+                    private addresses refused)
 
 Options:
   -h, --help        show this help`;

@@ -80,6 +80,11 @@ export type PolicyAction =
      * policy's own `path_args` and an op's `uri_arg` still apply). Arguments the table does not know keep it.
      */
     notPathArguments?: readonly string[];
+    /**
+     * The addresses each host name in the call's URL arguments resolved to, looked up by the stage before the
+     * decision (an empty list: it did not resolve). A name missing here is refused.
+     */
+    resolvedHosts?: Readonly<Record<string, readonly string[]>>;
   }
   /** `resources/read|subscribe|unsubscribe`, `prompts/get` (as `prompt://server/name`), `completion/complete`. */
   | { kind: "read"; server: string; uri: string }

@@ -13,8 +13,11 @@
  *    `resource_not_allowed_for_role`, `invalid_epoch_expiry_format`, `no_active_epoch_permits_request`,
  *    `role_lacks_verb`, `grant_not_attenuated`, `cross_tenant`. If they deny, a live grant in the session may
  *    still allow (delegation.ts); a stale one turns the reason into `stale_epoch`;
- * 7. information flow (ifc.ts; passes until labels land);
- * 8. the mode: `enforce` returns the decision; `shadow` never blocks, and returns a would-be denial as an allow
+ * 7. egress (egress.ts): every URL argument of a call leads to an allowed scheme, host and port, and to public
+ *    addresses only, unless `egress.allow_private` lists them (`egress_not_allowed`). Host names come resolved
+ *    in `action.resolvedHosts`; a name that is not there is refused;
+ * 8. information flow (ifc.ts; passes until labels land);
+ * 9. the mode: `enforce` returns the decision; `shadow` never blocks, and returns a would-be denial as an allow
  *    with `shadow: true` and the reason enforce would have given. Shadow mode lets even a failed authentication
  *    through, recorded as such: it is for trying a policy out, not for protecting anything.
  *
@@ -25,13 +28,14 @@
  */
 import type { PolicyAction, Principal, SessionState } from "./action.ts";
 import { decideByGrants } from "./delegation.ts";
+import { checkUrlArguments, urlArgumentsOf } from "./egress.ts";
 import { checkInformationFlow } from "./ifc.ts";
 import { currentPrincipal } from "./principals.ts";
 import type { DenyReason, Reason } from "./reasons.ts";
 import { requirementOf } from "./requirement.ts";
 import { findRevocation } from "./revocations.ts";
 import { decideByRoles } from "./role_decision.ts";
-import type { PolicySnapshot } from "./snapshot.ts";
+import { DEFAULT_URL_ARGS, type PolicySnapshot, rulesFor } from "./snapshot.ts";
 
 export type { Grant, GrantRequest, PolicyAction, Principal, SessionState, Verb } from "./action.ts";
 export { DISCOVERY_METHODS } from "./action.ts";
@@ -286,6 +290,15 @@ function enforceVerdict(
     explain.push(...delegated.explain);
     if (delegated.outcome === "stale") return deny("stale_epoch", explain, own.epoch);
     epoch = delegated.epoch;
+  }
+
+  if (action.kind === "call") {
+    const destinations = checkUrlArguments(
+      snapshot.egress,
+      urlArgumentsOf(rulesFor(snapshot, action.server).urlArgs ?? DEFAULT_URL_ARGS, action.args),
+      action.resolvedHosts ?? {},
+    );
+    if (!destinations.ok) return deny("egress_not_allowed", [...explain, destinations.why], epoch);
   }
 
   const flow = checkInformationFlow(snapshot, current, action, session);

@@ -31,6 +31,7 @@ export const REASONS = [
   "role_lacks_verb",
   "grant_not_attenuated",
   "cross_tenant",
+  "egress_not_allowed",
 ] as const;
 
 /** One reason of {@linkcode REASONS}. */

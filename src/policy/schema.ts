@@ -9,6 +9,7 @@
  * @module
  */
 import { z } from "zod";
+import { parseCidr } from "./ip_address.ts";
 
 /**
  * The id of the principal that stands for callers without a token (they get the `default` role); no entry of
@@ -133,6 +134,7 @@ const serverRules = z.strictObject({
   restricted_paths: z.array(absolutePath).optional(),
   allowed_paths: z.array(absolutePath).optional(),
   path_args: z.array(z.string()).optional(),
+  url_args: z.array(z.string()).optional(),
   trust_annotations: z.boolean({ error: "must be true or false" }).optional(),
   ops: z.record(
     z.string(),
@@ -142,6 +144,36 @@ const serverRules = z.strictObject({
       uri_prefix: z.string().optional(),
     }),
   ).optional(),
+});
+
+const port = z.number({ error: "must be a port number, 1 to 65535" }).int("must be a whole number")
+  .min(1, "must be a port number, 1 to 65535").max(65535, "must be a port number, 1 to 65535");
+const cidr = z.string({ error: "must be an address or CIDR range, like 10.0.0.0/8 or 127.0.0.1" }).refine(
+  (text) => parseCidr(text) !== undefined,
+  "must be an address or CIDR range, like 10.0.0.0/8, 127.0.0.1 or fd00::/8",
+);
+
+/**
+ * Where URL arguments may lead (egress.ts). Every key is optional: schemes default to http, https, ssh and git,
+ * hosts to any, ports to any, and `allow_private` to none, so loopback and private destinations are refused
+ * unless listed here. The sidecar hands the block to the embedded http backend, which checks it again.
+ *
+ * @example
+ * ```ts
+ * import { EgressSchema } from "./schema.ts";
+ * EgressSchema.safeParse({ allow_private: [{ address: "127.0.0.1", ports: [8080] }] }).success; // true
+ * EgressSchema.safeParse({ allow_private: ["localhost"] }).success; // false: an address or CIDR, not a name
+ * ```
+ */
+export const EgressSchema = z.strictObject({
+  schemes: z.array(
+    z.string().regex(/^[A-Za-z][A-Za-z0-9+.-]*$/, "must be a URL scheme without `:`, like https"),
+  ).optional(),
+  hosts: z.array(z.string().min(1, "must not be empty")).optional(),
+  ports: z.array(port).optional(),
+  allow_private: z.array(z.union([cidr, z.strictObject({ address: cidr, ports: z.array(port).optional() })], {
+    error: "must be an address or CIDR range, or { address, ports }",
+  })).optional(),
 });
 
 /** One entry of the append-only revocation list. */
@@ -193,6 +225,7 @@ export const PolicySchema = z.strictObject({
   require_principal: z.boolean({ error: "must be true or false" }).optional(),
   principals: z.array(principal).optional(),
   tools: z.record(z.string(), serverRules).optional(),
+  egress: EgressSchema.optional(),
   revocations: z.array(revocation).optional(),
   labels: reserved,
   resources: reserved,
@@ -303,5 +336,7 @@ export type PolicyPrincipal = PrincipalEntry;
 export type PolicyServerRules = z.output<typeof serverRules>;
 /** One entry of `tools.<server>.ops`. */
 export type PolicyToolOp = NonNullable<PolicyServerRules["ops"]>[string];
+/** The `egress` block. */
+export type PolicyEgress = z.output<typeof EgressSchema>;
 /** One entry of `revocations`. */
 export type PolicyRevocation = z.output<typeof revocation>;

@@ -5,8 +5,10 @@
  *
  * @module
  */
+import { DEFAULT_EGRESS, type EgressRules } from "./egress.ts";
 import type {
   Policy,
+  PolicyEgress,
   PolicyEpoch,
   PolicyPrincipal,
   PolicyRevocation,
@@ -33,6 +35,19 @@ export const DEFAULT_PATH_ARGS: readonly string[] = [
   "uri",
 ];
 
+/**
+ * The argument names read as URLs (checked by the egress rules) when a server's rules do not list their own
+ * (`tools.<server>.url_args`). They cover every URL argument of the embedded backends
+ * (`src/backends/url_arguments.ts`, whose test keeps the two in step).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_URL_ARGS } from "./snapshot.ts";
+ * DEFAULT_URL_ARGS; // ["url", "proxy"]
+ * ```
+ */
+export const DEFAULT_URL_ARGS: readonly string[] = ["url", "proxy"];
+
 /** How one upstream's tools touch resources, with defaults applied. */
 export interface ServerRules {
   /** Folders no path argument or file URI may be in. */
@@ -47,6 +62,11 @@ export interface ServerRules {
    * a path.
    */
   readonly pathArgsListed?: boolean;
+  /**
+   * Argument names whose string values (or lists of strings) are URLs, checked by the egress rules; absent means
+   * {@linkcode DEFAULT_URL_ARGS}.
+   */
+  readonly urlArgs?: readonly string[];
   /** Whether a tool's `readOnlyHint` annotation may classify an unmapped tool as a read. */
   readonly trustAnnotations: boolean;
   /** Tools classified as reads or writes, by tool name. */
@@ -77,11 +97,14 @@ export interface PolicySnapshot {
   readonly revocations: readonly PolicyRevocation[];
   /** Rules of the servers named under `tools`. */
   readonly servers: ReadonlyMap<string, ServerRules>;
+  /** Where URL arguments may lead: `policy.egress` with defaults (no private destination). */
+  readonly egress: EgressRules;
 }
 
 const NO_RULES: ServerRules = Object.freeze({
   restrictedPaths: [],
   pathArgs: DEFAULT_PATH_ARGS,
+  urlArgs: DEFAULT_URL_ARGS,
   trustAnnotations: false,
   ops: new Map(),
 });
@@ -115,6 +138,7 @@ export function createSnapshot(policy: Policy, sha256: string): PolicySnapshot {
     principalsById: new Map(principals.map((entry) => [entry.id, entry])),
     revocations: own.revocations ?? [],
     servers: new Map(Object.entries(own.tools ?? {}).map(([name, rules]) => [name, serverRules(rules)])),
+    egress: egressRules(own.egress),
   });
 }
 
@@ -160,12 +184,38 @@ export function reloadProblem(previous: PolicySnapshot, next: PolicySnapshot): s
   return `generation went down from ${previous.generation} to ${next.generation}; the revocation counter only increases`;
 }
 
+/**
+ * The egress rules of a policy's `egress` block, with defaults for what it leaves out.
+ *
+ * @example
+ * ```ts
+ * import { egressRules } from "./snapshot.ts";
+ * egressRules(undefined).allowPrivate; // []
+ * egressRules({ allow_private: ["10.0.0.0/8", { address: "127.0.0.1", ports: [8080] }] }).allowPrivate;
+ * // [{ cidr: "10.0.0.0/8" }, { cidr: "127.0.0.1", ports: [8080] }]
+ * ```
+ */
+export function egressRules(block: PolicyEgress | undefined): EgressRules {
+  if (block === undefined) return DEFAULT_EGRESS;
+  return {
+    schemes: (block.schemes ?? DEFAULT_EGRESS.schemes).map((scheme) => scheme.toLowerCase()),
+    hosts: block.hosts ?? DEFAULT_EGRESS.hosts,
+    ...(block.ports === undefined ? {} : { ports: block.ports }),
+    allowPrivate: (block.allow_private ?? []).map((entry) =>
+      typeof entry === "string"
+        ? { cidr: entry }
+        : { cidr: entry.address, ...(entry.ports === undefined ? {} : { ports: entry.ports }) }
+    ),
+  };
+}
+
 function serverRules(rules: PolicyServerRules): ServerRules {
   return {
     restrictedPaths: rules.restricted_paths ?? [],
     allowedPaths: rules.allowed_paths,
     pathArgs: rules.path_args ?? DEFAULT_PATH_ARGS,
     pathArgsListed: rules.path_args !== undefined,
+    urlArgs: rules.url_args ?? DEFAULT_URL_ARGS,
     trustAnnotations: rules.trust_annotations ?? false,
     ops: new Map(Object.entries(rules.ops ?? {})),
   };

@@ -19,12 +19,15 @@ import {
   filterResources,
   filterResourceTemplates,
   filterTools,
+  type PolicyAction,
   type Principal,
 } from "../policy/decide.ts";
 import type { GrantStore } from "../policy/grant_store.ts";
 import type { LivePolicy } from "../policy/live_policy.ts";
 import { policyActionOf } from "../policy/message_action.ts";
 import type { PathResolver } from "./path_resolution.ts";
+import { resolveDestinations } from "./destination_resolution.ts";
+import { resultInspection, type Withheld } from "./result_inspection.ts";
 import type { Denial, Outcome } from "./session.ts";
 
 export type { DecisionRecord, DecisionRecorder } from "../audit/decision_record.ts";
@@ -77,12 +80,15 @@ export function enforcement(context: EnforcementContext): Enforcement {
   const annotations: Record<string, { readOnlyHint?: boolean } | undefined> = {};
   // The decision of each forwarded request, kept until its answer is recorded with it.
   const decided = new Map<string, { decision: Decision; principal: Principal | undefined }>();
+  // The resolved action of each forwarded call, kept until its result is inspected.
+  const calls = new Map<string, PolicyAction>();
   let lastResolution: Promise<unknown> = Promise.resolve();
   const resolvedInOrder = <T>(resolution: Promise<T>): Promise<T> => {
     const turn = lastResolution.then(() => resolution);
     lastResolution = turn.catch(() => {});
     return turn;
   };
+  const inspection = resultInspection();
   const principalNow = () => {
     const snapshot = context.live.current();
     return { snapshot, principal: authenticate(snapshot, context.caller.tokenSha256) };
@@ -93,9 +99,11 @@ export function enforcement(context: EnforcementContext): Enforcement {
       // I/O before the pure decision: the real paths behind the arguments (never throws; failures deny). Messages
       // are decided in the order they came: each waits for the resolution of the one before it, so a quick
       // message (a cancellation, a ping) never overtakes a tool call whose paths are still being resolved.
+      // Then, for a call that nothing but its destinations would refuse, the host names in its URL arguments
+      // are resolved too (no lookups on behalf of callers who may not call the tool), in the same turn.
       const action = policyActionOf(message, annotations);
-      const turn = context.paths ? resolvedInOrder(context.paths.resolve(action, message)) : action;
-      const resolved = await turn;
+      const withPaths = context.paths ? context.paths.resolve(action, message) : Promise.resolve(action);
+      const resolved = await resolvedInOrder(withPaths.then(withDestinations));
       const { snapshot, principal } = principalNow();
       const now = clock();
       let decision: Decision;
@@ -140,18 +148,26 @@ export function enforcement(context: EnforcementContext): Enforcement {
           return AUDIT_FAILURE;
         }
       }
-      if (message.kind === "request") decided.set(idKey(message.id), { decision, principal });
+      if (message.kind === "request") {
+        decided.set(idKey(message.id), { decision, principal });
+        if (resolved.kind === "call") calls.set(idKey(message.id), resolved);
+      }
       return undefined;
     },
 
     async completeRequest(request, answer, outcome, seconds) {
       const kept = decided.get(idKey(request.id));
       decided.delete(idKey(request.id));
+      const call = calls.get(idKey(request.id));
+      calls.delete(idKey(request.id));
       context.paths?.settle(request, answer);
+      // A tool result is inspected before it is recorded, so that its audit line says what was withheld.
+      const inspected = await inspectResult(request, answer, call);
+      answer = inspected.answer;
       if (kept) {
         try {
           await context.recorder.record(
-            { ...kept, message: request, outcome, seconds },
+            { ...kept, message: request, outcome, seconds, withheld: inspected.withheld },
             context.sessionId?.(),
           );
         } catch {
@@ -172,6 +188,56 @@ export function enforcement(context: EnforcementContext): Enforcement {
         : answer;
     },
   };
+
+  /** The action with its URL arguments' host names resolved, when the decision turns on them. */
+  async function withDestinations(action: PolicyAction): Promise<PolicyAction> {
+    if (action.kind !== "call") return action;
+    const { snapshot, principal } = principalNow();
+    const now = clock();
+    try {
+      const first = decide(snapshot, principal, action, { grants: context.grants.active(now) }, now);
+      return first.reason === "egress_not_allowed" ? await resolveDestinations(snapshot, action) : action;
+    } catch {
+      // The decision proper fails closed on the same error.
+      return action;
+    }
+  }
+
+  async function inspectResult(
+    request: ClassifiedMessage,
+    answer: JSONRPCMessage,
+    decidedCall: PolicyAction | undefined,
+  ): Promise<{ answer: JSONRPCMessage; withheld?: Withheld }> {
+    if (!("result" in answer) || request.action.kind !== "call") return { answer };
+    const action = decidedCall ?? policyActionOf(request, annotations);
+    if (action.kind !== "call") return { answer };
+    // Where the call's `path` really was on disk, as the resolution stage found it: names are judged there too.
+    const folders = (action.paths ?? []).flatMap((path) =>
+      path.argument === "path" && path.resolved.ok ? [path.resolved.path] : []
+    );
+    const { snapshot, principal } = principalNow();
+    try {
+      const { result, withheld } = await inspection.inspect(
+        snapshot,
+        principal,
+        { server: action.server, tool: action.tool, args: action.args, folders },
+        answer.result as Record<string, unknown>,
+      );
+      return { answer: { ...answer, result } as JSONRPCMessage, withheld };
+    } catch (error) {
+      // Fail closed: a result that could not be inspected is not passed on.
+      const why = error instanceof Error ? error.message : String(error);
+      return {
+        answer: errorResponse(
+          request.id ?? null,
+          ErrorCode.UpstreamError,
+          "The tool's result could not be inspected, so it is withheld",
+          { reason: "result_inspection_failed", executed: true, detail: why },
+        ) as JSONRPCMessage,
+        withheld: { count: 1, reasons: ["result_inspection_failed"] },
+      };
+    }
+  }
 
   function filterResult(method: string, result: Record<string, unknown>): Record<string, unknown> {
     const { snapshot, principal } = principalNow();

@@ -4,7 +4,8 @@
  * bundle artifact (the first run by default, after `deno compile` fails to fetch its runtime, which it says in
  * one line); the VM downloads Deno from a local stand-in of the release zip and cannot reach the npm registry;
  * the official MCP SDK client calls a tool of each backend through mcp1 (filesystem), mcp2 (git, on a
- * repository made on the VM) and mcp3 (http: a loopback fetch gets the backend's own "blocked" answer); then
+ * repository made on the VM) and mcp3 (http: the sidecar refuses a loopback fetch, the backend's guarded fetch
+ * a proxied one); then
  * `rotate --to epoch-2` denies the filesystem read. `down` keeps the snapshots, the second `up` reuses them by
  * digest and skips the upload, and `down --purge` leaves no instance, no snapshot and no process. The
  * provisioner runs as `deno task provision` runs it.
@@ -72,9 +73,19 @@ async function callEachBackend(apiKey: string, sandbox: string, info: Info, syst
   }
   const http = await connectClient(info.mcp_urls.mcp3, headers);
   try {
-    const fetched = await http.callTool({ name: "fetch_txt", arguments: { url: "http://127.0.0.1:9/" } });
+    // The sidecar's egress rules refuse loopback before the backend sees it.
+    const loopback = await http.callTool({ name: "fetch_txt", arguments: { url: "http://127.0.0.1:9/" } })
+      .then(() => undefined, (error: unknown) => error as { code?: number; data?: { reason?: string } });
+    assert.equal(loopback?.code, -32003);
+    assert.equal(loopback?.data?.reason, "egress_not_allowed");
+    // A public URL through a proxy passes the sidecar and reaches the backend, whose guarded fetch refuses the
+    // proxy before any connection: the backend is loaded and enforcing, with no network needed.
+    const fetched = await http.callTool({
+      name: "fetch_txt",
+      arguments: { url: "http://1.1.1.1:9/", proxy: "http://1.1.1.1:3128" },
+    });
     assert.equal(fetched.isError, true);
-    assert.match(firstText(fetched), /blocked request to private address/);
+    assert.match(firstText(fetched), /egress refused by the sidecar's policy: .*a proxy is not allowed/);
   } finally {
     await http.close();
   }

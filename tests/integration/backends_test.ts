@@ -33,18 +33,19 @@ Deno.test("each embedded backend answers a real tool call through the sidecar", 
     await client.close();
   });
 
-  await t.step("http at /mcp3/mcp refuses a loopback URL, as the fetch server does offline", async () => {
-    const client = await connectClient(`${sidecar.url}/mcp3/mcp`);
-    const { tools } = await client.listTools();
-    assert.ok(tools.some((tool) => tool.name === "fetch_txt"), "fetch_txt is listed");
-    const result = await client.callTool({
-      name: "fetch_txt",
-      arguments: { url: `${sidecar.url}/health` },
-    });
-    assert.equal(result.isError, true);
-    assert.match(firstText(result), /blocked request to private address/);
-    await client.close();
-  });
+  await t.step(
+    "http at /mcp3/mcp: the sidecar's egress rules refuse a loopback URL before the backend",
+    async () => {
+      const client = await connectClient(`${sidecar.url}/mcp3/mcp`);
+      const { tools } = await client.listTools();
+      assert.ok(tools.some((tool) => tool.name === "fetch_txt"), "fetch_txt is listed");
+      const error = await client.callTool({ name: "fetch_txt", arguments: { url: `${sidecar.url}/health` } })
+        .then(() => undefined, (error: unknown) => error as { code?: number; data?: { reason?: string } });
+      assert.equal(error?.code, -32003);
+      assert.equal(error?.data?.reason, "egress_not_allowed");
+      await client.close();
+    },
+  );
 
   await t.step("/health, /ready and /metrics answer", async () => {
     const health = await fetch(`${sidecar.url}/health`);

@@ -100,9 +100,13 @@ const BACKENDS: Backend[] = [
     route: "mcp3",
     visible: ["fetch_txt"],
     hidden: ["fetch_html", "fetch_json"],
-    // Loopback is refused by the fetch server itself offline: a real answer from the backend.
-    call: () => ({ name: "fetch_txt", arguments: { url: "http://127.0.0.1:9/x" } }),
-    expect: /blocked request to private address/,
+    // A public URL through a proxy passes the sidecar's egress rules; the backend's guarded fetch refuses the
+    // proxy before any connection: a real answer from the backend, offline.
+    call: () => ({
+      name: "fetch_txt",
+      arguments: { url: "http://1.1.1.1:9/x", proxy: "http://1.1.1.1:3128" },
+    }),
+    expect: /egress refused by the sidecar's policy: .*a proxy is not allowed/,
     denied: () => ({ name: "fetch_html", arguments: { url: "http://127.0.0.1:9/x" } }),
     unchanged: () => Promise.resolve(),
   },

@@ -14,6 +14,7 @@ Deno.test("the seed's reasons are kept verbatim, with the spec's new ones", () =
     ]
   ) assert.ok(isReason(seed), seed);
   assert.equal(new Set(REASONS).size, REASONS.length);
-  assert.equal(REASONS.length, 14);
+  assert.equal(REASONS.length, 15);
+  assert.ok(isReason("egress_not_allowed"), "URL arguments that lead where egress rules refuse");
   assert.equal(isReason("label_flow"), false, "IFC reasons arrive with labels");
 });
