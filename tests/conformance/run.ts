@@ -20,6 +20,7 @@
 import { join } from "node:path";
 import { startSidecarProcess } from "../fixtures/sidecar_process.ts";
 import { TextLineStream } from "../fixtures/text_lines.ts";
+import { epochOneYaml } from "../fixtures/policy_yaml.ts";
 
 const SUITE_VERSION = "0.1.16";
 const NODE_VERSION = "22.23.3";
@@ -99,17 +100,10 @@ async function startServer(): Promise<{ url: string; stop(): Promise<void> }> {
 async function writeSidecarConfig(dir: string, upstreamUrl: string): Promise<string> {
   await Deno.writeTextFile(
     join(dir, "policy.yaml"),
-    `epochs:
-  epoch-1:
-    active: true
-    expires_at: "2099-12-31T23:59:59Z"
-    permissions: [read, write, call]
-roles:
-  default:
-    epochs: [epoch-1]
-    tools: [conf-url, conf-stdio]
-    permissions: [read, write, call]
-`,
+    epochOneYaml({
+      defaultTools: ["conf-url", "conf-stdio"],
+      defaultPermissions: ["read", "write", "call"],
+    }) + "\n",
   );
   const stdioArgs = ["run", "--allow-read", "--allow-env", "--allow-net=127.0.0.1", SERVER, "stdio"];
   const config = join(dir, "config.yaml");
