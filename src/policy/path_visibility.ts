@@ -11,7 +11,7 @@
  */
 import type { Principal } from "./action.ts";
 import { matchUriGlob } from "./glob.ts";
-import { isWithinFolder } from "./paths.ts";
+import { isWithinFolder, resolveSegments } from "./paths.ts";
 import type { PathJudge } from "./result_filter.ts";
 import { type PolicySnapshot, rulesFor } from "./snapshot.ts";
 import { scopeCoversTool } from "./tool_scope.ts";
@@ -64,14 +64,4 @@ export function pathJudge(
 
 function nfc(text: string): string {
   return text.normalize("NFC");
-}
-
-function resolveSegments(path: string): string {
-  const kept: string[] = [];
-  for (const segment of path.split("/")) {
-    if (segment === "" || segment === ".") continue;
-    if (segment === "..") kept.pop();
-    else kept.push(segment);
-  }
-  return `/${kept.join("/")}`;
 }

@@ -180,7 +180,17 @@ function pathTarget(text: string, base?: string): Normalised {
   return { ok: true, target: { kind: "file", path, uri: `file://${path}` } };
 }
 
-function resolveSegments(path: string): string {
+/**
+ * Resolves `.` and `..` segments lexically (never above `/`) and drops empty ones: the absolute path a server
+ * would open, before any symlink is followed.
+ *
+ * @example
+ * ```ts
+ * import { resolveSegments } from "./paths.ts";
+ * resolveSegments("/ws/a/../../etc//passwd"); // "/etc/passwd"
+ * ```
+ */
+export function resolveSegments(path: string): string {
   const kept: string[] = [];
   for (const segment of path.split("/")) {
     if (segment === "" || segment === ".") continue;

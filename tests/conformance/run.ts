@@ -20,6 +20,8 @@
 import { join } from "node:path";
 import { startSidecarProcess } from "../fixtures/sidecar_process.ts";
 import { TextLineStream } from "../fixtures/text_lines.ts";
+import { epochOneYaml } from "../fixtures/policy_yaml.ts";
+import { configHeadYaml } from "../fixtures/config_yaml.ts";
 
 const SUITE_VERSION = "0.1.16";
 const NODE_VERSION = "22.23.3";
@@ -99,32 +101,21 @@ async function startServer(): Promise<{ url: string; stop(): Promise<void> }> {
 async function writeSidecarConfig(dir: string, upstreamUrl: string): Promise<string> {
   await Deno.writeTextFile(
     join(dir, "policy.yaml"),
-    `epochs:
-  epoch-1:
-    active: true
-    expires_at: "2099-12-31T23:59:59Z"
-    permissions: [read, write, call]
-roles:
-  default:
-    epochs: [epoch-1]
-    tools: [conf-url, conf-stdio]
-    permissions: [read, write, call]
-`,
+    epochOneYaml({
+      defaultTools: ["conf-url", "conf-stdio"],
+      defaultPermissions: ["read", "write", "call"],
+    }) + "\n",
   );
   const stdioArgs = ["run", "--allow-read", "--allow-env", "--allow-net=127.0.0.1", SERVER, "stdio"];
   const config = join(dir, "config.yaml");
+  const configHead = configHeadYaml({
+    // The suite opens a session per scenario and leaves it open: room for every run.
+    server: { max_sessions_per_upstream: 1000, max_anonymous_sessions_per_upstream: 984 },
+    policyFile: "policy.yaml",
+  });
   await Deno.writeTextFile(
     config,
-    `server:
-  host: 127.0.0.1
-  port: 0
-  # The suite opens a session per scenario and leaves it open: room for every run.
-  max_sessions_per_upstream: 1000
-  max_anonymous_sessions_per_upstream: 984
-policy:
-  file: policy.yaml
-logging:
-  level: warn
+    `${configHead}
 upstreams:
   - name: conf-url
     route: c1

@@ -8,28 +8,15 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { createPolicyStack, TOKENS } from "../fixtures/policy_stack.ts";
-import { startSidecarProcess } from "../fixtures/sidecar_process.ts";
+import { TOKENS } from "../fixtures/policy_stack.ts";
 import { connectV2Client, type Negotiation } from "../fixtures/sdk_v2.ts";
 import { connectClient, firstText } from "../fixtures/mcp_client.ts";
 import { auditDecisions, securityCase, sharedStack } from "../fixtures/security_client.ts";
-import { modernTestPolicy } from "../fixtures/modern_policy.ts";
+import { startModernStack } from "../fixtures/modern_policy.ts";
 
 const ALICE = { authorization: `Bearer ${TOKENS.alice}` };
 
-const shared = sharedStack(async () => {
-  const stack = await createPolicyStack();
-  await Deno.writeTextFile(stack.policyFile, await modernTestPolicy(stack.workspace));
-  const sidecar = await startSidecarProcess(stack.configFile);
-  return {
-    stack,
-    sidecar,
-    async [Symbol.asyncDispose]() {
-      await sidecar.stop();
-      await stack[Symbol.asyncDispose]();
-    },
-  };
-});
+const shared = sharedStack(startModernStack);
 
 /** The JSON-RPC error a v2 client call failed with. */
 async function rpcError(promise: Promise<unknown>): Promise<{ code: number; data: Record<string, unknown> }> {

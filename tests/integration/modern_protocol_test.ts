@@ -7,29 +7,16 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { createPolicyStack, TOKENS } from "../fixtures/policy_stack.ts";
-import { startSidecarProcess } from "../fixtures/sidecar_process.ts";
+import { TOKENS } from "../fixtures/policy_stack.ts";
 import { auditDecisions, postJson, securityCase, sharedStack } from "../fixtures/security_client.ts";
-import { modernTestPolicy } from "../fixtures/modern_policy.ts";
+import { startModernStack } from "../fixtures/modern_policy.ts";
 import { encodeHeaderValue } from "../../src/mcp/modern_headers.ts";
 
 const ALICE = { authorization: `Bearer ${TOKENS.alice}` };
 const BOB = { authorization: `Bearer ${TOKENS.bob}` };
 const VERSION = "2026-07-28";
 
-const shared = sharedStack(async () => {
-  const stack = await createPolicyStack();
-  await Deno.writeTextFile(stack.policyFile, await modernTestPolicy(stack.workspace));
-  const sidecar = await startSidecarProcess(stack.configFile);
-  return {
-    stack,
-    sidecar,
-    async [Symbol.asyncDispose]() {
-      await sidecar.stop();
-      await stack[Symbol.asyncDispose]();
-    },
-  };
-});
+const shared = sharedStack(startModernStack);
 
 const NAME_FIELD: Record<string, string> = {
   "tools/call": "name",
