@@ -105,7 +105,9 @@ Deno.test({
     await floodStalledClient(sidecar, bigFile, 240);
     const grownMiB = (rssKiB(sidecar.pid) - before) / 1024;
     console.log(`RSS growth over the second flood (120 MiB): ${grownMiB.toFixed(1)} MiB`);
-    assert.ok(grownMiB < 50, `the sidecar's RSS grew by ${grownMiB.toFixed(1)} MiB for 120 MiB of answers`);
+    // An unbounded queue keeps all 120 MiB outside the heap, so it grows by at least that; the allocator's own
+    // slack under a loaded machine has been seen at up to 55 MiB, hence the bound below the flood, not near 0.
+    assert.ok(grownMiB < 100, `the sidecar's RSS grew by ${grownMiB.toFixed(1)} MiB for 120 MiB of answers`);
     assert.match(sidecar.stderr(), /stopped reading its event stream/);
   },
 });
