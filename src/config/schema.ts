@@ -67,6 +67,15 @@ const urlUpstream = z.strictObject({
   url: z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" }),
   transport: z.enum(["streamable-http", "sse"]).default("streamable-http"),
   headers: z.record(z.string(), z.string()).default({}),
+  /**
+   * Which MCP revision the upstream speaks: `legacy` (2024-11-05 … 2025-11-25, sessions and `initialize`) or
+   * `2026-07-28` (stateless; the sidecar answers a legacy client's `initialize` from the upstream's
+   * `server/discover` and forwards each request as a stateless 2026-07-28 request).
+   */
+  protocol: z.enum(["legacy", "2026-07-28"]).default("legacy"),
+}).refine((upstream) => !(upstream.protocol === "2026-07-28" && upstream.transport === "sse"), {
+  error: "protocol 2026-07-28 has no HTTP+SSE transport: use `transport: streamable-http`",
+  path: ["protocol"],
 });
 
 const upstream = z.union([commandUpstream, urlUpstream], {

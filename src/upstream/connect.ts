@@ -12,6 +12,7 @@ import type { Logger } from "../telemetry/log.ts";
 import { spawnSpecFor } from "./spawn_spec.ts";
 import { StdioUpstream } from "./stdio.ts";
 import { OrderedStreamableHttpUpstream } from "./ordered_streamable.ts";
+import { ModernUpstreamLink } from "./modern_link.ts";
 
 /** A transport to an upstream, plus the hooks HTTP upstreams offer. */
 export type UpstreamTransport = Transport & {
@@ -34,6 +35,10 @@ export function connectUpstream(upstream: UpstreamConfig, log: Logger): Upstream
   if (isCommandUpstream(upstream)) return new StdioUpstream(spawnSpecFor(upstream), upstream.name, log);
   const requestInit = { headers: upstream.headers };
   const url = new URL(upstream.url);
+  if (upstream.protocol === "2026-07-28") {
+    // Stateless upstream: the link answers `initialize` from `server/discover` and sends each request alone.
+    return new ModernUpstreamLink({ url, headers: upstream.headers, name: upstream.name, log });
+  }
   return upstream.transport === "sse"
     ? new SSEClientTransport(url, { requestInit })
     // Held back until the upstream's GET stream is open, so server-to-client requests are never parked.

@@ -1,0 +1,293 @@
+/**
+ * A legacy (2025-xx) session's link to an upstream that speaks only MCP 2026-07-28.
+ *
+ * The proxy pipeline (policy decision, list filtering, audit) works on a legacy session and talks to its
+ * upstream through the SDK's `Transport`. This module is that transport for a stateless 2026-07-28 upstream:
+ *
+ * - the client's `initialize` is answered here, from the upstream's `server/discover` result (the upstream
+ *   never sees an `initialize`), and the client's capabilities and info are kept for the envelope;
+ * - `notifications/initialized` ends here (there is no session upstream);
+ * - every other request becomes one stateless POST: `params._meta` gets the protocol version, the client's
+ *   capabilities and info, the request gets `Mcp-Method`, `Mcp-Name` and the `Mcp-Param-*` headers the tool
+ *   declares (`x-mcp-header`), and the answer (JSON or an SSE stream) comes back as the session's message;
+ * - `notifications/cancelled` aborts the request's POST (closing the stream *is* the cancellation in 2026);
+ * - `resultType`, `ttlMs` and `cacheScope` are taken off results, because they mean nothing to a 2025 client
+ *   and a strict one may refuse unknown keys; a result that asks for more input (`InputRequiredResult`) is
+ *   refused with an error, since bridging multi-round requests to a legacy session is not built.
+ *
+ * @module
+ */
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport";
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types";
+import { EventSourceParserStream } from "eventsource-parser/stream";
+import { FIRST_MODERN_VERSION, LEGACY_VERSIONS, META } from "../mcp/protocol_versions.ts";
+import { type DiscoverResult, initializeResultFromDiscover } from "../mcp/discover.ts";
+import {
+  encodeHeaderValue,
+  type HeaderDeclaration,
+  mcpNameOf,
+  paramHeadersFor,
+  scanHeaderDeclarations,
+} from "../mcp/modern_headers.ts";
+import type { Logger } from "../telemetry/log.ts";
+
+/** JSON-RPC internal error: what the client gets when the upstream's answer cannot be relayed. */
+const INTERNAL_ERROR = -32603;
+/** How many `tools/list` pages are read to learn a tool's `x-mcp-header` declarations. */
+const MAX_TOOL_PAGES = 20;
+/** Result keys of 2026-07-28 that a 2025 client does not know. */
+const MODERN_ONLY_RESULT_KEYS = ["resultType", "ttlMs", "cacheScope"] as const;
+
+type Json = Record<string, unknown>;
+
+/** What a modern link needs to know about its upstream. */
+export interface ModernLinkOptions {
+  url: URL;
+  /** Extra headers the operator configured for the upstream (e.g. its credentials). */
+  headers?: Record<string, string>;
+  /** The upstream's name, for logs. */
+  name: string;
+  log: Logger;
+  /** The fetch to use (tests and egress guards may replace it). */
+  fetch?: typeof fetch;
+}
+
+/**
+ * The transport a legacy session uses to reach a 2026-07-28-only upstream.
+ *
+ * @example
+ * ```ts ignore
+ * import { ModernUpstreamLink } from "./modern_link.ts";
+ * const link = new ModernUpstreamLink({ url: new URL("http://127.0.0.1:9000/mcp"), name: "up", log });
+ * link.onmessage = (message) => console.log(message);
+ * await link.start();
+ * await link.send({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18",
+ *   capabilities: {}, clientInfo: { name: "c", version: "1" } } });
+ * ```
+ */
+export class ModernUpstreamLink implements Transport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: (message: JSONRPCMessage) => void;
+
+  readonly #options: ModernLinkOptions;
+  readonly #fetch: typeof fetch;
+  /** In-flight POSTs by the request id they carry, so a cancellation can abort one. */
+  readonly #inFlight = new Map<string | number, AbortController>();
+  #clientCapabilities: Json = {};
+  #clientInfo: Json | undefined;
+  /** Tool name → its `Mcp-Param-*` declarations (undefined: the tool's schema is invalid). */
+  #toolHeaders: Map<string, HeaderDeclaration[] | undefined> | undefined;
+  #closed = false;
+
+  constructor(options: ModernLinkOptions) {
+    this.#options = options;
+    this.#fetch = options.fetch ?? fetch;
+  }
+
+  start(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    for (const controller of this.#inFlight.values()) controller.abort();
+    this.#inFlight.clear();
+    this.onclose?.();
+    return Promise.resolve();
+  }
+
+  send(message: JSONRPCMessage): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error("the upstream link is closed"));
+    if (!("method" in message)) return Promise.resolve(); // 2026 has no server→client requests to answer
+    if (!("id" in message) || message.id === undefined) {
+      this.#notify(message.method, message.params as Json | undefined);
+      return Promise.resolve();
+    }
+    // Answered asynchronously, like a network transport: the session waits for `onmessage`.
+    const id = message.id;
+    const work = message.method === "initialize"
+      ? this.#initialize(id, message.params as Json | undefined)
+      : this.#forward(id, message.method, message.params as Json | undefined);
+    work.catch((error) => this.#answerError(id, error));
+    return Promise.resolve();
+  }
+
+  #notify(method: string, params: Json | undefined): void {
+    if (method !== "notifications/cancelled") return; // initialized, roots changes: nothing upstream
+    const requestId = params?.requestId;
+    if (typeof requestId === "string" || typeof requestId === "number") {
+      this.#inFlight.get(requestId)?.abort();
+    }
+  }
+
+  async #initialize(id: string | number, params: Json | undefined): Promise<void> {
+    this.#clientCapabilities = isJson(params?.capabilities) ? params.capabilities : {};
+    this.#clientInfo = isJson(params?.clientInfo) ? params.clientInfo : undefined;
+    const answer = await this.#post(id, "server/discover", {});
+    if (!("result" in answer)) return this.#deliver(answer);
+    const discover = answer.result as DiscoverResult;
+    if (
+      !Array.isArray(discover.supportedVersions) || !discover.supportedVersions.includes(FIRST_MODERN_VERSION)
+    ) {
+      throw new Error(`the upstream does not offer ${FIRST_MODERN_VERSION} in server/discover`);
+    }
+    const requested = typeof params?.protocolVersion === "string" ? params.protocolVersion : "";
+    const result = initializeResultFromDiscover(discover, requested, LEGACY_VERSIONS);
+    this.#deliver({ jsonrpc: "2.0", id, result } as JSONRPCMessage);
+  }
+
+  async #forward(id: string | number, method: string, params: Json | undefined): Promise<void> {
+    const extra = method === "tools/call" ? await this.#paramHeaders(params) : {};
+    const answer = await this.#post(id, method, params ?? {}, extra);
+    if ("result" in answer && isJson(answer.result)) {
+      if (method === "tools/list") this.#learnTools(answer.result, false);
+      const result = { ...answer.result };
+      if (result.resultType !== undefined && result.resultType !== "complete") {
+        throw new Error(`the upstream answered with resultType '${String(result.resultType)}', not relayed`);
+      }
+      for (const key of MODERN_ONLY_RESULT_KEYS) delete result[key];
+      return this.#deliver({ jsonrpc: "2.0", id, result } as JSONRPCMessage);
+    }
+    this.#deliver(answer);
+  }
+
+  /** The `Mcp-Param-*` headers a call needs; a tool whose declarations are invalid is refused. */
+  async #paramHeaders(params: Json | undefined): Promise<Record<string, string>> {
+    const name = typeof params?.name === "string" ? params.name : undefined;
+    if (name === undefined) return {};
+    if (this.#toolHeaders === undefined || !this.#toolHeaders.has(name)) await this.#readTools();
+    if (!this.#toolHeaders?.has(name)) return {}; // the upstream answers for a tool it does not have
+    const declarations = this.#toolHeaders.get(name);
+    if (declarations === undefined) {
+      throw new Error(`tool '${name}' declares invalid x-mcp-header parameters`);
+    }
+    return paramHeadersFor(declarations, params?.arguments);
+  }
+
+  /** Reads the upstream's whole tool list (bounded in pages) to learn the header declarations. */
+  async #readTools(): Promise<void> {
+    let cursor: string | undefined;
+    for (let page = 0; page < MAX_TOOL_PAGES; page++) {
+      const answer = await this.#post(`tools-for-headers-${page}`, "tools/list", cursor ? { cursor } : {});
+      if (!("result" in answer) || !isJson(answer.result)) return;
+      this.#learnTools(answer.result, page > 0);
+      cursor = typeof answer.result.nextCursor === "string" ? answer.result.nextCursor : undefined;
+      if (cursor === undefined) return;
+    }
+  }
+
+  #learnTools(result: Json, morePages: boolean): void {
+    if (!Array.isArray(result.tools)) return;
+    if (!morePages && typeof result.nextCursor !== "string") this.#toolHeaders = new Map();
+    this.#toolHeaders ??= new Map();
+    for (const tool of result.tools) {
+      if (!isJson(tool) || typeof tool.name !== "string") continue;
+      const scan = scanHeaderDeclarations(tool.inputSchema);
+      this.#toolHeaders.set(tool.name, scan.valid ? scan.declarations : undefined);
+    }
+  }
+
+  /** One stateless 2026-07-28 request; resolves with the JSON-RPC answer that carries `id`. */
+  async #post(
+    id: string | number,
+    method: string,
+    params: Json,
+    extraHeaders: Record<string, string> = {},
+  ): Promise<Json & { id: string | number }> {
+    const meta = isJson(params._meta) ? params._meta : {};
+    const body = {
+      jsonrpc: "2.0",
+      id,
+      method,
+      params: {
+        ...params,
+        _meta: {
+          ...meta,
+          [META.protocolVersion]: FIRST_MODERN_VERSION,
+          [META.clientCapabilities]: this.#clientCapabilities,
+          ...(this.#clientInfo && { [META.clientInfo]: this.#clientInfo }),
+        },
+      },
+    };
+    const headers = new Headers(this.#options.headers);
+    headers.set("content-type", "application/json");
+    headers.set("accept", "application/json, text/event-stream");
+    headers.set("mcp-protocol-version", FIRST_MODERN_VERSION);
+    headers.set("mcp-method", method);
+    const name = mcpNameOf(method, params);
+    if (name?.value !== undefined) headers.set("mcp-name", encodeHeaderValue(name.value));
+    for (const [header, value] of Object.entries(extraHeaders)) headers.set(header, value);
+    const controller = new AbortController();
+    this.#inFlight.set(id, controller);
+    try {
+      const response = await this.#fetch(this.#options.url, {
+        method: "POST",
+        headers,
+        body: JSON.stringify(body),
+        signal: controller.signal,
+      });
+      return await this.#answerOf(id, response);
+    } finally {
+      this.#inFlight.delete(id);
+    }
+  }
+
+  async #answerOf(id: string | number, response: Response): Promise<Json & { id: string | number }> {
+    const type = response.headers.get("content-type") ?? "";
+    if (type.includes("text/event-stream") && response.body) {
+      const events = response.body.pipeThrough(new TextDecoderStream()).pipeThrough(
+        new EventSourceParserStream(),
+      );
+      for await (const event of events) {
+        let message: unknown;
+        try {
+          message = JSON.parse(event.data);
+        } catch {
+          continue;
+        }
+        if (!isJson(message)) continue;
+        if (message.id === id && ("result" in message || "error" in message)) {
+          return message as Json & { id: string | number };
+        }
+        // Progress and log notifications on the request's stream reach the client; nothing else does.
+        if (!("id" in message) && typeof message.method === "string") {
+          this.#deliver(message as JSONRPCMessage);
+        }
+      }
+      throw new Error(`the upstream's stream ended without answering (HTTP ${response.status})`);
+    }
+    const text = await response.text();
+    let message: unknown;
+    try {
+      message = JSON.parse(text);
+    } catch {
+      throw new Error(`the upstream answered HTTP ${response.status} without a JSON-RPC message`);
+    }
+    if (isJson(message) && ("result" in message || "error" in message)) {
+      // A refusal before the id was read (e.g. a 400 with id null) still answers this request.
+      return { ...message, id } as Json & { id: string | number };
+    }
+    throw new Error(`the upstream answered HTTP ${response.status} without a JSON-RPC answer`);
+  }
+
+  #answerError(id: string | number, error: unknown): void {
+    if (this.#closed) return;
+    const reason = error instanceof Error ? error.message : String(error);
+    this.#options.log.warn("modern upstream request failed", { upstream: this.#options.name, reason });
+    this.#deliver({
+      jsonrpc: "2.0",
+      id,
+      error: { code: INTERNAL_ERROR, message: `Upstream error: ${reason}` },
+    } as JSONRPCMessage);
+  }
+
+  #deliver(message: JSONRPCMessage | Json): void {
+    if (!this.#closed) this.onmessage?.(message as JSONRPCMessage);
+  }
+}
+
+function isJson(value: unknown): value is Json {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
