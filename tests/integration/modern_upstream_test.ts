@@ -15,6 +15,8 @@ import { startSidecarProcess } from "../fixtures/sidecar_process.ts";
 import { TOKENS } from "../fixtures/policy_stack.ts";
 import { sha256Hex } from "../../src/sha256.ts";
 import { loadConfig } from "../../src/config/load.ts";
+// @ts-types="@modelcontextprotocol/sdk/types"
+import { ListToolsResultSchema } from "@modelcontextprotocol/sdk/types.js";
 
 const ALICE = { authorization: `Bearer ${TOKENS.alice}` };
 const BOB = { authorization: `Bearer ${TOKENS.bob}` };
@@ -195,7 +197,7 @@ Deno.test({
             assert.deepEqual(tools.map((tool) => tool.name).sort(), ["echo", "wipe"]);
             const list = await client.request(
               { method: "tools/list", params: {} },
-              (await import("@modelcontextprotocol/sdk/types")).ListToolsResultSchema,
+              ListToolsResultSchema,
             );
             assert.equal((list as Record<string, unknown>).ttlMs, undefined);
             assert.equal((list as Record<string, unknown>).cacheScope, undefined);
@@ -222,12 +224,13 @@ Deno.test({
           const callsAfter = upstream.seen.filter((request) => request.body.method === "tools/call").length;
           assert.equal(callsAfter, callsBefore);
           const denial = (await auditLines(dir)).find((line) =>
-            line.tool === "wipe" && line.decision === "deny" && line.principal === "alice"
+            line.tool === "modern/wipe" && line.decision === "deny" && line.principal === "alice"
           );
           assert.ok(denial, "the denial is in the audit log");
           assert.equal(denial.server, "modern");
+          assert.equal(denial.outcome, "denied");
           const allowed = (await auditLines(dir)).find((line) =>
-            line.tool === "echo" && line.decision === "allow" && line.principal === "alice"
+            line.tool === "modern/echo" && line.decision === "allow" && line.principal === "alice"
           );
           assert.ok(allowed, "the allowed call is in the audit log");
         } finally {
@@ -249,7 +252,7 @@ Deno.test("config: protocol 2026-07-28 is refused on an SSE upstream and unknown
       const [extra, pattern] of [
         ["    transport: sse\n    protocol: 2026-07-28\n", /protocol 2026-07-28 has no HTTP\+SSE transport/],
         // An unknown value fails the url-upstream branch; the union reports it as a malformed upstream.
-      ["    protocol: 2027-01-01\n", /upstreams\[0\]/],
+        ["    protocol: 2027-01-01\n", /upstreams\[0\]/],
       ] as const
     ) {
       const file = join(dir, "config.yaml");
