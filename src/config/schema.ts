@@ -70,9 +70,9 @@ const urlUpstream = z.strictObject({
   /**
    * Which MCP revision the upstream speaks: `legacy` (2024-11-05 … 2025-11-25, sessions and `initialize`) or
    * `2026-07-28` (stateless; the sidecar answers a legacy client's `initialize` from the upstream's
-   * `server/discover` and forwards each request as a stateless 2026-07-28 request).
+   * `server/discover` and forwards each request as a stateless 2026-07-28 request). Absent means `legacy`.
    */
-  protocol: z.enum(["legacy", "2026-07-28"]).default("legacy"),
+  protocol: z.enum(["legacy", "2026-07-28"]).optional(),
 }).refine((upstream) => !(upstream.protocol === "2026-07-28" && upstream.transport === "sse"), {
   error: "protocol 2026-07-28 has no HTTP+SSE transport: use `transport: streamable-http`",
   path: ["protocol"],
