@@ -1,0 +1,183 @@
+/**
+ * The legacy session's link to a 2026-07-28-only upstream, in process with a fake upstream `fetch`: what it
+ * sends (envelope, headers) and how it turns the upstream's answers into the session's messages.
+ */
+import assert from "node:assert/strict";
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types";
+import { ModernUpstreamLink } from "../../src/upstream/modern_link.ts";
+import { keptLogger } from "../fixtures/audit_entries.ts";
+
+type Body = { id: string | number; method: string; params: Record<string, unknown> };
+type Answer = (body: Body, init: RequestInit) => Response | Promise<Response>;
+
+const DISCOVER = {
+  supportedVersions: ["2026-07-28"],
+  capabilities: { tools: {} },
+  resultType: "complete",
+  ttlMs: 0,
+  cacheScope: "public",
+  _meta: { "io.modelcontextprotocol/serverInfo": { name: "up", version: "9" } },
+};
+
+function json(body: unknown, status = 200): Response {
+  return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+}
+
+/** A link whose upstream is `answer`; returns the link, what it sent and the messages it delivered. */
+function linkTo(answer: Answer) {
+  const sent: { body: Body; headers: Headers }[] = [];
+  const delivered: Record<string, unknown>[] = [];
+  const link = new ModernUpstreamLink({
+    url: new URL("http://127.0.0.1:1/mcp"),
+    name: "up",
+    log: keptLogger().log,
+    fetch: (async (_url: URL, init: RequestInit) => {
+      const body = JSON.parse(String(init.body)) as Body;
+      sent.push({ body, headers: new Headers(init.headers) });
+      return await answer(body, init);
+    }) as typeof fetch,
+  });
+  link.onmessage = (message) => delivered.push(message as Record<string, unknown>);
+  return { link, sent, delivered };
+}
+
+async function until(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  assert.ok(check(), "timed out waiting for the link");
+}
+
+const INITIALIZE = {
+  jsonrpc: "2.0",
+  id: 0,
+  method: "initialize",
+  params: {
+    protocolVersion: "2025-06-18",
+    capabilities: { roots: {} },
+    clientInfo: { name: "c", version: "1" },
+  },
+} as JSONRPCMessage;
+
+Deno.test("initialize is answered from server/discover in the client's legacy version", async () => {
+  const { link, sent, delivered } = linkTo((body) => json({ jsonrpc: "2.0", id: body.id, result: DISCOVER }));
+  await link.send(INITIALIZE);
+  await link.send({ jsonrpc: "2.0", method: "notifications/initialized" } as JSONRPCMessage);
+  await until(() => delivered.length === 1);
+  assert.deepEqual(delivered[0], {
+    jsonrpc: "2.0",
+    id: 0,
+    result: {
+      protocolVersion: "2025-06-18",
+      capabilities: { tools: {} },
+      serverInfo: { name: "up", version: "9" },
+    },
+  });
+  assert.deepEqual(sent.map((request) => request.body.method), ["server/discover"]);
+  assert.equal(sent[0].headers.get("mcp-method"), "server/discover");
+  assert.equal(sent[0].headers.get("mcp-protocol-version"), "2026-07-28");
+  assert.deepEqual(sent[0].body.params._meta, {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientCapabilities": { roots: {} },
+    "io.modelcontextprotocol/clientInfo": { name: "c", version: "1" },
+  });
+});
+
+Deno.test("an upstream whose discover does not offer 2026-07-28 fails initialize (fail closed)", async () => {
+  const { link, delivered } = linkTo((body) =>
+    json({ jsonrpc: "2.0", id: body.id, result: { ...DISCOVER, supportedVersions: ["2027-01-01"] } })
+  );
+  await link.send(INITIALIZE);
+  await until(() => delivered.length === 1);
+  assert.equal((delivered[0].error as { code: number }).code, -32603);
+  assert.equal("result" in delivered[0], false);
+});
+
+Deno.test("a legacy upstream refusing server/discover answers initialize with its error", async () => {
+  const { link, delivered } = linkTo(() =>
+    json(
+      { jsonrpc: "2.0", id: null, error: { code: -32000, message: "Bad Request: No valid session ID" } },
+      400,
+    )
+  );
+  await link.send(INITIALIZE);
+  await until(() => delivered.length === 1);
+  assert.deepEqual(delivered[0].error, { code: -32000, message: "Bad Request: No valid session ID" });
+  assert.equal(delivered[0].id, 0);
+});
+
+Deno.test("results lose resultType/ttlMs/cacheScope; an input-required result is refused", async () => {
+  const { link, delivered } = linkTo((body) =>
+    body.method === "tools/list"
+      ? json({
+        jsonrpc: "2.0",
+        id: body.id,
+        result: { tools: [], resultType: "complete", ttlMs: 5, cacheScope: "public" },
+      })
+      : json({ jsonrpc: "2.0", id: body.id, result: { resultType: "input_required", requestState: "x" } })
+  );
+  await link.send({ jsonrpc: "2.0", id: 1, method: "tools/list", params: {} } as JSONRPCMessage);
+  await until(() => delivered.length === 1);
+  assert.deepEqual(delivered[0], { jsonrpc: "2.0", id: 1, result: { tools: [] } });
+  await link.send({ jsonrpc: "2.0", id: 2, method: "prompts/get", params: { name: "p" } } as JSONRPCMessage);
+  await until(() => delivered.length === 2);
+  assert.equal((delivered[1].error as { code: number }).code, -32603);
+  assert.equal("result" in delivered[1], false);
+});
+
+Deno.test("a call carries Mcp-Name and the tool's Mcp-Param headers; an SSE answer relays notifications", async () => {
+  const { link, sent, delivered } = linkTo((body) => {
+    if (body.method === "tools/list") {
+      return json({
+        jsonrpc: "2.0",
+        id: body.id,
+        result: {
+          tools: [{
+            name: "echo",
+            inputSchema: {
+              type: "object",
+              properties: { region: { type: "string", "x-mcp-header": "Region" } },
+            },
+          }],
+        },
+      });
+    }
+    const events = [
+      { jsonrpc: "2.0", method: "notifications/progress", params: { progressToken: 1, progress: 1 } },
+      { jsonrpc: "2.0", id: body.id, result: { content: [], resultType: "complete" } },
+    ].map((message) => `event: message\ndata: ${JSON.stringify(message)}\n\n`).join("");
+    return new Response(events, { headers: { "content-type": "text/event-stream" } });
+  });
+  await link.send({
+    jsonrpc: "2.0",
+    id: 7,
+    method: "tools/call",
+    params: { name: "echo", arguments: { region: "café" } },
+  } as JSONRPCMessage);
+  await until(() => delivered.length === 2);
+  assert.equal(delivered[0].method, "notifications/progress");
+  assert.deepEqual(delivered[1], { jsonrpc: "2.0", id: 7, result: { content: [] } });
+  const call = sent.find((request) => request.body.method === "tools/call")!;
+  assert.equal(call.headers.get("mcp-name"), "echo");
+  assert.equal(
+    call.headers.get("mcp-param-region"),
+    `=?base64?${btoa(String.fromCharCode(...new TextEncoder().encode("café")))}?=`,
+  );
+});
+
+Deno.test("notifications/cancelled aborts the request's POST", async () => {
+  let aborted = false;
+  const { link, delivered } = linkTo((_body, init) =>
+    new Promise<Response>((_resolve, reject) => {
+      init.signal?.addEventListener("abort", () => {
+        aborted = true;
+        reject(new DOMException("aborted", "AbortError"));
+      });
+    })
+  );
+  await link.send({ jsonrpc: "2.0", id: 3, method: "resources/list", params: {} } as JSONRPCMessage);
+  await link.send(
+    { jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: 3 } } as JSONRPCMessage,
+  );
+  await until(() => aborted && delivered.length === 1);
+  assert.equal(delivered[0].id, 3);
+  await link.close();
+});
