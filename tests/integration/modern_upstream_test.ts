@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { createMcpHandler, fromJsonSchema, McpServer } from "@modelcontextprotocol/server";
 import { connectClient, firstText } from "../fixtures/mcp_client.ts";
+import { connectV2Client } from "../fixtures/sdk_v2.ts";
 import { startSidecarProcess } from "../fixtures/sidecar_process.ts";
 import { TOKENS } from "../fixtures/policy_stack.ts";
 import { sha256Hex } from "../../src/sha256.ts";
@@ -235,6 +236,29 @@ Deno.test({
           assert.ok(allowed, "the allowed call is in the audit log");
         } finally {
           await client.close();
+        }
+      });
+      await t.step("a pinned 2026-07-28 client reaches it too (through its pooled session)", async () => {
+        const { client, close } = await connectV2Client(new URL(route), "pin-2026-07-28", ALICE);
+        try {
+          const { tools } = await client.listTools();
+          assert.deepEqual(tools.map((tool) => tool.name), ["echo"]);
+          const result = await client.callTool({ name: "echo", arguments: { text: "v2", region: "ap" } });
+          assert.equal(firstText(result), "v2 @ap");
+          const wipes = upstream.seen.filter((request) =>
+            (request.body.params as { name?: string } | undefined)?.name === "wipe"
+          ).length;
+          await assert.rejects(client.callTool({ name: "wipe", arguments: { target: "prod" } }));
+          assert.deepEqual(upstream.wiped, []);
+          assert.equal(
+            upstream.seen.filter((request) =>
+              (request.body.params as { name?: string } | undefined)?.name === "wipe"
+            )
+              .length,
+            wipes,
+          );
+        } finally {
+          await close();
         }
       });
     } finally {
