@@ -4,6 +4,8 @@
  * stateless 2026-07-28 request (envelope in `_meta`, `Mcp-Method`/`Mcp-Name`/`Mcp-Param-*` headers) after the
  * same policy decision, list filtering and audit as any other route.
  *
+ * Also through supergateway and mcp-remote (stdio bridges), and a pinned SDK v2 client (pooled session).
+ *
  * The upstream is a stateless SDK v2 server (`createMcpHandler`) that records every request it gets, so the
  * tests assert what really reached it (never an `initialize`, never a denied call).
  */
@@ -12,7 +14,10 @@ import { join } from "node:path";
 import { createMcpHandler, fromJsonSchema, McpServer } from "@modelcontextprotocol/server";
 import { connectClient, firstText } from "../fixtures/mcp_client.ts";
 import { connectV2Client } from "../fixtures/sdk_v2.ts";
-import { startSidecarProcess } from "../fixtures/sidecar_process.ts";
+import { REPO_ROOT, startSidecarProcess } from "../fixtures/sidecar_process.ts";
+import { Client } from "@modelcontextprotocol/sdk/client";
+// @ts-types="@modelcontextprotocol/sdk/client/stdio"
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { TOKENS } from "../fixtures/policy_stack.ts";
 import { sha256Hex } from "../../src/sha256.ts";
 import { loadConfig } from "../../src/config/load.ts";
@@ -261,6 +266,53 @@ Deno.test({
           await close();
         }
       });
+      for (
+        const [bridge, args] of [
+          ["supergateway", [
+            "npm:supergateway@4.0.0",
+            "--streamableHttp",
+            route,
+            "--header",
+            `Authorization: ${ALICE.authorization}`,
+          ]],
+          ["mcp-remote", [
+            "npm:mcp-remote@0.15.1",
+            route,
+            "--transport",
+            "http-only",
+            "--header",
+            `Authorization:${ALICE.authorization}`,
+          ]],
+        ] as const
+      ) {
+        await t.step(`${bridge} (stdio bridge) reaches it with alice's filtered view`, async () => {
+          const client = new Client({ name: `bridge-${bridge}`, version: "1" });
+          await client.connect(
+            new StdioClientTransport({
+              command: Deno.execPath(),
+              args: ["run", "-A", "--quiet", "--config", join(REPO_ROOT, "deno.json"), ...args],
+              env: { ...Deno.env.toObject(), MCP_REMOTE_CONFIG_DIR: dir, NO_COLOR: "1" },
+              stderr: "pipe",
+            }),
+          );
+          try {
+            const { tools } = await client.listTools();
+            assert.deepEqual(tools.map((tool) => tool.name), ["echo"]);
+            assert.equal(
+              firstText(await client.callTool({ name: "echo", arguments: { text: bridge } })),
+              bridge,
+            );
+            const refused = await client.callTool({ name: "wipe", arguments: { target: "prod" } }).then(
+              (result) => result.isError === true,
+              () => true,
+            );
+            assert.ok(refused, "the denied call is refused");
+            assert.deepEqual(upstream.wiped, []);
+          } finally {
+            await client.close();
+          }
+        });
+      }
     } finally {
       await upstream.close();
       await Deno.remove(dir, { recursive: true });
