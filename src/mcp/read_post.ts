@@ -11,6 +11,8 @@ import { JSONRPCMessageSchema } from "@modelcontextprotocol/sdk/types.js";
 import { ErrorCode, type JSONRPCMessage, type RequestId } from "./jsonrpc.ts";
 import { forbidsBatches } from "./batch_rule.ts";
 import { readBodyWithin } from "./read_body.ts";
+import { decodeHeaderValue, mcpNameOf } from "./modern_headers.ts";
+import { ModernErrorCode } from "./protocol_versions.ts";
 
 /** Why a POST is refused: the HTTP status and the JSON-RPC error to answer with. */
 export interface PostProblem {
@@ -32,7 +34,7 @@ export interface ReadPostOptions {
 }
 
 /** The MCP error code for a header that disagrees with the body (2026-07-28). */
-export const HEADER_MISMATCH = -32020;
+export const HEADER_MISMATCH = ModernErrorCode.HeaderMismatch;
 
 /**
  * Reads a POST's MCP messages, or says why not.
@@ -138,28 +140,18 @@ function headerMismatch(headers: Headers, messages: JSONRPCMessage[]): string | 
   if (methodHeader === null && nameHeader === null) return undefined;
   const [message] = messages;
   if (messages.length !== 1 || !("method" in message)) return "Mcp-Method is only valid on a single request";
-  if (methodHeader !== null && decodeHeader(methodHeader) !== message.method) {
+  if (methodHeader !== null && decodeHeaderValue(methodHeader) !== message.method) {
     return `Mcp-Method says ${methodHeader} but the body's method is ${message.method}`;
   }
   if (nameHeader !== null) {
-    const params = (message.params ?? {}) as Record<string, unknown>;
-    const name = message.method === "resources/read" ? params.uri : params.name;
-    if (decodeHeader(nameHeader) !== name) {
+    // The body field Mcp-Name mirrors, and the header's =?base64?…?= form, are read as the 2026-07-28 checks
+    // read them: an undecodable value never equals the body.
+    const name = mcpNameOf(message.method, message.params)?.value;
+    if (decodeHeaderValue(nameHeader) !== name) {
       return `Mcp-Name says ${nameHeader} but the body names ${String(name)}`;
     }
   }
   return undefined;
-}
-
-// Values that are not plain ASCII travel as =?base64?…?= (2026-07-28).
-function decodeHeader(value: string): string {
-  const match = /^=\?base64\?(.*)\?=$/.exec(value);
-  if (!match) return value;
-  try {
-    return new TextDecoder().decode(Uint8Array.from(atob(match[1]), (char) => char.charCodeAt(0)));
-  } catch {
-    return value;
-  }
 }
 
 function problem(
