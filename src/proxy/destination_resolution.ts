@@ -34,6 +34,27 @@ export async function resolveDestinations(
   resolve: HostResolver = systemResolver,
 ): Promise<PolicyAction> {
   if (action.kind !== "call") return action;
+  const names = destinationNames(snapshot, action);
+  if (names.length === 0) return action;
+  const entries = await Promise.all(
+    names.map(async (name) => [name, await resolveWithin(resolve, name)] as const),
+  );
+  return { ...action, resolvedHosts: Object.fromEntries(entries) };
+}
+
+/**
+ * The host names (not literal addresses) in a call's URL arguments: what {@linkcode resolveDestinations} would
+ * look up. Empty for other actions and for calls that name no host, which need no lookup and no second look
+ * at the decision.
+ *
+ * @example
+ * ```ts ignore
+ * import { destinationNames } from "./destination_resolution.ts";
+ * destinationNames(snapshot, { kind: "call", server: "http", tool: "fetch_html", args: { url: "http://127.0.0.1/" } }); // []
+ * ```
+ */
+export function destinationNames(snapshot: PolicySnapshot, action: PolicyAction): string[] {
+  if (action.kind !== "call") return [];
   const names = new Set<string>();
   for (
     const { value } of urlArgumentsOf(
@@ -44,9 +65,5 @@ export async function resolveDestinations(
     const destination = parseDestination(value);
     if (destination.kind === "network" && destination.literal === undefined) names.add(destination.host);
   }
-  if (names.size === 0) return action;
-  const entries = await Promise.all(
-    [...names].map(async (name) => [name, await resolveWithin(resolve, name)] as const),
-  );
-  return { ...action, resolvedHosts: Object.fromEntries(entries) };
+  return [...names];
 }

@@ -26,7 +26,7 @@ import type { GrantStore } from "../policy/grant_store.ts";
 import type { LivePolicy } from "../policy/live_policy.ts";
 import { policyActionOf } from "../policy/message_action.ts";
 import type { PathResolver } from "./path_resolution.ts";
-import { resolveDestinations } from "./destination_resolution.ts";
+import { destinationNames, resolveDestinations } from "./destination_resolution.ts";
 import { resultInspection, type Withheld } from "./result_inspection.ts";
 import type { Denial, Outcome } from "./session.ts";
 
@@ -191,8 +191,10 @@ export function enforcement(context: EnforcementContext): Enforcement {
 
   /** The action with its URL arguments' host names resolved, when the decision turns on them. */
   async function withDestinations(action: PolicyAction): Promise<PolicyAction> {
-    if (action.kind !== "call") return action;
     const { snapshot, principal } = principalNow();
+    // Only a call that names a host is decided twice (once to see whether its destinations are all that stands
+    // in its way); every other message goes straight to the one decision.
+    if (destinationNames(snapshot, action).length === 0) return action;
     const now = clock();
     try {
       const first = decide(snapshot, principal, action, { grants: context.grants.active(now) }, now);
