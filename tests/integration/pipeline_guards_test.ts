@@ -9,7 +9,7 @@ import { createPolicyStack, TOKENS } from "../fixtures/policy_stack.ts";
 import { startEverythingSidecar } from "../fixtures/everything_sidecar.ts";
 import { connectClient } from "../fixtures/mcp_client.ts";
 import { startSidecarProcess } from "../fixtures/sidecar_process.ts";
-import { TextLineStream } from "../fixtures/text_lines.ts";
+import { answersOf } from "../fixtures/security_client.ts";
 
 const HEADERS = { "content-type": "application/json", accept: "application/json, text/event-stream" };
 const INITIALIZE = {
@@ -18,19 +18,6 @@ const INITIALIZE = {
   method: "initialize",
   params: { protocolVersion: "2025-03-26", capabilities: {}, clientInfo: { name: "guards", version: "1" } },
 };
-
-async function dataEvents(response: Response, count: number): Promise<Record<string, unknown>[]> {
-  const lines = response.body!.pipeThrough(new TextDecoderStream()).pipeThrough(new TextLineStream())
-    .getReader();
-  const found: Record<string, unknown>[] = [];
-  while (found.length < count) {
-    const { value, done } = await lines.read();
-    if (done) break;
-    if (value.startsWith("data: ") && value.length > 6) found.push(JSON.parse(value.slice(6)));
-  }
-  await lines.cancel();
-  return found;
-}
 
 async function auditLines(root: string): Promise<Record<string, unknown>[]> {
   const text = await Deno.readTextFile(join(root, "audit", "permits.jsonl"));
@@ -51,7 +38,7 @@ Deno.test({
       body: JSON.stringify(INITIALIZE),
     });
     const session = opened.headers.get("mcp-session-id")!;
-    await dataEvents(opened, 1);
+    await answersOf(opened, 1);
     const batch = await fetch(`${sidecar.url}/mcp1/mcp`, {
       method: "POST",
       headers: { ...HEADERS, ...auth, "mcp-session-id": session },
@@ -60,7 +47,7 @@ Deno.test({
         { jsonrpc: "2.0", id: 7, method: "ping" },
       ]),
     });
-    const answers = await dataEvents(batch, 2);
+    const answers = await answersOf(batch, 2);
     const list = answers.find((answer) => "result" in answer && "tools" in (answer.result as object));
     const refused = answers.find((answer) => "error" in answer);
     assert.ok(refused, JSON.stringify(answers));
