@@ -767,6 +767,55 @@ const cases: Case[] = [
       assert.notEqual(result.cacheScope, "public");
     },
   ],
+  [
+    "a policy reload reaches a pooled session already open: bob's write is denied at once, his list shrinks",
+    async (shared) => {
+      const { request, target } = writeCall(shared, "after-reload");
+      const write = (id: string) => modernPost(shared.sidecar.url, "mcp1", { ...request, id }, BOB);
+      // The tools bob sees on mcp1; none when the list itself is denied (no filesystem tool left to him).
+      const list = async (): Promise<string[]> => {
+        const body = await (await modernPost(shared.sidecar.url, "mcp1", {
+          id: freshId("list"),
+          method: "tools/list",
+        }, BOB)).json();
+        if (body.error) {
+          assert.equal(body.error.code, -32003, JSON.stringify(body));
+          return [];
+        }
+        return body.result.tools.map((tool: { name: string }) => tool.name);
+      };
+      // bob's pooled session on mcp1 is open (earlier cases) and lists write_file.
+      assert.ok((await list()).includes("write_file"));
+      const policy = await Deno.readTextFile(shared.stack.policyFile);
+      const revoked = policy.replace("generation: 1", "generation: 2").replace(
+        "tools: [filesystem, git, http]",
+        "tools: [git, http]",
+      );
+      assert.notEqual(revoked, policy);
+      await Deno.writeTextFile(shared.stack.policyFile, revoked);
+      try {
+        // The stack reloads every 500 ms: wait (bounded) for the list to change, then write at once.
+        assert.ok(
+          await waitFor(async () => !(await list()).includes("write_file"), 10_000),
+          "the list shrank",
+        );
+        const id = freshId("after-reload");
+        const denied = await (await write(id)).json();
+        assert.equal(denied.error?.code, -32003, JSON.stringify(denied));
+        assert.equal(await exists(target), false, "nothing was written through the session opened before");
+        const lines = await linesOf(shared, id);
+        assert.deepEqual(lines.map((line) => [line.principal, line.reason, line.generation]), [
+          ["bob", "tool_not_allowed_for_role", 2],
+        ]);
+      } finally {
+        await Deno.writeTextFile(shared.stack.policyFile, policy.replace("generation: 1", "generation: 3"));
+        assert.ok(
+          await waitFor(async () => (await list()).includes("write_file"), 10_000),
+          "policy restored",
+        );
+      }
+    },
+  ],
 ];
 
 // As `registerCases` in security_stack.ts (one setup for the class, each case a top-level test named
