@@ -679,11 +679,12 @@ const cases: Case[] = [
         client.close();
       }
     },
-    "src/proxy/modern_requests.ts:253 cancels on request.signal, and Deno.serve does not fire it when the client " +
-    "of a request that is the first on its TCP connection disconnects: the connection guard " +
-    "(src/http/connection_guard.ts, Relay.#fromClient) sees the EOF and closes the inner connection, yet the " +
-    "signal only aborts when the answer completes. The upstream call runs on, and the audit line says ok for " +
-    "an answer nobody received. On a reused keep-alive connection it works (the two cases above).",
+    "src/proxy/modern_requests.ts:253 cancels on request.signal, which Deno.serve (2.9.6) does not abort when " +
+    "the client disconnects unless the request's head and whole body came in the first read: a raw socket " +
+    "that writes a 10-byte body in one write gets the abort, in two writes (or a 5000-byte body) it does not, " +
+    "until the answer is written. The connection guard sees the EOF (connection_guard.ts Relay.#fromClient) " +
+    "and closes the inner connection; Deno does not notice. So the upstream call runs on, and the audit line " +
+    "says ok for an answer nobody received. A reused keep-alive connection happens to work (cases above).",
   ],
   [
     "server/discover offers no capability family the caller may not use",
