@@ -1,7 +1,10 @@
 /**
- * The server the official conformance suite (`@modelcontextprotocol/conformance` 0.1.16, server scenarios)
- * tests: every tool, resource and prompt its scenarios call, with the answers they expect, written here with
- * the MCP SDK's low-level `Server` so that each answer is exactly what the scenario reads.
+ * The server the official conformance suite (`@modelcontextprotocol/conformance` 0.1.16 and 0.2.x at
+ * 2025-11-25, server scenarios) tests: every tool, resource and prompt its scenarios call, with the answers
+ * they expect, written here with the MCP SDK's low-level `Server` so that each answer is exactly what the
+ * scenario reads. It also serves the surface of `modern_conformance_server.ts` (the 2026-07-28 scenarios) in
+ * 2025 form, server→client requests instead of `InputRequiredResult`, so that the 0.2.x 2026-07-28 scenarios
+ * can run against it through the sidecar's era bridge.
  *
  * ```sh
  * deno run -A tests/conformance/conformance_server.ts stdio
@@ -34,6 +37,7 @@ import {
   ListResourcesRequestSchema,
   ListResourceTemplatesRequestSchema,
   ListToolsRequestSchema,
+  McpError,
   ReadResourceRequestSchema,
   SetLevelRequestSchema,
   SubscribeRequestSchema,
@@ -89,12 +93,56 @@ const TOOLS = [
       $schema: "https://json-schema.org/draft/2020-12/schema",
       type: "object",
       $defs: {
-        address: { type: "object", properties: { street: { type: "string" }, city: { type: "string" } } },
+        address: {
+          $anchor: "addressDef",
+          type: "object",
+          properties: { street: { type: "string" }, city: { type: "string" } },
+        },
       },
-      properties: { name: { type: "string" }, address: { $ref: "#/$defs/address" } },
+      properties: {
+        name: { type: "string" },
+        address: { $ref: "#/$defs/address" },
+        contactMethod: { type: "string", enum: ["phone", "email"] },
+        phone: { type: "string" },
+        email: { type: "string" },
+      },
+      allOf: [{ anyOf: [{ required: ["phone"] }, { required: ["email"] }] }],
+      if: { properties: { contactMethod: { const: "phone" } }, required: ["contactMethod"] },
+      then: { required: ["phone"] },
+      else: { required: ["email"] },
       additionalProperties: false,
     },
   },
+  // The same surface as modern_conformance_server.ts, in 2025 form, for a 2026-07-28 client bridged to this
+  // server by the sidecar: server→client requests where the modern server answers InputRequiredResult.
+  {
+    name: "test_header_param",
+    description: "Echoes its region, which a 2026-07-28 client mirrors in an Mcp-Param-Region header",
+    inputSchema: {
+      type: "object",
+      properties: { region: { type: "string", "x-mcp-header": "Region" } },
+      required: ["region"],
+    },
+  },
+  { name: "test_missing_capability", description: "Asks the client's model", inputSchema: NO_ARGS },
+  {
+    name: "test_streaming_elicitation",
+    description: "Reports progress, then asks the user for a name",
+    inputSchema: NO_ARGS,
+  },
+  { name: "test_logging_tool", description: "Logs while it runs", inputSchema: NO_ARGS },
+  { name: "test_trigger_tool_change", description: "Announces a tool list change", inputSchema: NO_ARGS },
+  { name: "test_trigger_prompt_change", description: "Announces a prompt list change", inputSchema: NO_ARGS },
+  ...[
+    ["test_input_required_result_elicitation", "Asks for a name, then greets"],
+    ["test_input_required_result_sampling", "Asks the client's model a question"],
+    ["test_input_required_result_list_roots", "Asks the client for its roots"],
+    ["test_input_required_result_request_state", "Asks for a confirmation"],
+    ["test_input_required_result_multiple_inputs", "Asks for a name, a greeting and the roots at once"],
+    ["test_input_required_result_multi_round", "Asks for a name, then a colour"],
+    ["test_input_required_result_tampered_state", "Asks for a confirmation"],
+    ["test_input_required_result_capabilities", "Asks only for what the client declared it can answer"],
+  ].map(([name, description]) => ({ name, description, inputSchema: NO_ARGS })),
 ];
 
 const RESOURCES = [
@@ -124,6 +172,10 @@ const PROMPTS = [
     arguments: [{ name: "resourceUri", description: "URI to embed", required: true }],
   },
   { name: "test_prompt_with_image", description: "A prompt with an image" },
+  {
+    name: "test_input_required_result_prompt",
+    description: "A prompt that asks the user for its context first",
+  },
 ];
 
 const SEP1034_SCHEMA = {
@@ -318,6 +370,61 @@ function createServer(): Server {
         }, "Elicitation completed");
       case "json_schema_2020_12_tool":
         return text(`JSON Schema 2020-12 tool called with: ${JSON.stringify(args)}`);
+      case "test_header_param":
+        return text(`region ${args.region}`);
+      case "test_missing_capability":
+        return text(`the client sampled: ${await sample(server, "Say something", 10)}`);
+      case "test_streaming_elicitation": {
+        const progressToken = request.params._meta?.progressToken;
+        if (progressToken !== undefined) {
+          await notify("notifications/progress", { progressToken, progress: 1, total: 2 });
+        }
+        return text(`Hello, ${(await ask(server, "What is your name?", "name"))}!`);
+      }
+      case "test_logging_tool":
+        await notify("notifications/message", { level: "info", data: "Tool execution started" });
+        await notify("notifications/message", { level: "info", data: "Tool execution completed" });
+        return text("Tool with logging executed successfully");
+      case "test_trigger_tool_change":
+        await server.sendToolListChanged();
+        return text("tools list changed");
+      case "test_trigger_prompt_change":
+        await server.sendPromptListChanged();
+        return text("prompts list changed");
+      case "test_input_required_result_elicitation":
+        return text(`Hello, ${await ask(server, "What is your name?", "name")}!`);
+      case "test_input_required_result_sampling":
+        return text(`Sampling response: ${await sample(server, "What is the capital of France?", 100)}`);
+      case "test_input_required_result_list_roots": {
+        const { roots } = await server.listRoots();
+        return text(`Roots: ${roots.map((root) => root.uri).join(", ")}`);
+      }
+      case "test_input_required_result_request_state":
+        return text(`state-ok: confirmed ${await confirm(server)}`);
+      case "test_input_required_result_tampered_state":
+        return text(`confirmed ${await confirm(server)}`);
+      case "test_input_required_result_multiple_inputs": {
+        // At once, so that a bridge can ask for all three in one round.
+        const [name, greeting, { roots }] = await Promise.all([
+          ask(server, "What is your name?", "name"),
+          sample(server, "Generate a greeting", 50),
+          server.listRoots(),
+        ]);
+        return text(`name ${name}, greeting ${greeting}, ${roots.length} root(s)`);
+      }
+      case "test_input_required_result_multi_round": {
+        const name = await ask(server, "Step 1: What is your name?", "name");
+        const color = await ask(server, "Step 2: What is your favorite color?", "color");
+        return text(`${name} likes ${color}`);
+      }
+      case "test_input_required_result_capabilities": {
+        const declared = server.getClientCapabilities() ?? {};
+        const answers = await Promise.all([
+          declared.elicitation ? ask(server, "What is your name?", "name") : undefined,
+          declared.sampling ? sample(server, "Generate a greeting", 50) : undefined,
+        ]);
+        return text(`answered: ${answers.filter((answer) => answer !== undefined).join(", ") || "nothing"}`);
+      }
       default:
         return { isError: true, content: [{ type: "text", text: `Unknown tool ${request.params.name}` }] };
     }
@@ -353,7 +460,8 @@ function createServer(): Server {
         }],
       };
     }
-    throw new Error(`Resource not found: ${uri}`);
+    // 2025 revisions: -32002 with the URI (a bridge to a 2026-07-28 client turns the code into -32602).
+    throw new McpError(-32002, `Resource not found: ${uri}`, { uri });
   });
   server.setRequestHandler(SubscribeRequestSchema, (request) => {
     subscriptions.add(request.params.uri);
@@ -367,7 +475,7 @@ function createServer(): Server {
   });
 
   server.setRequestHandler(ListPromptsRequestSchema, () => ({ prompts: PROMPTS }));
-  server.setRequestHandler(GetPromptRequestSchema, (request) => {
+  server.setRequestHandler(GetPromptRequestSchema, async (request) => {
     const args = request.params.arguments ?? {};
     const user = (content: unknown) => ({ role: "user", content });
     switch (request.params.name) {
@@ -391,6 +499,19 @@ function createServer(): Server {
               },
             }),
             user({ type: "text", text: "Please process the embedded resource above." }),
+          ],
+        };
+      case "test_input_required_result_prompt":
+        return {
+          messages: [
+            user({
+              type: "text",
+              text: `Use this context: ${await ask(
+                server,
+                "What context should the prompt use?",
+                "context",
+              )}`,
+            }),
           ],
         };
       case "test_prompt_with_image":
@@ -424,6 +545,43 @@ async function elicit(server: Server, params: Record<string, unknown>, label: st
   } catch (error) {
     return text(`Elicitation not supported or error: ${(error as Error).message}`);
   }
+}
+
+/** Asks the user (form elicitation) for one string `field`; throws unless the answer is an accepted form. */
+async function ask(server: Server, message: string, field: string): Promise<string> {
+  const result = await server.request({
+    method: "elicitation/create",
+    params: {
+      mode: "form",
+      message,
+      requestedSchema: { type: "object", properties: { [field]: { type: "string" } }, required: [field] },
+    },
+  }, ElicitResultSchema);
+  const value = result.content?.[field];
+  if (result.action !== "accept" || typeof value !== "string") throw new Error(`no ${field} was given`);
+  return value;
+}
+
+/** Asks the user for a yes/no confirmation; resolves with the answer. */
+async function confirm(server: Server): Promise<boolean> {
+  const result = await server.request({
+    method: "elicitation/create",
+    params: {
+      mode: "form",
+      message: "Please confirm",
+      requestedSchema: { type: "object", properties: { ok: { type: "boolean" } }, required: ["ok"] },
+    },
+  }, ElicitResultSchema);
+  return result.action === "accept" && result.content?.ok === true;
+}
+
+/** Asks the client's model one question; resolves with the text it answered. */
+async function sample(server: Server, prompt: string, maxTokens: number): Promise<string> {
+  const result = await server.request({
+    method: "sampling/createMessage",
+    params: { messages: [{ role: "user", content: { type: "text", text: prompt } }], maxTokens },
+  }, CreateMessageResultSchema);
+  return (result.content as { text?: string }).text ?? "";
 }
 
 /** Serves sessions over Streamable HTTP on 127.0.0.1; resolves with the URL once listening. */

@@ -460,7 +460,10 @@ function registerPrompts(server: McpServer): void {
     description: "A prompt with two arguments",
     argsSchema: fromJsonSchema<{ arg1: string; arg2: string }>({
       type: "object",
-      properties: { arg1: { type: "string", description: "First" }, arg2: { type: "string", description: "Second" } },
+      properties: {
+        arg1: { type: "string", description: "First" },
+        arg2: { type: "string", description: "Second" },
+      },
       required: ["arg1", "arg2"],
     } as never),
   }, ({ arg1, arg2 }) => ({
@@ -477,7 +480,11 @@ function registerPrompts(server: McpServer): void {
     messages: [
       user({
         type: "resource",
-        resource: { uri: resourceUri, mimeType: "text/plain", text: "Embedded resource content for testing." },
+        resource: {
+          uri: resourceUri,
+          mimeType: "text/plain",
+          text: "Embedded resource content for testing.",
+        },
       }),
       user({ type: "text", text: "Please process the embedded resource above." }),
     ],
@@ -546,7 +553,11 @@ function serveHttp(port: number): { url: string; close(): Promise<void> } {
     if (new URL(request.url).pathname !== "/mcp") return new Response("Not Found", { status: 404 });
     const origin = request.headers.get("origin");
     if (!hostAllowed(request.headers.get("host")) || (origin !== null && !originAllowed(origin))) {
-      return Response.json({ jsonrpc: "2.0", id: null, error: { code: -32000, message: "Forbidden: Host or Origin not allowed" } }, {
+      return Response.json({
+        jsonrpc: "2.0",
+        id: null,
+        error: { code: -32000, message: "Forbidden: Host or Origin not allowed" },
+      }, {
         status: 403,
       });
     }
