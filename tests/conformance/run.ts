@@ -15,7 +15,8 @@
  *    of `InputRequiredResult`), so a bridge column is compared with the same direct column. The four columns
  *    run at once, {@linkcode RUNS_2026} runs each.
  *
- * A sidecar column must equal its suite's direct column, run by run and check by check. A difference fails the
+ * The direct column must pass every scenario (else the servers here are wrong), and a sidecar column must equal
+ * its suite's direct column, run by run and check by check. A difference fails the
  * run unless {@linkcode EXPECTED_DIFFERENCES} names it with a reason; that list is printed every time, and an
  * entry that no run needed any more fails the run too (remove it). The run also fails when a column produced
  * no results or `dns-rebinding-protection` did not pass everywhere.
@@ -39,6 +40,15 @@ import { startSidecarProcess } from "../fixtures/sidecar_process.ts";
 import { TextLineStream } from "../fixtures/text_lines.ts";
 import { epochOneYaml } from "../fixtures/policy_yaml.ts";
 import { configHeadYaml } from "../fixtures/config_yaml.ts";
+import {
+  differences,
+  type ExpectedDifference,
+  expectedFor,
+  moreSevere,
+  passed,
+  type RunResult,
+  type ScenarioChecks,
+} from "./compare_runs.ts";
 
 const NODE_VERSION = "22.23.3";
 const LEGACY_SUITE = "0.1.16";
@@ -108,18 +118,6 @@ const SUITES: Suite[] = [
     ],
   },
 ];
-
-/**
- * A difference from the direct column that is known, with the reason and where the fix belongs. `check`
- * undefined means every check of the scenario. Printed on every run; an entry no run needed fails the run.
- */
-interface ExpectedDifference {
-  suite: string;
-  columns: string[];
-  scenario: string;
-  check?: string;
-  reason: string;
-}
 
 const MODERN = `${MODERN_SUITE} @2026-07-28`;
 const ALL_MODERN_SIDECAR = ["sidecar-2026", "bridge-url", "bridge-stdio"];
@@ -219,11 +217,6 @@ const EXPECTED_DIFFERENCES: ExpectedDifference[] = [
       "requiredCapabilities { sampling: {} } (helper modern, src/proxy/pooled_upstream.ts)",
   },
 ];
-
-/** One scenario's checks in one run: check id → status (SUCCESS, FAILURE, WARNING, SKIPPED, INFO…). */
-type ScenarioChecks = Record<string, string>;
-/** One run of a suite: scenario → its checks. */
-type RunResult = Record<string, ScenarioChecks>;
 
 /** Installs Node 22 and one suite version into the cache folder (once); returns the folder of their binaries. */
 async function installSuite(version: string): Promise<string> {
@@ -354,47 +347,6 @@ async function runSuite(bin: string, args: string[], url: string, outDir: string
   return result;
 }
 
-const SEVERITY = ["FAILURE", "WARNING", "SKIPPED", "SUCCESS", "INFO"];
-
-function moreSevere(a: string | undefined, b: string): string {
-  if (a === undefined) return b;
-  const rank = (status: string) => SEVERITY.indexOf(status) === -1 ? 0 : SEVERITY.indexOf(status);
-  return rank(a) <= rank(b) ? a : b;
-}
-
-function passed(checks: ScenarioChecks | undefined): boolean {
-  return checks !== undefined && Object.values(checks).every((status) => status !== "FAILURE");
-}
-
-/** One check whose status differs from the reference column's. */
-interface Difference {
-  scenario: string;
-  check: string;
-  reference: string;
-  here: string;
-}
-
-function differences(reference: RunResult, other: RunResult): Difference[] {
-  const found: Difference[] = [];
-  for (const scenario of new Set([...Object.keys(reference), ...Object.keys(other)])) {
-    const a = reference[scenario] ?? {};
-    const b = other[scenario] ?? {};
-    for (const check of new Set([...Object.keys(a), ...Object.keys(b)])) {
-      if (a[check] !== b[check]) {
-        found.push({ scenario, check, reference: a[check] ?? "missing", here: b[check] ?? "missing" });
-      }
-    }
-  }
-  return found;
-}
-
-function expectedFor(suite: string, column: string, difference: Difference): ExpectedDifference | undefined {
-  return EXPECTED_DIFFERENCES.find((entry) =>
-    entry.suite === suite && entry.columns.includes(column) && entry.scenario === difference.scenario &&
-    (entry.check === undefined || entry.check === difference.check)
-  );
-}
-
 async function main(): Promise<number> {
   const { values } = parseArgs({
     args: Deno.args,
@@ -459,7 +411,7 @@ async function main(): Promise<number> {
       suite.columns.forEach((column, index) => runs[column.name].push(results[index]));
       for (const column of suite.columns.slice(1)) {
         for (const difference of differences(runs[reference][run - 1], runs[column.name][run - 1])) {
-          const expected = expectedFor(suite.name, column.name, difference);
+          const expected = expectedFor(EXPECTED_DIFFERENCES, suite.name, column.name, difference);
           if (expected) {
             const key = `${column.name}\u0000${EXPECTED_DIFFERENCES.indexOf(expected)}`;
             expectedSeen.set(key, (expectedSeen.get(key) ?? 0) + 1);
@@ -474,6 +426,17 @@ async function main(): Promise<number> {
       }
     }
     printTable(suite, runs, runsWanted, expectedCells);
+    // The comparison means something only while the servers are right: the direct column passes everything.
+    runs[reference].forEach((run, index) => {
+      for (const [scenario, checks] of Object.entries(run)) {
+        if (!passed(checks)) {
+          problems.push(
+            `${suite.name}, run ${index + 1}, ${reference}: ${scenario} fails against the server itself ` +
+              "(fix tests/conformance/*_server.ts)",
+          );
+        }
+      }
+    });
     for (const column of suite.columns) {
       const rebinding = runs[column.name].filter((run) =>
         run["dns-rebinding-protection"]?.["localhost-host-valid-accepted"] === "SUCCESS" &&
