@@ -37,6 +37,11 @@ export interface ExpectedDifference {
   scenario: string;
   check?: string;
   reason: string;
+  /**
+   * The difference comes and goes from run to run (a race the reason names), so a run that does not see it
+   * is no sign that the entry is stale. Use sparingly: such an entry can never tell that the race is gone.
+   */
+  timingDependent?: true;
 }
 
 const SEVERITY = ["FAILURE", "WARNING", "SKIPPED", "SUCCESS", "INFO"];
@@ -82,4 +87,20 @@ export function expectedFor(
     entry.suite === suite && entry.columns.includes(column) && entry.scenario === difference.scenario &&
     (entry.check === undefined || entry.check === difference.check)
   );
+}
+
+/**
+ * The columns of `entry` that a full run did not need it for (it is stale there and should be removed):
+ * none for a timing-dependent entry.
+ *
+ * @example
+ * ```ts
+ * import { staleColumns } from "./compare_runs.ts";
+ * const entry = { suite: "s", columns: ["a", "b"], scenario: "x", reason: "r" };
+ * staleColumns(entry, (column) => column === "a" ? 3 : 0); // ["b"]
+ * ```
+ */
+export function staleColumns(entry: ExpectedDifference, timesSeen: (column: string) => number): string[] {
+  if (entry.timingDependent) return [];
+  return entry.columns.filter((column) => timesSeen(column) === 0);
 }

@@ -4,7 +4,14 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { differences, type ExpectedDifference, expectedFor, moreSevere, passed } from "./compare_runs.ts";
+import {
+  differences,
+  type ExpectedDifference,
+  expectedFor,
+  moreSevere,
+  passed,
+  staleColumns,
+} from "./compare_runs.ts";
 
 Deno.test("differences: equal runs have none", () => {
   const run = { ping: { a: "SUCCESS", b: "WARNING" }, tools: { c: "SKIPPED" } };
@@ -57,4 +64,12 @@ Deno.test("expectedFor: an entry covers only its suite, its columns, its scenari
   assert.deepEqual(expectedFor(list, "other", "c1", at("x", "any")), undefined);
   assert.deepEqual(expectedFor(list, "s", "c2", at("y", "k")), one);
   assert.deepEqual(expectedFor(list, "s", "c2", at("y", "other")), undefined);
+});
+
+Deno.test("staleColumns: a column that never needed the entry is stale, unless the entry is timing-dependent", () => {
+  const entry: ExpectedDifference = { suite: "s", columns: ["a", "b", "c"], scenario: "x", reason: "r" };
+  const seen = (column: string) => ({ a: 2, b: 0, c: 0 } as Record<string, number>)[column];
+  assert.deepEqual(staleColumns(entry, seen), ["b", "c"]);
+  assert.deepEqual(staleColumns({ ...entry, timingDependent: true }, seen), []);
+  assert.deepEqual(staleColumns(entry, () => 1), []);
 });
