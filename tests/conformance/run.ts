@@ -169,8 +169,14 @@ const EXPECTED_DIFFERENCES: ExpectedDifference[] = [
     columns: ALL_MODERN_SIDECAR,
     scenario: "server-stateless",
     check,
-    reason: "subscriptions/listen is answered -32601 and discover advertises no listChanged, so the suite " +
-      "skips the listen checks: the listen relay is being added (helper modern, src/proxy/modern_requests.ts)",
+    reason:
+      "subscriptions/listen: on main it is answered -32601 and discover advertises no listChanged, so " +
+      "the suite skips these checks. With helper modern's listen relay (branch modern, tried at ed10961) they " +
+      "pass in some runs only: the acknowledgement or the list_changed after it misses the suite's 0.8–1.5 s " +
+      "window (tools list_changed missed 3/3 runs on sidecar-2026, the ack 2/3 on bridge-stdio), which looks " +
+      "like the ack going out before the upstream subscription is in place (src/proxy/modern_requests.ts, " +
+      "src/upstream/modern_link.ts)",
+    timingDependent: true as const,
   })),
   // A 2026-07-28 client to a 2026-07-28 upstream.
   ...MRTR_SCENARIOS.map((scenario) => ({
