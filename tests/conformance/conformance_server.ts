@@ -45,11 +45,8 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import { MemoryEventStore } from "../../src/mcp/event_store.ts";
 import { hostMatcher, originMatcher } from "../../src/net/host_match.ts";
+import { JSON_SCHEMA_2020_12, PNG, SEP1034_SCHEMA, SEP1330_SCHEMA, WAV } from "./conformance_fixtures.ts";
 
-/** A 1×1 PNG and a minimal WAV, base64. */
-const PNG =
-  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
-const WAV = "UklGRiYAAABXQVZFZm10IBAAAAABAAEAQB8AAAB9AAACABAAZGF0YQIAAAA=";
 const NO_ARGS = { type: "object", properties: {} } as const;
 
 const TOOLS = [
@@ -89,29 +86,7 @@ const TOOLS = [
   {
     name: "json_schema_2020_12_tool",
     description: "Tool with JSON Schema 2020-12 features",
-    inputSchema: {
-      $schema: "https://json-schema.org/draft/2020-12/schema",
-      type: "object",
-      $defs: {
-        address: {
-          $anchor: "addressDef",
-          type: "object",
-          properties: { street: { type: "string" }, city: { type: "string" } },
-        },
-      },
-      properties: {
-        name: { type: "string" },
-        address: { $ref: "#/$defs/address" },
-        contactMethod: { type: "string", enum: ["phone", "email"] },
-        phone: { type: "string" },
-        email: { type: "string" },
-      },
-      allOf: [{ anyOf: [{ required: ["phone"] }, { required: ["email"] }] }],
-      if: { properties: { contactMethod: { const: "phone" } }, required: ["contactMethod"] },
-      then: { required: ["phone"] },
-      else: { required: ["email"] },
-      additionalProperties: false,
-    },
+    inputSchema: JSON_SCHEMA_2020_12,
   },
   // The same surface as modern_conformance_server.ts, in 2025 form, for a 2026-07-28 client bridged to this
   // server by the sidecar: server→client requests where the modern server answers InputRequiredResult.
@@ -177,66 +152,6 @@ const PROMPTS = [
     description: "A prompt that asks the user for its context first",
   },
 ];
-
-const SEP1034_SCHEMA = {
-  type: "object",
-  properties: {
-    name: { type: "string", description: "User name", default: "John Doe" },
-    age: { type: "integer", description: "User age", default: 30 },
-    score: { type: "number", description: "User score", default: 95.5 },
-    status: {
-      type: "string",
-      description: "Status",
-      enum: ["active", "inactive", "pending"],
-      default: "active",
-    },
-    verified: { type: "boolean", description: "Verified", default: true },
-  },
-  required: [],
-};
-
-const SEP1330_SCHEMA = {
-  type: "object",
-  properties: {
-    untitledSingle: { type: "string", description: "One", enum: ["option1", "option2", "option3"] },
-    titledSingle: {
-      type: "string",
-      description: "One, titled",
-      oneOf: [
-        { const: "value1", title: "First Option" },
-        { const: "value2", title: "Second Option" },
-        { const: "value3", title: "Third Option" },
-      ],
-    },
-    legacyEnum: {
-      type: "string",
-      description: "One, legacy titles",
-      enum: ["opt1", "opt2", "opt3"],
-      enumNames: ["Option One", "Option Two", "Option Three"],
-    },
-    untitledMulti: {
-      type: "array",
-      description: "Several",
-      minItems: 1,
-      maxItems: 3,
-      items: { type: "string", enum: ["option1", "option2", "option3"] },
-    },
-    titledMulti: {
-      type: "array",
-      description: "Several, titled",
-      minItems: 1,
-      maxItems: 3,
-      items: {
-        anyOf: [
-          { const: "value1", title: "First Choice" },
-          { const: "value2", title: "Second Choice" },
-          { const: "value3", title: "Third Choice" },
-        ],
-      },
-    },
-  },
-  required: [],
-};
 
 const text = (value: string) => ({ content: [{ type: "text", text: value }] });
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -39,11 +39,7 @@ import {
   type ServerContext,
 } from "@modelcontextprotocol/server";
 import { hostMatcher, originMatcher } from "../../src/net/host_match.ts";
-
-/** A 1×1 PNG and a minimal WAV, base64 (the same as the 2025 server's). */
-const PNG =
-  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
-const WAV = "UklGRiYAAABXQVZFZm10IBAAAAABAAEAQB8AAAB9AAACABAAZGF0YQIAAAA=";
+import { JSON_SCHEMA_2020_12, PNG, SEP1034_SCHEMA, SEP1330_SCHEMA, WAV } from "./conformance_fixtures.ts";
 
 const text = (value: string) => ({ content: [{ type: "text" as const, text: value }] });
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -153,29 +149,7 @@ function populate(server: McpServer, notify: () => Notifier): void {
   }));
   server.registerTool("json_schema_2020_12_tool", {
     description: "Tool with JSON Schema 2020-12 features",
-    inputSchema: fromJsonSchema({
-      $schema: "https://json-schema.org/draft/2020-12/schema",
-      type: "object",
-      $defs: {
-        address: {
-          $anchor: "addressDef",
-          type: "object",
-          properties: { street: { type: "string" }, city: { type: "string" } },
-        },
-      },
-      properties: {
-        name: { type: "string" },
-        address: { $ref: "#/$defs/address" },
-        contactMethod: { type: "string", enum: ["phone", "email"] },
-        phone: { type: "string" },
-        email: { type: "string" },
-      },
-      allOf: [{ anyOf: [{ required: ["phone"] }, { required: ["email"] }] }],
-      if: { properties: { contactMethod: { const: "phone" } }, required: ["contactMethod"] },
-      then: { required: ["phone"] },
-      else: { required: ["email"] },
-      additionalProperties: false,
-    } as never),
+    inputSchema: fromJsonSchema(JSON_SCHEMA_2020_12 as never),
   }, (args) => text(`JSON Schema 2020-12 tool called with: ${JSON.stringify(args)}`));
   server.registerTool("test_header_param", {
     description: "Echoes its region, which the client mirrors in an Mcp-Param-Region header",
@@ -234,9 +208,111 @@ function populate(server: McpServer, notify: () => Notifier): void {
     return text("prompts list changed");
   });
 
+  registerLegacyScenarioTools(server);
   registerInputRequiredTools(server);
   registerResources(server);
   registerPrompts(server);
+}
+
+/**
+ * The tools of the 2025 scenarios that `conformance_server.ts` answers with server→client requests, here in
+ * 2026-07-28 form (an input request, then the answer in the retry) and with the same final texts, so that a
+ * 2025 client reaching this server through the sidecar's bridge can be compared with the 2025 server direct.
+ */
+function registerLegacyScenarioTools(server: McpServer): void {
+  server.registerTool(
+    "test_tool_with_logging",
+    { description: "Logs three messages while running" },
+    async (ctx) => {
+      for (
+        const [index, message] of [
+          "Tool execution started",
+          "Tool processing data",
+          "Tool execution completed",
+        ].entries()
+      ) {
+        if (index > 0) await sleep(50);
+        // Sent only when the request's _meta names a log level (a bridge sets it from logging/setLevel).
+        await ctx.mcpReq.log("info", message);
+      }
+      return text("Tool with logging executed successfully");
+    },
+  );
+  server.registerTool("test_sampling", {
+    description: "Asks the client to sample",
+    inputSchema: fromJsonSchema<{ prompt: string }>({
+      type: "object",
+      properties: { prompt: { type: "string" } },
+      required: ["prompt"],
+    } as never),
+  }, ({ prompt }, ctx) => {
+    const answer = inputResponse(ctx.mcpReq.inputResponses, "sample");
+    if (answer.kind !== "sampling") {
+      return inputRequired({
+        inputRequests: {
+          sample: inputRequired.createMessage({
+            messages: [{ role: "user", content: { type: "text", text: prompt } }],
+            maxTokens: 100,
+          }),
+        },
+      });
+    }
+    const content = answer.result.content as { text?: string };
+    return text(`LLM response: ${content.text ?? "No response"}`);
+  });
+  const elicitTool = (
+    name: string,
+    description: string,
+    label: string,
+    form: (args: Record<string, unknown>) => {
+      message: string;
+      requestedSchema: Record<string, unknown>;
+    },
+    inputSchema?: Record<string, unknown>,
+  ) =>
+    server.registerTool(name, {
+      description,
+      inputSchema: fromJsonSchema<Record<string, unknown>>(
+        (inputSchema ?? { type: "object", properties: {} }) as never,
+      ),
+    }, (args, ctx) => {
+      const answer = inputResponse(ctx.mcpReq.inputResponses, "form");
+      if (answer.kind !== "elicit") {
+        const { message, requestedSchema } = form(args);
+        return inputRequired({
+          inputRequests: {
+            form: inputRequired.elicit({ mode: "form", message, requestedSchema: requestedSchema as never }),
+          },
+        });
+      }
+      return text(`${label}: action=${answer.action}, content=${JSON.stringify(answer.content ?? {})}`);
+    });
+  elicitTool("test_elicitation", "Asks the user through the client", "User response", (args) => ({
+    message: String(args.message),
+    requestedSchema: {
+      type: "object",
+      properties: { response: { type: "string", description: "User's response" } },
+      required: ["response"],
+    },
+  }), { type: "object", properties: { message: { type: "string" } }, required: ["message"] });
+  elicitTool(
+    "test_elicitation_sep1034_defaults",
+    "Elicitation with defaults",
+    "Elicitation completed",
+    () => ({
+      message: "Please review and update the form fields with defaults",
+      requestedSchema: SEP1034_SCHEMA,
+    }),
+  );
+  elicitTool(
+    "test_elicitation_sep1330_enums",
+    "Elicitation with enum forms",
+    "Elicitation completed",
+    () => ({
+      message: "Please select options from the enum fields",
+      requestedSchema: SEP1330_SCHEMA,
+    }),
+  );
 }
 
 /** The multi-round (`input-required-result-*`) tools. */
@@ -531,7 +607,7 @@ function serveHttp(port: number): { url: string; close(): Promise<void> } {
       {
         capabilities: {
           tools: { listChanged: true },
-          resources: { listChanged: true },
+          resources: { subscribe: true, listChanged: true },
           prompts: { listChanged: true },
           completions: {},
           logging: {},
