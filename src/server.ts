@@ -1,44 +1,36 @@
 /**
  * The sidecar as a Hono app: `/health`, `/ready`, `/metrics`, `POST /admin/grants`, and for each upstream a
  * Streamable HTTP endpoint (`/<route>/mcp`) and a legacy SSE endpoint (`/<route>/sse` with
- * `/<route>/messages`), each behind the Origin check and authentication.
+ * `/<route>/messages`), each behind the Origin check and authentication. This module only wires: the shared
+ * parts are built here, each route (and the pipeline its messages pass) in `proxy/pipeline.ts`.
  *
  * @module
  */
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import type { LoadedConfig } from "./config/load.ts";
-import type { UpstreamConfig } from "./config/schema.ts";
-import { ErrorCode, type JSONRPCMessage, type RequestId } from "./mcp/jsonrpc.ts";
 import type { Refusal, RefuseAt } from "./mcp/refusals.ts";
-import { classify, methodLabel } from "./mcp/classify.ts";
-import { decide, type Principal } from "./policy/decide.ts";
+import type { Principal } from "./policy/decide.ts";
 import type { PolicySnapshot } from "./policy/snapshot.ts";
 import { GrantStore } from "./policy/grant_store.ts";
 import { LivePolicy } from "./policy/live_policy.ts";
 import { hostOriginCheck } from "./auth/origin.ts";
-import { authenticateCaller, type Caller, type CallerVariables } from "./auth/caller.ts";
-import type { PolicyAction } from "./policy/action.ts";
+import { authenticateCaller, type CallerVariables } from "./auth/caller.ts";
 import { grantsHandler } from "./admin/grants.ts";
-import { type DecisionRecorder, enforcement } from "./proxy/enforcement.ts";
 import { decisionRecorder } from "./audit/decision_recorder.ts";
-import { type RefusalRecorder, refusalRecorder } from "./audit/refusal_recorder.ts";
+import { refusalRecorder } from "./audit/refusal_recorder.ts";
 import type { AuditWriter } from "./audit/writer.ts";
-import type { RouteOptions } from "./proxy/open_session.ts";
-import type { SessionHooks } from "./proxy/session.ts";
 import { SessionRegistry } from "./proxy/session_registry.ts";
 import { streamableHttpHandler } from "./proxy/streamable_http.ts";
 import { legacySseHandlers } from "./proxy/legacy_sse.ts";
-import { pathArgumentsInPolicy, pathResolver } from "./proxy/path_resolution.ts";
-import { localPathModelOf } from "./upstream/local_paths.ts";
+import { routeFor, type RouteServices } from "./proxy/pipeline.ts";
+import { PrincipalStates } from "./proxy/flow_state.ts";
 import { connectUpstream } from "./upstream/connect.ts";
-import { withEgressRules } from "./upstream/backend_egress.ts";
 import { UpstreamHealth } from "./upstream/health.ts";
 import { upstreamProblem } from "./upstream/readiness.ts";
 import { createMetrics, type SidecarMetrics } from "./telemetry/metrics.ts";
 import { SessionPool } from "./upstream/session_pool.ts";
 import type { PooledUpstream } from "./proxy/pooled_upstream.ts";
-import { type ModernServices, openPooledUpstream, type PoolOpenContext } from "./proxy/modern_requests.ts";
-import { MODERN_VERSIONS } from "./mcp/protocol_versions.ts";
+import { openPooledUpstream, type PoolOpenContext } from "./proxy/modern_requests.ts";
 import denoJson from "../deno.json" with { type: "json" };
 import type { Logger } from "./telemetry/log.ts";
 
@@ -55,19 +47,9 @@ export interface Sidecar {
   close(): Promise<void>;
 }
 
-/** The shared state the routes are built from. */
-interface SidecarParts {
+/** The shared state the routes are built from (see `proxy/pipeline.ts`). */
+interface SidecarParts extends RouteServices {
   loaded: LoadedConfig;
-  sessions: SessionRegistry;
-  health: UpstreamHealth;
-  metrics: SidecarMetrics;
-  policy: LivePolicy;
-  grants: GrantStore;
-  recorder: DecisionRecorder;
-  refusals: RefusalRecorder;
-  /** Upstream sessions held for stateless (2026-07-28) callers, one per (caller, upstream). */
-  pool: SessionPool<PooledUpstream>;
-  log: Logger;
 }
 
 /**
@@ -96,6 +78,9 @@ export function createSidecar(
   const policy = new LivePolicy(loaded.policy, { reloadIntervalMs: config.policy.reload_interval, log });
   const parts: SidecarParts = {
     loaded,
+    config,
+    states: new PrincipalStates(),
+    sidecarVersion: denoJson.version,
     sessions: new SessionRegistry({
       idleTimeoutMs: config.server.session_idle_timeout,
       maxPerUpstream: config.server.max_sessions_per_upstream,
@@ -183,7 +168,7 @@ export function createSidecar(
   app.post("/admin/grants", authenticate, grantsHandler({ policy, grants: parts.grants, log }));
 
   for (const upstream of config.upstreams) {
-    const route = routeOptions(upstream, parts);
+    const route = routeFor(upstream, parts);
     const base = `/${upstream.route}`;
     app.use(`${base}/*`, refuseWhileDraining, authenticate);
     app.all(`${base}/mcp`, streamableHttpHandler(route));
@@ -211,159 +196,6 @@ export function createSidecar(
       await audit?.close();
     },
   };
-}
-
-function routeOptions(upstream: UpstreamConfig, parts: SidecarParts): RouteOptions {
-  const { loaded, sessions, health, metrics, policy, grants, recorder, refusals } = parts;
-  const { log } = parts;
-  const { server } = loaded.config;
-  return {
-    upstream,
-    sessions,
-    log,
-    limits: {
-      maxBodyBytes: server.max_body_bytes,
-      requestTimeoutMs: server.request_timeout,
-      keepAliveMs: server.keepalive_interval,
-      maxStreamBufferBytes: server.max_stream_buffer_bytes,
-      readTimeoutMs: server.read_timeout,
-    },
-    servedRoots: servedRootsOf(upstream),
-    openUpstream: () => connectUpstream(withEgressRules(upstream, policy.current()), log),
-    refuse: (refusal, caller, path) =>
-      refusals.refuse(refusal, { server: upstream.name, route: path, principal: caller?.principal }),
-    recordRefusal: (refusal, caller, path) =>
-      refusals.record(refusal, { server: upstream.name, route: path, principal: caller?.principal }),
-    admit: async (caller, requestId) => {
-      // A caller who could use nothing on this upstream (neither its tools nor its resources) is refused
-      // before a child process is started for it.
-      const now = new Date();
-      const snapshot = policy.current();
-      const session = { grants: grants.active(now) };
-      const [tools, resources] = (["tools/list", "resources/list"] as const).map((method) =>
-        decide(snapshot, caller.principal, { kind: "discovery", server: upstream.name, method }, session, now)
-      );
-      if (tools.decision === "allow" || resources.decision === "allow") return undefined;
-      const message = classify(
-        { jsonrpc: "2.0", id: requestId ?? 0, method: "initialize" } as JSONRPCMessage,
-        "client_to_server",
-        upstream.name,
-      );
-      // Refused either way; the record is best effort when the audit log is failing.
-      await recorder.record({ decision: tools, message, principal: caller.principal, outcome: "denied" })
-        .catch(() => {});
-      return {
-        code: ErrorCode.PolicyDenied,
-        message: "Request denied by policy",
-        data: { reason: tools.reason, epoch: tools.epoch ?? null, generation: tools.generation },
-      };
-    },
-    modern: modernServices(upstream, parts),
-    hooksFor: (caller, sessionId, extra): SessionHooks => {
-      metrics.openSessions.inc({ upstream: upstream.name });
-      const pathModel = localPathModelOf(upstream);
-      const policyStage = enforcement({
-        server: upstream.name,
-        live: policy,
-        grants,
-        caller,
-        recorder: extra?.auditIdOf ? withClientIds(recorder, extra.auditIdOf) : recorder,
-        sessionId,
-        paths: pathModel && pathResolver(pathModel, {
-          pathArgumentsFor: (tool) => pathArgumentsInPolicy(policy.current(), upstream.name, tool),
-        }),
-      });
-      return {
-        checkRequest: policyStage.checkRequest,
-        completeRequest: (request, answer, outcome, seconds) => {
-          metrics.upstreamLatency.observe(
-            { upstream: upstream.name, method: methodLabel(request.method), outcome },
-            seconds,
-          );
-          return policyStage.completeRequest(request, answer, outcome, seconds);
-        },
-        observe: (message) =>
-          metrics.messages.inc({ upstream: upstream.name, direction: message.direction, kind: message.kind }),
-        onUpstreamReady: () => health.markUp(upstream.name),
-        onUpstreamFailure: (reason) => health.markDown(upstream.name, reason),
-        onClosed: () => metrics.openSessions.dec({ upstream: upstream.name }),
-      };
-    },
-  };
-}
-
-// The 2026-07-28 path of one route: the shared pool, the policy's view of what a caller may use, and the record
-// of the sidecar's own server/discover answers.
-function modernServices(upstream: UpstreamConfig, parts: SidecarParts): ModernServices {
-  const { policy, grants, recorder, loaded } = parts;
-  const decideNow = (caller: Caller, action: PolicyAction) => {
-    const now = new Date();
-    return decide(policy.current(), caller.principal, action, { grants: grants.active(now) }, now);
-  };
-  const may = (caller: Caller, method: string) =>
-    decideNow(caller, { kind: "discovery", server: upstream.name, method }).decision === "allow";
-  return {
-    pool: parts.pool,
-    supportedVersions: MODERN_VERSIONS,
-    maxTtlMs: loaded.config.policy.reload_interval,
-    reach: (caller) => ({
-      tools: may(caller, "tools/list"),
-      resources: may(caller, "resources/list"),
-      prompts: may(caller, "prompts/list"),
-    }),
-    recordDiscover: async (caller, message) => {
-      const decision = decideNow(caller, {
-        kind: "infrastructure",
-        server: upstream.name,
-        method: "server/discover",
-      });
-      const denied = decision.decision === "deny";
-      const record = recorder.record({
-        decision,
-        message: { ...message, action: { kind: "infrastructure" } },
-        principal: caller.principal,
-        outcome: denied ? "denied" : "ok",
-      });
-      const written = await record.then(() => true, () => false);
-      if (denied || (!written && recorder.failClosed)) {
-        return {
-          code: ErrorCode.PolicyDenied,
-          message: "Request denied by policy",
-          data: denied
-            ? { reason: decision.reason, epoch: decision.epoch ?? null, generation: decision.generation }
-            : { reason: "audit_failure" },
-        };
-      }
-      return undefined;
-    },
-    sidecarVersion: denoJson.version,
-  };
-}
-
-// A recorder that writes the client's own request id where the sidecar replaced it (pooled sessions).
-function withClientIds(
-  recorder: DecisionRecorder,
-  clientIdOf: (id: RequestId) => RequestId | undefined,
-): DecisionRecorder {
-  return {
-    get failClosed() {
-      return recorder.failClosed;
-    },
-    healthy: () => recorder.healthy(),
-    record: (record, session) => {
-      const id = record.message.id === undefined ? undefined : clientIdOf(record.message.id);
-      return recorder.record(
-        id === undefined ? record : { ...record, message: { ...record.message, id } },
-        session,
-      );
-    },
-  };
-}
-
-/** The configured folders of a filesystem backend, which a client's MCP roots must not replace. */
-function servedRootsOf(upstream: UpstreamConfig): string[] | undefined {
-  const model = localPathModelOf(upstream);
-  return model?.kind === "filesystem" ? model.folders : undefined;
 }
 
 function trackPolicyMetrics(policy: LivePolicy, metrics: SidecarMetrics): void {

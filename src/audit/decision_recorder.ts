@@ -88,7 +88,7 @@ function auditEntry(
     direction: message.direction,
     method: message.method,
     server: message.server,
-    tool: message.action.kind === "call" ? message.action.tool : undefined,
+    tool: message.action.kind === "call" ? `${message.action.server}/${message.action.tool}` : undefined,
     uri: message.action.kind === "read" ? message.action.uri : undefined,
     decision: decision.decision,
     shadow: decision.shadow || undefined,

@@ -12,7 +12,6 @@ import type { JSONRPCMessage } from "../mcp/jsonrpc.ts";
 import { sha256Hex } from "../sha256.ts";
 import { authenticate, decide, type Principal } from "../policy/decide.ts";
 import { loadPolicy, parsePolicy } from "../policy/load.ts";
-import { policyActionOf } from "../policy/message_action.ts";
 import { resolveDestinations } from "../proxy/destination_resolution.ts";
 import { createSnapshot } from "../policy/snapshot.ts";
 import { parseFlags, UsageError, withUsage } from "./usage.ts";
@@ -110,7 +109,7 @@ async function explain(values: Record<string, string | undefined> & { policy: st
   } as JSONRPCMessage;
   const classified = classify(message, "client_to_server", server);
   // Host names in URL arguments are resolved as the sidecar resolves them, so the dry run judges the same addresses.
-  const action = await resolveDestinations(snapshot, policyActionOf(classified, {}));
+  const action = await resolveDestinations(snapshot, classified.action);
   const decision = decide(snapshot, principal, action, { grants: [] }, now);
   console.log(JSON.stringify({ message, action, principal: principal?.id ?? null, ...decision }, null, 2));
   console.log("");

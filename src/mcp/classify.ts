@@ -6,26 +6,12 @@
  * @module
  */
 import { type JSONRPCMessage, type MessageKind, messageKind, type RequestId } from "./jsonrpc.ts";
+import { type Action, DISCOVERY_METHODS } from "../policy/action.ts";
+
+export type { Action } from "../policy/action.ts";
 
 /** Which way a message travels. */
 export type Direction = "client_to_server" | "server_to_client";
-
-/** What a message asks for, in the permission model's terms. */
-export type Action =
-  /** `tools/call` of `server/tool`. */
-  | { kind: "call"; tool: string }
-  /** Reading a resource or a prompt (`resources/read`, `resources/subscribe`, `prompts/get`, completions). */
-  | { kind: "read"; uri: string }
-  /** A list whose result the sidecar filters to what the caller may use. */
-  | { kind: "discovery" }
-  /** Lifecycle and plumbing: `initialize`, `ping`, notifications, `logging/setLevel`. */
-  | { kind: "infrastructure" }
-  /** A request or notification the server sends to the client (sampling, elicitation, roots, progress…). */
-  | { kind: "server_to_client" }
-  /** An answer to a request; it is judged with the request it answers. */
-  | { kind: "response" }
-  /** A method the sidecar does not know; the policy treats it as the most privileged kind. */
-  | { kind: "unknown" };
 
 /** A message with its classification. */
 export interface ClassifiedMessage {
@@ -36,10 +22,11 @@ export interface ClassifiedMessage {
   server: string;
   method?: string;
   id?: RequestId;
+  /** What the message asks for, in the permission model's one vocabulary (`policy/action.ts`). */
   action: Action;
 }
 
-const DISCOVERY = new Set(["tools/list", "resources/list", "resources/templates/list", "prompts/list"]);
+const DISCOVERY: ReadonlySet<string> = new Set(DISCOVERY_METHODS);
 const INFRASTRUCTURE = new Set(["initialize", "ping", "logging/setLevel"]);
 const CLIENT_NOTIFICATIONS = new Set([
   "notifications/initialized",
@@ -47,6 +34,8 @@ const CLIENT_NOTIFICATIONS = new Set([
   "notifications/progress",
   "notifications/roots/list_changed",
 ]);
+/** Requests a server may send a client, in every revision this sidecar relays. */
+const SERVER_REQUESTS = new Set(["sampling/createMessage", "elicitation/create", "roots/list", "ping"]);
 const READS: Record<string, (params: Record<string, unknown>, server: string) => string | undefined> = {
   "resources/read": (params) => stringOf(params.uri),
   "resources/subscribe": (params) => stringOf(params.uri),
@@ -69,7 +58,7 @@ const READS: Record<string, (params: Record<string, unknown>, server: string) =>
  *   "client_to_server",
  *   "git",
  * );
- * classified.action; // { kind: "call", tool: "git/git_log" }
+ * classified.action; // { kind: "call", server: "git", tool: "git_log", args: {} }
  * ```
  */
 export function classify(message: JSONRPCMessage, direction: Direction, server: string): ClassifiedMessage {
@@ -80,21 +69,38 @@ export function classify(message: JSONRPCMessage, direction: Direction, server: 
 }
 
 function actionOf(message: JSONRPCMessage, kind: MessageKind, direction: Direction, server: string): Action {
-  if (kind === "response" || kind === "error") return { kind: "response" };
-  if (direction === "server_to_client") return { kind: "server_to_client" };
+  if (kind === "response" || kind === "error") return { kind: "response", server };
   const { method, params: rawParams } = message as { method: string; params?: unknown };
   const params = (rawParams ?? {}) as Record<string, unknown>;
+  if (direction === "server_to_client") {
+    if (kind === "notification") {
+      const uri = method === "notifications/resources/updated" ? stringOf(params.uri) : undefined;
+      return uri === undefined ? { kind: "notify", server, method } : { kind: "notify", server, method, uri };
+    }
+    // Every request a server sends is a question to the client; what it may ask is for the client to say.
+    return { kind: "server_request", server, method };
+  }
   // Only the notifications a client is meant to send are plumbing; anything else without an id (say, a
   // "tools/call" with the id left off) is judged like an unknown method, never waved through.
   if (kind === "notification") {
-    return CLIENT_NOTIFICATIONS.has(method) ? { kind: "infrastructure" } : { kind: "unknown" };
+    return CLIENT_NOTIFICATIONS.has(method)
+      ? { kind: "infrastructure", server, method }
+      : { kind: "unknown", server, method };
   }
-  if (INFRASTRUCTURE.has(method)) return { kind: "infrastructure" };
-  if (DISCOVERY.has(method)) return { kind: "discovery" };
-  if (method === "tools/call") return { kind: "call", tool: `${server}/${stringOf(params.name) ?? ""}` };
+  if (INFRASTRUCTURE.has(method)) return { kind: "infrastructure", server, method };
+  if (DISCOVERY.has(method)) return { kind: "discovery", server, method };
+  if (method === "tools/call") {
+    const args = params.arguments;
+    return {
+      kind: "call",
+      server,
+      tool: stringOf(params.name) ?? "",
+      args: typeof args === "object" && args !== null ? args as Record<string, unknown> : undefined,
+    };
+  }
   const read = READS[method]?.(params, server);
-  if (read !== undefined) return { kind: "read", uri: read };
-  return { kind: "unknown" };
+  if (read !== undefined) return { kind: "read", server, uri: read };
+  return { kind: "unknown", server, method };
 }
 
 function stringOf(value: unknown): string | undefined {
@@ -110,10 +116,8 @@ const KNOWN_METHODS = new Set([
   ...INFRASTRUCTURE,
   ...CLIENT_NOTIFICATIONS,
   ...Object.keys(READS),
+  ...SERVER_REQUESTS,
   "tools/call",
-  "sampling/createMessage",
-  "elicitation/create",
-  "roots/list",
   "notifications/message",
   "notifications/resources/updated",
   "notifications/resources/list_changed",

@@ -136,6 +136,63 @@ export const REFUSALS = {
     message: "The upstream could not start",
     reason: "upstream_unavailable",
   },
+  // The rows below are mostly answered in-band (a JSON-RPC error on the session's stream, HTTP 200 or an SSE
+  // event): the status is used when the answer is the whole HTTP response (a stateless 2026-07-28 request).
+  upstream_timeout: {
+    status: 504,
+    code: ErrorCode.UpstreamError,
+    message: "The upstream did not answer within the request timeout",
+    reason: "upstream_timeout",
+  },
+  upstream_closed: {
+    status: 502,
+    code: ErrorCode.UpstreamError,
+    message: "The upstream closed before answering",
+    reason: "upstream_closed",
+  },
+  request_cancelled: {
+    status: 499,
+    code: ErrorCode.UpstreamError,
+    message: "cancelled by the client",
+    reason: "cancelled",
+  },
+  session_closing: {
+    status: 404,
+    code: ErrorCode.SessionNotFound,
+    message: "Session not found: it is closing; initialize a new session",
+    reason: "session_closing",
+  },
+  duplicate_request_id: {
+    status: 400,
+    code: ErrorCode.InvalidRequest,
+    message: "Invalid Request: the id is already in use by a request in flight",
+    reason: "duplicate_request_id",
+  },
+  policy_denied: {
+    status: 403,
+    code: ErrorCode.PolicyDenied,
+    // The same words for every denial: a caller must not learn whether a hidden tool exists.
+    message: "Request denied by policy",
+    reason: "policy_denied",
+  },
+  audit_failure: {
+    status: 503,
+    code: ErrorCode.PolicyDenied,
+    message: "Request denied: the decision could not be recorded",
+    reason: "audit_failure",
+  },
+  audit_failure_after_execution: {
+    status: 502,
+    code: ErrorCode.UpstreamError,
+    message: "The request was carried out, but its audit line could not be written; the answer is withheld",
+    reason: "audit_failure_after_execution",
+  },
+  result_inspection_failed: {
+    status: 502,
+    code: ErrorCode.UpstreamError,
+    message: "The tool's result could not be inspected, so it is withheld",
+    reason: "result_inspection_failed",
+  },
   unsupported_protocol_version: {
     status: 400,
     code: -32022,
@@ -234,6 +291,52 @@ export function refusalResponse(refusal: Refusal): Response {
     id: refusal.id ?? null,
     data: refusal.data,
     headers: refusal.headers,
+  });
+}
+
+/** A JSON-RPC error object, as it goes into a response's `error`. */
+export interface JsonRpcError {
+  code: number;
+  message: string;
+  data?: unknown;
+}
+
+/**
+ * The JSON-RPC error of a refusal answered in-band (on a session's stream, not as its own HTTP response): the
+ * table's code and message, or the refusing place's more precise message.
+ *
+ * @example
+ * ```ts
+ * import { refusalError } from "./refusals.ts";
+ * refusalError("upstream_timeout", { message: "upstream git did not answer tools/call within 10 ms" }).code; // -32000
+ * refusalError("duplicate_request_id").code; // -32600
+ * ```
+ */
+export function refusalError(
+  kind: RefusalKind,
+  details: { message?: string; data?: unknown } = {},
+): JsonRpcError {
+  const spec: RefusalSpec = REFUSALS[kind];
+  const error: JsonRpcError = { code: spec.code, message: details.message ?? spec.message };
+  if (details.data !== undefined) error.data = details.data;
+  return error;
+}
+
+/**
+ * The error a policy denial answers with: the same message for every denial, the reason, epoch and policy
+ * generation in `data` so that an operator can find the audit line.
+ *
+ * @example
+ * ```ts
+ * import { policyDenial } from "./refusals.ts";
+ * policyDenial({ reason: "tool_not_allowed_for_role", generation: 3 });
+ * // { code: -32003, message: "Request denied by policy",
+ * //   data: { reason: "tool_not_allowed_for_role", epoch: null, generation: 3 } }
+ * ```
+ */
+export function policyDenial(decision: { reason: string; epoch?: string; generation: number }): JsonRpcError {
+  return refusalError("policy_denied", {
+    data: { reason: decision.reason, epoch: decision.epoch ?? null, generation: decision.generation },
   });
 }
 

@@ -1,14 +1,12 @@
 /**
- * What the decision engine is asked about: who is asking (a principal), what they want to do (an action of the
- * permission model), and which delegated rights their session carries (grants). These are plain data; the
- * transports and the JSON-RPC classifier build them, the engine only reads them.
+ * What the decision engine is asked about: who is asking (a principal) and what they want to do (an action of the
+ * permission model). These are plain data; the JSON-RPC classifier and the admin endpoint build them, the engine,
+ * the audit log and the metrics only read them. This module imports nothing: every layer may depend on it.
  *
  * @module
  */
-import type { Permission } from "./schema.ts";
-
-/** A verb of the permission model: `read`, `write`, `call`, `grant` or `admin`. */
-export type Verb = Permission;
+/** A verb of the permission model. */
+export type Verb = "read" | "write" | "call" | "grant" | "admin";
 
 /**
  * Who is asking. `anonymous` marks the caller without a token, who falls back to the `default` role; for a named
@@ -61,18 +59,29 @@ export interface PathResolution {
   resolved: { ok: true; path: string } | { ok: false; problem: string };
 }
 
-/** One action of the permission model, as the classifier reads it from an MCP message or an admin request. */
-export type PolicyAction =
+/**
+ * One action of the permission model: what a JSON-RPC message (either direction) or an admin request asks for.
+ * This is the ONE vocabulary of the sidecar: `mcp/classify.ts` builds it from a message, `decide` judges it,
+ * the audit line and the metrics name it (`kind`, `tool`, `uri`). State that changes a decision but is not in
+ * the message (grants, tool annotations) is not here: it is in the caller's state (`caller_state.ts`).
+ *
+ * @example
+ * ```ts
+ * import type { Action } from "./action.ts";
+ * const call: Action = { kind: "call", server: "git", tool: "git_log", args: { repo_path: "/r" } };
+ * const drop: Action = { kind: "notify", server: "fs", method: "notifications/resources/updated", uri: "file:///a" };
+ * ```
+ */
+export type Action =
   /**
-   * `tools/call` of `server/tool`; `annotations` are the tool's as listed by the server; `paths` are its path
-   * arguments as the resolution stage worked them out (absent when the upstream is not on this machine).
+   * `tools/call` of `server/tool`; `paths` are its path arguments as the resolution stage worked them out
+   * (absent when the upstream is not on this machine).
    */
   | {
     kind: "call";
     server: string;
     tool: string;
     args?: Record<string, unknown>;
-    annotations?: { readOnlyHint?: boolean };
     paths?: readonly PathResolution[];
     /**
      * Arguments the backend's own path table says it does not read as paths (git_diff's `source` is a ref), for
@@ -88,14 +97,37 @@ export type PolicyAction =
   }
   /** `resources/read|subscribe|unsubscribe`, `prompts/get` (as `prompt://server/name`), `completion/complete`. */
   | { kind: "read"; server: string; uri: string }
-  /** One of {@linkcode DISCOVERY_METHODS}. */
+  /** One of {@linkcode DISCOVERY_METHODS}: a list the sidecar filters to what the caller may use. */
   | { kind: "discovery"; server: string; method: string }
-  /** `initialize`, `ping`, notifications: allowed once the caller is authenticated and not revoked. */
+  /**
+   * Lifecycle and plumbing (`initialize`, `ping`, `logging/setLevel`, `server/discover`, the notifications a
+   * client sends): allowed once the caller is authenticated and not revoked.
+   */
   | { kind: "infrastructure"; server: string; method: string }
+  /**
+   * A request the server sends the client (`sampling/createMessage`, `elicitation/create`, `roots/list`):
+   * allowed like infrastructure, so a revoked or unknown principal's client is not asked anything.
+   */
+  | { kind: "server_request"; server: string; method: string }
+  /**
+   * A notification the server sends the client. One that names a resource (`notifications/resources/updated`)
+   * is judged as a read of it: a caller who may not read the URI does not learn that it changed.
+   */
+  | { kind: "notify"; server: string; method: string; uri?: string }
+  /** An answer to a request; it is judged with the request it answers. */
+  | { kind: "response"; server: string }
   /** `POST /admin/grants`. */
   | { kind: "grant"; grant: GrantRequest }
-  /** Anything else: denied as `unsupported_request_shape`. */
+  /** Anything else: denied as `unsupported_request_shape` (a client request is answered -32601 before). */
   | { kind: "unknown"; server: string; method: string };
+
+/** The kinds of {@linkcode Action}. */
+export type ActionKind = Action["kind"];
+
+/** A tool's annotations as its server listed them (MCP `ToolAnnotations`); only the hints policy reads. */
+export interface ToolAnnotations {
+  readOnlyHint?: boolean;
+}
 
 /** A request to delegate rights: `verbs` on `tools` (tool-scope entries) to `grantee`, until `expires_at`. */
 export interface GrantRequest {
@@ -124,10 +156,4 @@ export interface Grant extends GrantRequest {
   issued_generation: number;
   /** The id of the grant the grantor re-delegates from. */
   parent?: string;
-}
-
-/** What a session carries besides its principal. */
-export interface SessionState {
-  /** Grants in force; the engine reads the ones whose grantee is the principal, and their parents. */
-  grants?: readonly Grant[];
 }

@@ -26,7 +26,8 @@
  *
  * @module
  */
-import type { PolicyAction, Principal, SessionState } from "./action.ts";
+import type { Action, Principal, ToolAnnotations } from "./action.ts";
+import { annotationKey, type CallerStateView } from "./caller_state.ts";
 import { decideByGrants } from "./delegation.ts";
 import { checkUrlArguments, urlArgumentsOf } from "./egress.ts";
 import { checkInformationFlow } from "./ifc.ts";
@@ -37,12 +38,15 @@ import { findRevocation } from "./revocations.ts";
 import { decideByRoles } from "./role_decision.ts";
 import { DEFAULT_URL_ARGS, type PolicySnapshot, rulesFor } from "./snapshot.ts";
 
-export type { Grant, GrantRequest, PolicyAction, Principal, SessionState, Verb } from "./action.ts";
+export type { Action, Grant, GrantRequest, Principal, ToolAnnotations, Verb } from "./action.ts";
+export type { CallerStateView } from "./caller_state.ts";
 export { DISCOVERY_METHODS } from "./action.ts";
 export { REASONS } from "./reasons.ts";
 export type { DenyReason, Reason } from "./reasons.ts";
 export { authenticate } from "./principals.ts";
 export type { PolicySnapshot } from "./snapshot.ts";
+
+const NO_ANNOTATIONS: ReadonlyMap<string, ToolAnnotations> = new Map();
 
 /** The engine's answer, ready for the audit line and for `error.data` of a denial. */
 export interface Decision {
@@ -93,8 +97,8 @@ interface Verdict {
 export function decide(
   snapshot: PolicySnapshot,
   principal: Principal | undefined,
-  action: PolicyAction,
-  session: SessionState,
+  action: Action,
+  session: CallerStateView,
   now: Date,
 ): Decision {
   const verdict = enforceVerdict(snapshot, principal, action, session, now.getTime());
@@ -138,13 +142,16 @@ export function filterTools<T extends { name: string; annotations?: { readOnlyHi
   principal: Principal | undefined,
   server: string,
   tools: readonly T[],
-  session: SessionState,
+  session: CallerStateView,
   now: Date,
 ): T[] {
   return tools.filter((tool) => {
-    const action: PolicyAction = { kind: "call", server, tool: tool.name };
-    if (tool.annotations !== undefined) action.annotations = tool.annotations;
-    return decide(snapshot, principal, action, session, now).decision === "allow";
+    const action: Action = { kind: "call", server, tool: tool.name };
+    // Judged with the annotations the tool is listed with here, whatever the caller's state said before.
+    const annotations = tool.annotations === undefined
+      ? NO_ANNOTATIONS
+      : new Map([[annotationKey(server, tool.name), tool.annotations]]);
+    return decide(snapshot, principal, action, { ...session, annotations }, now).decision === "allow";
   });
 }
 
@@ -169,7 +176,7 @@ export function filterResources<T extends { uri: string }>(
   principal: Principal | undefined,
   server: string,
   resources: readonly T[],
-  session: SessionState,
+  session: CallerStateView,
   now: Date,
 ): T[] {
   return resources.filter((resource) => readable(snapshot, principal, server, resource.uri, session, now));
@@ -197,7 +204,7 @@ export function filterResourceTemplates<T extends { uriTemplate: string }>(
   principal: Principal | undefined,
   server: string,
   templates: readonly T[],
-  session: SessionState,
+  session: CallerStateView,
   now: Date,
 ): T[] {
   return templates.filter((template) => {
@@ -228,7 +235,7 @@ export function filterPrompts<T extends { name: string }>(
   principal: Principal | undefined,
   server: string,
   prompts: readonly T[],
-  session: SessionState,
+  session: CallerStateView,
   now: Date,
 ): T[] {
   return prompts.filter((prompt) =>
@@ -241,7 +248,7 @@ function readable(
   principal: Principal | undefined,
   server: string,
   uri: string,
-  session: SessionState,
+  session: CallerStateView,
   now: Date,
 ): boolean {
   return decide(snapshot, principal, { kind: "read", server, uri }, session, now).decision === "allow";
@@ -250,11 +257,11 @@ function readable(
 function enforceVerdict(
   snapshot: PolicySnapshot,
   principal: Principal | undefined,
-  action: PolicyAction,
-  session: SessionState,
+  action: Action,
+  session: CallerStateView,
   now: number,
 ): Verdict {
-  const required = requirementOf(snapshot, action);
+  const required = requirementOf(snapshot, action, session.annotations);
   if (!required.ok) return deny("unsupported_request_shape", [`unsupported request: ${required.problem}`]);
   const requirement = required.requirement;
   if (principal === undefined) return deny("missing_or_invalid_token", ["no valid token was presented"]);

@@ -15,7 +15,8 @@
  *
  * @module
  */
-import type { Grant, Principal, SessionState } from "./action.ts";
+import type { Grant, Principal } from "./action.ts";
+import type { CallerStateView } from "./caller_state.ts";
 import type { Requirement } from "./requirement.ts";
 import { findRevocation } from "./revocations.ts";
 import { decideByRoles } from "./role_decision.ts";
@@ -66,7 +67,7 @@ export function decideByGrants(
   snapshot: PolicySnapshot,
   holder: Principal,
   requirement: DelegableRequirement,
-  session: SessionState,
+  session: CallerStateView,
   now: number,
 ): DelegationVerdict {
   const grants = session.grants ?? [];

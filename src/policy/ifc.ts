@@ -5,7 +5,8 @@
  *
  * @module
  */
-import type { PolicyAction, Principal, SessionState } from "./action.ts";
+import type { Action, Principal } from "./action.ts";
+import type { CallerStateView } from "./caller_state.ts";
 import type { DenyReason } from "./reasons.ts";
 import type { PolicySnapshot } from "./snapshot.ts";
 
@@ -30,8 +31,8 @@ export type FlowCheck = { ok: true } | { ok: false; reason: DenyReason; why: str
 export function checkInformationFlow(
   _snapshot: PolicySnapshot,
   _principal: Principal,
-  _action: PolicyAction,
-  _session: SessionState,
+  _action: Action,
+  _session: CallerStateView,
 ): FlowCheck {
   return { ok: true };
 }

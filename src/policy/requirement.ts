@@ -10,7 +10,14 @@
  *
  * @module
  */
-import { DISCOVERY_METHODS, type GrantRequest, type PolicyAction, type Verb } from "./action.ts";
+import {
+  type Action,
+  DISCOVERY_METHODS,
+  type GrantRequest,
+  type ToolAnnotations,
+  type Verb,
+} from "./action.ts";
+import { annotationKey } from "./caller_state.ts";
 import { type Normalised, normalisePathArgument, normaliseResourceUri } from "./paths.ts";
 import { parseRfc3339, PERMISSIONS } from "./schema.ts";
 import { type PolicySnapshot, rulesFor } from "./snapshot.ts";
@@ -66,15 +73,30 @@ export type RequirementResult = { ok: true; requirement: Requirement } | { ok: f
  * if (result.ok && result.requirement.kind === "call") result.requirement.extraVerbs; // ["read"]
  * ```
  */
-export function requirementOf(snapshot: PolicySnapshot, action: PolicyAction): RequirementResult {
+export function requirementOf(
+  snapshot: PolicySnapshot,
+  action: Action,
+  annotations?: ReadonlyMap<string, ToolAnnotations>,
+): RequirementResult {
   switch (action.kind) {
     case "call":
-      return callRequirement(snapshot, action);
+      return callRequirement(snapshot, action, annotations);
     case "read":
       return readRequirement(action);
     case "discovery":
       return discoveryRequirement(action);
     case "infrastructure":
+    // A server's question to the client (sampling, elicitation, roots) needs no right of its own: the caller
+    // must still be known and not revoked, so a revoked caller's client is asked nothing.
+    case "server_request":
+      return isName(action.method)
+        ? { ok: true, requirement: { kind: "infrastructure", subject: action.method } }
+        : { ok: false, problem: "the method is missing" };
+    case "notify":
+      // A notification about a resource tells the caller something about it: it needs the right to read it.
+      if (action.uri !== undefined) {
+        return readRequirement({ kind: "read", server: action.server, uri: action.uri });
+      }
       return isName(action.method)
         ? { ok: true, requirement: { kind: "infrastructure", subject: action.method } }
         : { ok: false, problem: "the method is missing" };
@@ -87,7 +109,8 @@ export function requirementOf(snapshot: PolicySnapshot, action: PolicyAction): R
 
 function callRequirement(
   snapshot: PolicySnapshot,
-  action: Extract<PolicyAction, { kind: "call" }>,
+  action: Extract<Action, { kind: "call" }>,
+  annotations: ReadonlyMap<string, ToolAnnotations> | undefined,
 ): RequirementResult {
   const { server, tool, args } = action;
   if (!isName(server) || !isName(tool)) {
@@ -98,7 +121,8 @@ function callRequirement(
   }
   const rules = rulesFor(snapshot, server);
   const op = rules.ops.get(tool);
-  const readOnly = rules.trustAnnotations && action.annotations?.readOnlyHint === true;
+  const readOnly = rules.trustAnnotations &&
+    annotations?.get(annotationKey(server, tool))?.readOnlyHint === true;
   const sideVerb: Verb = op?.action ?? (readOnly ? "read" : "write");
   const argNames = new Set(rules.pathArgs);
   // The default list guesses by name; an embedded backend's table knows, for the arguments it lists.
@@ -149,7 +173,7 @@ function callRequirement(
   };
 }
 
-function readRequirement(action: Extract<PolicyAction, { kind: "read" }>): RequirementResult {
+function readRequirement(action: Extract<Action, { kind: "read" }>): RequirementResult {
   const { server, uri } = action;
   if (!isName(server) || !isName(uri)) return { ok: false, problem: "a read needs a server and a URI" };
   return {
@@ -166,7 +190,7 @@ function readRequirement(action: Extract<PolicyAction, { kind: "read" }>): Requi
   };
 }
 
-function discoveryRequirement(action: Extract<PolicyAction, { kind: "discovery" }>): RequirementResult {
+function discoveryRequirement(action: Extract<Action, { kind: "discovery" }>): RequirementResult {
   const { server, method } = action;
   if (!isName(server) || !(DISCOVERY_METHODS as readonly string[]).includes(method)) {
     return { ok: false, problem: `${describeMethod(action)} is not a list method the policy knows` };
@@ -214,7 +238,7 @@ function grantRequirement(request: GrantRequest): RequirementResult {
 }
 
 /** A real path from the resolution stage as a target: taken as it is (it is absolute and has no dot segments). */
-function realPathTarget(resolved: NonNullable<PolicyActionPaths>[number]["resolved"]): Normalised {
+function realPathTarget(resolved: NonNullable<ActionPaths>[number]["resolved"]): Normalised {
   if (!resolved.ok) return { ok: false, problem: `could not be resolved: ${resolved.problem}` };
   const { path } = resolved;
   if (!path.startsWith("/") || path.split("/").some((segment) => segment === "." || segment === "..")) {
@@ -223,7 +247,7 @@ function realPathTarget(resolved: NonNullable<PolicyActionPaths>[number]["resolv
   return { ok: true, target: { kind: "file", path, uri: `file://${path}` } };
 }
 
-type PolicyActionPaths = Extract<PolicyAction, { kind: "call" }>["paths"];
+type ActionPaths = Extract<Action, { kind: "call" }>["paths"];
 
 function isName(value: unknown): value is string {
   return typeof value === "string" && value.length > 0;

@@ -14,7 +14,7 @@
  */
 import { type HostResolver, resolveWithin, systemResolver } from "../backends/host_resolver.ts";
 import { parseDestination, urlArgumentsOf } from "../policy/egress.ts";
-import type { PolicyAction } from "../policy/action.ts";
+import type { Action } from "../policy/action.ts";
 import { DEFAULT_URL_ARGS, type PolicySnapshot, rulesFor } from "../policy/snapshot.ts";
 
 /**
@@ -30,9 +30,9 @@ import { DEFAULT_URL_ARGS, type PolicySnapshot, rulesFor } from "../policy/snaps
  */
 export async function resolveDestinations(
   snapshot: PolicySnapshot,
-  action: PolicyAction,
+  action: Action,
   resolve: HostResolver = systemResolver,
-): Promise<PolicyAction> {
+): Promise<Action> {
   if (action.kind !== "call") return action;
   const names = destinationNames(snapshot, action);
   if (names.length === 0) return action;
@@ -53,7 +53,7 @@ export async function resolveDestinations(
  * destinationNames(snapshot, { kind: "call", server: "http", tool: "fetch_html", args: { url: "http://127.0.0.1/" } }); // []
  * ```
  */
-export function destinationNames(snapshot: PolicySnapshot, action: PolicyAction): string[] {
+export function destinationNames(snapshot: PolicySnapshot, action: Action): string[] {
   if (action.kind !== "call") return [];
   const names = new Set<string>();
   for (

@@ -192,6 +192,7 @@ export function legacySseHandlers(options: RouteOptions): {
       );
     }
     session.lastActivity = Date.now();
+    session.authenticated(c.var.caller);
     for (const message of read.messages) (session.downstream as LegacySseDownstream).receive(message);
     return new Response("Accepted", { status: 202 });
   };

@@ -100,7 +100,7 @@ export async function openPooledUpstream(context: PoolOpenContext): Promise<Pool
   const opened = await PooledUpstream.open(async (downstream, auditIdOf) => {
     sessionId = downstream.sessionId;
     const session = await openSession(
-      { ...options, hooksFor: (who, id) => options.hooksFor(who, id, { auditIdOf }) },
+      { ...options, hooksFor: (who, id) => options.hooksFor(who, id, { auditIdOf, stateless: true }) },
       caller,
       downstream,
       requestId,
@@ -140,6 +140,8 @@ export async function serveModern(
 ): Promise<Response> {
   const id = body.id ?? null;
   const method = body.method;
+  // Authenticated once, by the route, for this HTTP request: the principal's stateless flow decides as it.
+  options.authenticatedStateless?.(caller);
   const refuse = (kind: RefusalKind, refusal: EraRefusal | undefined = undefined, extra = {}) =>
     options.refuse(
       {

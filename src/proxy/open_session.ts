@@ -46,15 +46,25 @@ export interface RouteOptions {
   /** Whether the caller may open a session on this upstream at all; a denial (recorded) answers 403. */
   admit(caller: Caller, requestId: RequestId | null): Promise<Denial | undefined>;
   /**
-   * The per-message hooks of a new session for this caller; `sessionId` reads the id once there is one.
+   * The per-message hooks (the pipeline, see `pipeline.ts`) of a new session for this caller; `sessionId` reads
+   * the id once there is one.
    * `auditIdOf` gives the client's own id of a request whose id the sidecar replaced (a pooled session's), so
    * the audit line names the id the client sent.
    */
   hooksFor(
     caller: Caller,
     sessionId: () => string | undefined,
-    options?: { auditIdOf?(id: RequestId): RequestId | undefined },
+    options?: {
+      auditIdOf?(id: RequestId): RequestId | undefined;
+      /** A pooled session carrying a principal's stateless requests: it decides with their shared flow. */
+      stateless?: boolean;
+    },
   ): SessionHooks;
+  /**
+   * A stateless (2026-07-28) request of `caller` was authenticated: the principal's stateless flow (and the
+   * pooled session that carries it) decides as this caller from now on.
+   */
+  authenticatedStateless?(caller: Caller): void;
   /** The 2026-07-28 path of the route (see `modern_requests.ts`); absent, modern requests are not served. */
   modern?: ModernServices;
 }

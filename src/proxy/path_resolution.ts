@@ -19,7 +19,7 @@ import { posix } from "node:path";
 import { notPathArgumentsOf, type PathArgumentKind, pathArgumentsOf } from "../backends/path_arguments.ts";
 import type { ClassifiedMessage } from "../mcp/classify.ts";
 import type { JSONRPCMessage } from "../mcp/jsonrpc.ts";
-import type { PathResolution, PolicyAction } from "../policy/action.ts";
+import type { Action, PathResolution } from "../policy/action.ts";
 import { normalisePathArgument } from "../policy/paths.ts";
 import { type PolicySnapshot, rulesFor } from "../policy/snapshot.ts";
 import { expandHome, type LocalPathModel } from "../upstream/local_paths.ts";
@@ -31,7 +31,7 @@ export interface PathResolver {
    * Returns `action` with `paths` filled in for a tool call (other actions are returned as they are). Never
    * throws: a path that cannot be resolved is carried as a failed resolution, which the decision refuses.
    */
-  resolve(action: PolicyAction, message: ClassifiedMessage): Promise<PolicyAction>;
+  resolve(action: Action, message: ClassifiedMessage): Promise<Action>;
   /** Tells the resolver how a request it resolved ended: `undefined` when it was not forwarded (denied). */
   settle(request: ClassifiedMessage, answer: JSONRPCMessage | undefined): void;
 }

@@ -8,6 +8,8 @@
  */
 import type { Transport, TransportSendOptions } from "@modelcontextprotocol/sdk/shared/transport";
 import { ErrorCode, errorResponse, type JSONRPCMessage, type RequestId } from "../mcp/jsonrpc.ts";
+import { type JsonRpcError, refusalError } from "../mcp/refusals.ts";
+import type { Caller } from "../auth/caller.ts";
 import { type ClassifiedMessage, classify } from "../mcp/classify.ts";
 import { methodNotFound } from "../mcp/method_not_found.ts";
 import { isRootsListChanged, rootsListAnswer, withoutRootsCapability } from "./served_roots.ts";
@@ -18,17 +20,21 @@ import { sessionTag } from "../telemetry/session_tag.ts";
 import type { Span } from "@opentelemetry/api";
 
 /** Why the sidecar refuses a request, as it will appear in the JSON-RPC error. */
-export interface Denial {
-  code: number;
-  message: string;
-  data?: unknown;
-}
+export type Denial = JsonRpcError;
+
+/**
+ * What becomes of a message the upstream sends the client: delivered, or not (a refused request is answered
+ * to the upstream with `answerUpstream`; a refused notification is dropped).
+ */
+export type ServerVerdict = { deliver: true } | { deliver: false; answerUpstream?: JSONRPCMessage };
 
 /** How a forwarded request ended. */
 export type Outcome = "ok" | "error" | "timeout" | "closed" | "cancelled";
 
-/** The hooks a session calls; the server wires them to policy, audit, metrics, health and logs. */
+/** The hooks a session calls; `pipeline.ts` wires them to its stages, metrics, health and logs. */
 export interface SessionHooks {
+  /** A later HTTP request of the session's caller was authenticated (once, by the route's middleware). */
+  authenticated?(caller: Caller): void;
   /** Decides a client request before it is forwarded; `undefined` lets it through. */
   checkRequest(request: ClassifiedMessage): Denial | undefined | Promise<Denial | undefined>;
   /**
@@ -42,6 +48,11 @@ export interface SessionHooks {
     outcome: Outcome,
     seconds: number,
   ): JSONRPCMessage | Promise<JSONRPCMessage>;
+  /**
+   * Decides a request or notification from the upstream before the client sees it (synchronously, so the
+   * upstream's messages keep their order); absent, everything is delivered.
+   */
+  checkServerMessage?(message: ClassifiedMessage): ServerVerdict;
   /** Sees every message that passes, in both directions, after the decision. */
   observe?(message: ClassifiedMessage): void;
   /** The upstream answered `initialize`: it is up. */
@@ -107,6 +118,11 @@ export class ProxySession {
 
   constructor(private readonly options: ProxySessionOptions) {}
 
+  /** The caller of a later HTTP request on this session, authenticated by the route (it is the owner). */
+  authenticated(caller: Caller): void {
+    this.options.hooks.authenticated?.(caller);
+  }
+
   /** Who opened the session. */
   get owner(): string {
     return this.options.owner;
@@ -158,11 +174,14 @@ export class ProxySession {
     this.#inFlight.clear();
     for (const request of pending) {
       clearTimeout(request.timer);
-      await this.#finish(request, {
-        code: ErrorCode.UpstreamError,
-        message: `${reason} before answering ${request.method}`,
-        data: { upstream: this.options.upstreamName },
-      }, "closed");
+      await this.#finish(
+        request,
+        refusalError("upstream_closed", {
+          message: `${reason} before answering ${request.method}`,
+          data: { upstream: this.options.upstreamName },
+        }),
+        "closed",
+      );
     }
     this.options.log.debug("session closed", this.#fields({ reason, answered_in_flight: pending.length }));
     await Promise.allSettled([this.#closeUpstream(), this.options.downstream.close()]);
@@ -187,21 +206,20 @@ export class ProxySession {
     const classified = classify(message, "client_to_server", upstreamName);
     if (this.#closing) {
       if (classified.kind !== "request") return;
-      return void await this.#answer(classified.id!, {
-        code: ErrorCode.SessionNotFound,
-        message: "Session not found: it is closing; initialize a new session",
-      });
+      return void await this.#answer(classified.id!, refusalError("session_closing"));
     }
     if (classified.kind === "request") {
       const key = idKey(classified.id!);
       // Two requests with one id would swap answers (and so the list filter and audit line of each).
       if (this.#inFlight.has(key) || this.#deciding.has(key)) {
-        return void await this.#answer(classified.id!, {
-          code: ErrorCode.InvalidRequest,
-          message: `Invalid Request: id ${
-            JSON.stringify(classified.id)
-          } is already in use by a request in flight`,
-        });
+        return void await this.#answer(
+          classified.id!,
+          refusalError("duplicate_request_id", {
+            message: `Invalid Request: id ${
+              JSON.stringify(classified.id)
+            } is already in use by a request in flight`,
+          }),
+        );
       }
       const unknown = methodNotFound(classified);
       if (unknown) {
@@ -251,7 +269,9 @@ export class ProxySession {
       const reason = `upstream ${upstreamName} could not take the message: ${errorText(error)}`;
       hooks.onUpstreamFailure?.(reason);
       const request = classified.kind === "request" ? this.#settle(classified.id!) : undefined;
-      if (request) await this.#finish(request, { code: ErrorCode.UpstreamError, message: reason }, "closed");
+      if (request) {
+        await this.#finish(request, refusalError("upstream_closed", { message: reason }), "closed");
+      }
       await this.close(`upstream ${upstreamName} failed`);
     }
   }
@@ -277,6 +297,12 @@ export class ProxySession {
       }
       return void await this.#finish(request, message, "error" in message ? "error" : "ok");
     }
+    const verdict = this.options.hooks.checkServerMessage?.(classified) ?? { deliver: true };
+    if (!verdict.deliver) {
+      // Refused by policy: a request is answered to the upstream with the denial, a notification dropped.
+      if (verdict.answerUpstream) await this.options.upstream.send(verdict.answerUpstream).catch(() => {});
+      return this.options.log.debug("server message refused", this.#fields({ method: classified.method }));
+    }
     if (classified.kind === "request") {
       const ownAnswer = this.options.servedRoots && rootsListAnswer(message, this.options.servedRoots);
       if (ownAnswer) {
@@ -294,11 +320,7 @@ export class ProxySession {
     const requestId = ((message as { params?: { requestId?: RequestId } }).params ?? {}).requestId;
     const request = requestId === undefined ? undefined : this.#settle(requestId);
     if (request) {
-      await this.#finish(
-        request,
-        { code: ErrorCode.UpstreamError, message: "cancelled by the client" },
-        "cancelled",
-      );
+      await this.#finish(request, refusalError("request_cancelled"), "cancelled");
     }
   }
 
@@ -334,12 +356,15 @@ export class ProxySession {
         method: "notifications/cancelled",
         params: { requestId: request.id, reason: "timed out at the sidecar" },
       }).catch(() => {});
-      void this.#finish(entry, {
-        code: ErrorCode.UpstreamError,
-        message:
-          `upstream ${this.options.upstreamName} did not answer ${request.method} within ${timeoutMs} ms`,
-        data: { upstream: this.options.upstreamName, timeout_ms: timeoutMs },
-      }, "timeout");
+      void this.#finish(
+        entry,
+        refusalError("upstream_timeout", {
+          message:
+            `upstream ${this.options.upstreamName} did not answer ${request.method} within ${timeoutMs} ms`,
+          data: { upstream: this.options.upstreamName, timeout_ms: timeoutMs },
+        }),
+        "timeout",
+      );
     }, timeoutMs);
     this.#inFlight.set(key, {
       id: request.id,

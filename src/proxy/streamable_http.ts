@@ -137,6 +137,7 @@ export function streamableHttpHandler(
         );
       }
       session.lastActivity = Date.now();
+      session.authenticated(caller);
       const downstream = session.downstream as WebStandardStreamableHTTPServerTransport;
       return await auditedTransportAnswer(
         await downstream.handleRequest(request, { parsedBody }),

@@ -35,7 +35,9 @@ export function startRequestSpan(message: ClassifiedMessage): Span {
     "mcp.method": methodLabel(message.method),
     "mcp.action": message.action.kind,
   };
-  if (message.action.kind === "call") attributes["mcp.tool"] = message.action.tool;
+  if (message.action.kind === "call") {
+    attributes["mcp.tool"] = `${message.action.server}/${message.action.tool}`;
+  }
   if (message.action.kind === "read") attributes["mcp.uri"] = message.action.uri;
   return tracer.startSpan(`mcp ${methodLabel(message.method)}`, { kind: SpanKind.SERVER, attributes });
 }

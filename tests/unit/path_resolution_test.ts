@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { classify } from "../../src/mcp/classify.ts";
 import type { JSONRPCMessage } from "../../src/mcp/jsonrpc.ts";
-import type { PathResolution, PolicyAction } from "../../src/policy/action.ts";
+import type { Action, PathResolution } from "../../src/policy/action.ts";
 import { authenticate, decide } from "../../src/policy/decide.ts";
 import { createSnapshot } from "../../src/policy/snapshot.ts";
 import { pathResolver } from "../../src/proxy/path_resolution.ts";
@@ -43,7 +43,7 @@ async function resolvedPaths(
   const message = callMessage("s", tool, args);
   const action = await resolver.resolve({ kind: "call", server: "s", tool, args }, message);
   assert.equal(action.kind, "call");
-  return [...(action as Extract<PolicyAction, { kind: "call" }>).paths ?? []];
+  return [...(action as Extract<Action, { kind: "call" }>).paths ?? []];
 }
 
 const realOf = (paths: PathResolution[]) => paths.map((path) => path.resolved.ok ? path.resolved.path : "!");
@@ -121,7 +121,7 @@ Deno.test("git: the working directory follows git_set_working_dir by its answer"
     return action;
   };
   const ok = (id: number) => ({ jsonrpc: "2.0", id, result: { content: [] } }) as JSONRPCMessage;
-  const set = await settle("repo", ok(1)) as Extract<PolicyAction, { kind: "call" }>;
+  const set = await settle("repo", ok(1)) as Extract<Action, { kind: "call" }>;
   // Now against the process folder, later against GIT_BASE_DIR.
   assert.deepEqual(realOf([...set.paths!]), [join(t.root, "repo"), join(t.ws, "repo")]);
   assert.deepEqual(realOf(await resolvedPaths(resolver, "git_log", {})), [join(t.ws, "repo")]);

@@ -7,7 +7,8 @@
  * @module
  */
 import fc from "fast-check";
-import type { Grant, PolicyAction, Principal, SessionState, Verb } from "../../src/policy/action.ts";
+import type { Action, Grant, Principal, Verb } from "../../src/policy/action.ts";
+import type { CallerStateView } from "../../src/policy/caller_state.ts";
 import type { Policy, PolicyEpoch, PolicyRevocation, PolicyRole } from "../../src/policy/schema.ts";
 
 export const NOW_MS = Date.parse("2030-01-01T00:00:00Z");
@@ -233,15 +234,13 @@ const argsArbitrary = fc.option(
   { nil: undefined, freq: 2 },
 );
 
-/** A tool call from the alphabet, with random path arguments and annotations. */
-export const callArbitrary: fc.Arbitrary<PolicyAction> = fc.record({
+/** A tool call from the alphabet, with random path arguments (annotations are the session's, see below). */
+export const callArbitrary: fc.Arbitrary<Action> = fc.record({
   call: fc.constantFrom(...TOOL_CALLS),
   args: argsArbitrary,
-  readOnly: fc.option(fc.boolean(), { nil: undefined }),
-}).map(({ call: [server, tool], args, readOnly }) => {
-  const action: PolicyAction = { kind: "call", server, tool };
+}).map(({ call: [server, tool], args }) => {
+  const action: Action = { kind: "call", server, tool };
   if (args !== undefined) action.args = args;
-  if (readOnly !== undefined) action.annotations = { readOnlyHint: readOnly };
   return action;
 });
 
@@ -255,9 +254,9 @@ const grantRequestArbitrary = fc.record({
 }, { requiredKeys: ["grantee", "verbs", "tools", "expires_at"] });
 
 /** A `POST /admin/grants` request. */
-export const grantActionArbitrary: fc.Arbitrary<PolicyAction> = grantRequestArbitrary.map((
+export const grantActionArbitrary: fc.Arbitrary<Action> = grantRequestArbitrary.map((
   grant,
-): PolicyAction => ({
+): Action => ({
   kind: "grant",
   grant,
 }));
@@ -268,14 +267,14 @@ export const listedPrincipalArbitrary: fc.Arbitrary<Principal> = fc.constantFrom
 ): Principal => ({ id, roles: [], anonymous: false }));
 
 /** Any action of the permission model. */
-export const actionArbitrary: fc.Arbitrary<PolicyAction> = fc.oneof(
+export const actionArbitrary: fc.Arbitrary<Action> = fc.oneof(
   { weight: 6, arbitrary: callArbitrary },
   {
     weight: 2,
     arbitrary: fc.record({ server: fc.constantFrom("fs", "git", "http"), uri: fc.constantFrom(...URIS) }).map(
       (
         read,
-      ): PolicyAction => ({ kind: "read", ...read }),
+      ): Action => ({ kind: "read", ...read }),
     ),
   },
   {
@@ -284,13 +283,13 @@ export const actionArbitrary: fc.Arbitrary<PolicyAction> = fc.oneof(
       server: fc.constantFrom("fs", "git", "http"),
       method: fc.constantFrom(...DISCOVERY),
     })
-      .map((list): PolicyAction => ({ kind: "discovery", ...list })),
+      .map((list): Action => ({ kind: "discovery", ...list })),
   },
   {
     weight: 1,
-    arbitrary: fc.constant<PolicyAction>({ kind: "infrastructure", server: "fs", method: "ping" }),
+    arbitrary: fc.constant<Action>({ kind: "infrastructure", server: "fs", method: "ping" }),
   },
-  { weight: 1, arbitrary: fc.constant<PolicyAction>({ kind: "unknown", server: "fs", method: "x/y" }) },
+  { weight: 1, arbitrary: fc.constant<Action>({ kind: "unknown", server: "fs", method: "x/y" }) },
   { weight: 3, arbitrary: grantActionArbitrary },
 );
 
@@ -305,10 +304,21 @@ const grantArbitrary: fc.Arbitrary<Grant> = fc.record({
   parent: rarely(fc.constantFrom("g0", "g1", "g2")),
 }, { requiredKeys: ["id", "grantor", "grantee", "verbs", "tools", "expires_at", "issued_generation"] });
 
-/** A session with up to three grants among the principals. */
-export const sessionArbitrary: fc.Arbitrary<SessionState> = fc.array(grantArbitrary, { maxLength: 3 }).map((
+/** A caller's state: up to three grants among the principals, and the annotations some tools were listed with. */
+export const sessionArbitrary: fc.Arbitrary<CallerStateView> = fc.record({
+  grants: fc.array(grantArbitrary, { maxLength: 3 }),
+  hints: fc.array(fc.option(fc.boolean(), { nil: undefined }), {
+    minLength: TOOL_CALLS.length,
+    maxLength: TOOL_CALLS.length,
+  }),
+}).map(({ grants, hints }) => ({
   grants,
-) => ({ grants }));
+  annotations: new Map(
+    TOOL_CALLS.flatMap(([server, tool], index) =>
+      hints[index] === undefined ? [] : [[`${server}/${tool}`, { readOnlyHint: hints[index] }] as const]
+    ),
+  ),
+}));
 
 /** A clock reading, mostly on an epoch edge. */
 export const clockArbitrary: fc.Arbitrary<Date> = fc.oneof(

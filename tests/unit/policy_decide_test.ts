@@ -1,15 +1,15 @@
 import assert from "node:assert/strict";
 import {
+  type Action,
   authenticate,
+  type CallerStateView,
   decide,
   filterPrompts,
   filterResources,
   filterResourceTemplates,
   filterTools,
   type Grant,
-  type PolicyAction,
   type Principal,
-  type SessionState,
 } from "../../src/policy/decide.ts";
 import type { Policy } from "../../src/policy/schema.ts";
 import { createSnapshot, type PolicySnapshot } from "../../src/policy/snapshot.ts";
@@ -68,14 +68,14 @@ function who(snapshot: PolicySnapshot, letter: string | undefined): Principal | 
 function reasonOf(
   snapshot: PolicySnapshot,
   principal: Principal | undefined,
-  action: PolicyAction,
-  session: SessionState = {},
+  action: Action,
+  session: CallerStateView = {},
   now = NOW,
 ) {
   return decide(snapshot, principal, action, session, now).reason;
 }
 
-const readFile = (path: unknown): PolicyAction => ({
+const readFile = (path: unknown): Action => ({
   kind: "call",
   server: "fs",
   tool: "read_file",
@@ -98,7 +98,7 @@ Deno.test("an allowed call names its epoch, generation, policy hash and principa
 
 Deno.test("unsupported shapes are denied before authentication", () => {
   const snapshot = snapshotOf();
-  const unsupported: PolicyAction[] = [
+  const unsupported: Action[] = [
     { kind: "unknown", server: "fs", method: "sampling/whatever" },
     { kind: "call", server: "fs", tool: "" },
     { kind: "discovery", server: "fs", method: "things/list" },
@@ -117,7 +117,7 @@ Deno.test("unsupported shapes are denied before authentication", () => {
 
 Deno.test("authentication: a failed one, a principal gone from the policy, a required principal", () => {
   const snapshot = snapshotOf();
-  const call: PolicyAction = { kind: "call", server: "git", tool: "git_log" };
+  const call: Action = { kind: "call", server: "git", tool: "git_log" };
   assert.equal(reasonOf(snapshot, undefined, call), "missing_or_invalid_token");
   assert.equal(authenticate(snapshot, "e".repeat(64)), undefined);
   assert.equal(
@@ -157,7 +157,7 @@ Deno.test("revocation of a principal, a role or a tenant denies everything, infr
       const action of [
         { kind: "call", server: "git", tool: "git_log" },
         { kind: "infrastructure", server: "git", method: "ping" },
-      ] as PolicyAction[]
+      ] as Action[]
     ) {
       const decision = decide(snapshot, principal, action, {}, NOW);
       assert.equal(decision.reason, "revoked", JSON.stringify(revocations));
@@ -173,7 +173,7 @@ Deno.test("a revocation applies from its generation until its expiry instant inc
     generation: 3,
     expires_at: "2030-01-01T00:00:00Z",
   };
-  const call: PolicyAction = { kind: "call", server: "git", tool: "git_log" };
+  const call: Action = { kind: "call", server: "git", tool: "git_log" };
   const early = snapshotOf((policy) => policy.revocations = [record]);
   assert.equal(reasonOf(early, who(early, "a"), call), "permitted", "generation 2 < 3: not yet in force");
   const later = snapshotOf((policy) => {
@@ -186,7 +186,7 @@ Deno.test("a revocation applies from its generation until its expiry instant inc
 
 Deno.test("infrastructure is allowed once authenticated, without any role check", () => {
   const snapshot = snapshotOf();
-  const ping: PolicyAction = { kind: "infrastructure", server: "anything", method: "ping" };
+  const ping: Action = { kind: "infrastructure", server: "anything", method: "ping" };
   assert.equal(reasonOf(snapshot, who(snapshot, "c"), ping), "permitted");
   assert.equal(reasonOf(snapshot, undefined, ping), "missing_or_invalid_token");
 });
@@ -283,22 +283,21 @@ Deno.test("calls need call plus the tool's read or write side; unmapped tools co
     }),
     "role_lacks_verb",
   );
-  const unmapped: PolicyAction = {
-    kind: "call",
-    server: "git",
-    tool: "git_log",
-    annotations: { readOnlyHint: true },
-  };
+  // Annotations are the caller's state (what the server listed), not part of the action.
+  const unmapped: Action = { kind: "call", server: "git", tool: "git_log" };
+  const listed = (readOnlyHint: boolean) => ({ annotations: new Map([["git/git_log", { readOnlyHint }]]) });
   assert.equal(
-    reasonOf(snapshot, bob, unmapped),
+    reasonOf(snapshot, bob, unmapped, listed(true)),
     "role_lacks_verb",
     "annotations are not trusted by default",
   );
   const trusting = snapshotOf((policy) => policy.tools = { git: { trust_annotations: true } });
-  assert.equal(reasonOf(trusting, who(trusting, "b"), unmapped), "permitted");
+  assert.equal(reasonOf(trusting, who(trusting, "b"), unmapped, listed(true)), "permitted");
+  assert.equal(reasonOf(trusting, who(trusting, "b"), unmapped, listed(false)), "role_lacks_verb");
   assert.equal(
-    reasonOf(trusting, who(trusting, "b"), { ...unmapped, annotations: { readOnlyHint: false } }),
+    reasonOf(trusting, who(trusting, "b"), { kind: "call", server: "git", tool: "git_status" }, listed(true)),
     "role_lacks_verb",
+    "one tool's annotations say nothing about another",
   );
 });
 
@@ -332,7 +331,7 @@ Deno.test("epochs: the first usable one in the role's order decides; expiry is i
     policy.roles.default.epochs = ["closed", "epoch-1", "long"];
   });
   const anonymous = who(snapshot, undefined);
-  const log: PolicyAction = { kind: "call", server: "git", tool: "git_log" };
+  const log: Action = { kind: "call", server: "git", tool: "git_log" };
   assert.equal(decide(snapshot, anonymous, log, {}, NOW).epoch, "epoch-1");
   assert.equal(decide(snapshot, anonymous, log, {}, new Date(EPOCH_END)).epoch, "epoch-1");
   const after = decide(snapshot, anonymous, log, {}, new Date(Date.parse(EPOCH_END) + 1));
@@ -342,7 +341,7 @@ Deno.test("epochs: the first usable one in the role's order decides; expiry is i
 });
 
 Deno.test("epochs: not_before, generation_min and allowed_tools keep an epoch closed", () => {
-  const log: PolicyAction = { kind: "call", server: "git", tool: "git_log" };
+  const log: Action = { kind: "call", server: "git", tool: "git_log" };
   const opening = snapshotOf((policy) => policy.epochs["epoch-1"].not_before = "2030-01-01T00:00:00.001Z");
   assert.equal(reasonOf(opening, who(opening, undefined), log), "no_active_epoch_permits_request");
   assert.equal(
@@ -411,7 +410,7 @@ Deno.test("shadow mode never blocks and records the reason enforce would give", 
   assert.equal(allowed.reason, "permitted");
 });
 
-const grantAction = (change: Partial<Grant> = {}): PolicyAction => ({
+const grantAction = (change: Partial<Grant> = {}): Action => ({
   kind: "grant",
   grant: {
     grantee: "carol",

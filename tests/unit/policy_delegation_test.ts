@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { Grant, PolicyAction, Principal } from "../../src/policy/action.ts";
+import type { Action, Grant, Principal } from "../../src/policy/action.ts";
 import { decideByGrants, type DelegableRequirement } from "../../src/policy/delegation.ts";
 import { requirementOf } from "../../src/policy/requirement.ts";
 import type { Policy } from "../../src/policy/schema.ts";
@@ -42,7 +42,7 @@ function outcome(
   snapshot: ReturnType<typeof snapshotWith>,
   holder: string,
   grants: Grant[],
-  action?: PolicyAction,
+  action?: Action,
 ) {
   const result = requirementOf(snapshot, action ?? { kind: "call", server: "git", tool: "log" });
   assert.ok(result.ok);

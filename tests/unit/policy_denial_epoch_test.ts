@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { authenticate, decide, type PolicyAction } from "../../src/policy/decide.ts";
+import { type Action, authenticate, decide } from "../../src/policy/decide.ts";
 import { createSnapshot } from "../../src/policy/snapshot.ts";
 
 const NOW = new Date("2030-01-01T00:00:00Z");
@@ -29,13 +29,13 @@ function snapshotWith(active: boolean) {
   }, "0".repeat(64));
 }
 
-function decision(action: PolicyAction, active = true) {
+function decision(action: Action, active = true) {
   const snapshot = snapshotWith(active);
   return decide(snapshot, authenticate(snapshot, undefined), action, {}, NOW);
 }
 
 Deno.test("denials after the role's epoch was considered name it", () => {
-  const cases: [PolicyAction, string][] = [
+  const cases: [Action, string][] = [
     [{ kind: "call", server: "fs", tool: "delete_everything" }, "tool_not_allowed_for_role"],
     [
       { kind: "call", server: "fs", tool: "read_text_file", args: { path: "/etc/passwd" } },

@@ -5,15 +5,15 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
+  type Action,
   authenticate,
+  type CallerStateView,
   decide,
   type Decision,
   filterTools,
   type Grant,
-  type PolicyAction,
   type Principal,
   REASONS,
-  type SessionState,
 } from "../../src/policy/decide.ts";
 import { type Policy, PolicySchema } from "../../src/policy/schema.ts";
 import { createSnapshot, reloadProblem } from "../../src/policy/snapshot.ts";
@@ -35,8 +35,8 @@ const SHA = "0".repeat(64);
 function decideUnder(
   policy: Policy,
   principal: Principal | undefined,
-  action: PolicyAction,
-  session: SessionState,
+  action: Action,
+  session: CallerStateView,
   now: Date,
 ): Decision {
   return decide(createSnapshot(policy, SHA), principal, action, session, now);
@@ -71,7 +71,7 @@ Deno.test("P1 default deny: a policy whose roles reach nothing allows nothing bu
 });
 
 Deno.test("P1 default deny: unknown methods and unknown verbs are denied under any policy", () => {
-  const unknowns: PolicyAction[] = [
+  const unknowns: Action[] = [
     { kind: "unknown", server: "fs", method: "anything/else" },
     {
       kind: "grant",
@@ -224,7 +224,7 @@ function narrow(policy: Policy, change: Narrowing, now: Date): Policy {
  * live until the generation catches up: both are deliberate, so the generation law is checked on policies and
  * sessions without them.
  */
-function withoutGenerationGates(policy: Policy, session: SessionState): [Policy, SessionState] {
+function withoutGenerationGates(policy: Policy, session: CallerStateView): [Policy, CallerStateView] {
   const plain = structuredClone(policy);
   for (const epoch of Object.values(plain.epochs)) delete epoch.generation_min;
   const generation = plain.generation ?? 0;
@@ -283,7 +283,7 @@ Deno.test("P4 determinism: the same snapshot, request, session and clock give th
 });
 
 Deno.test("P5 expiry boundary: allowed at exactly expires_at, denied 1 ms later", () => {
-  const requests: PolicyAction[] = [
+  const requests: Action[] = [
     { kind: "call", server: "fs", tool: "read_file" },
     { kind: "read", server: "git", uri: "git://repo/HEAD" },
     { kind: "discovery", server: "fs", method: "tools/list" },
@@ -358,7 +358,7 @@ Deno.test("P6 grant chains are never wider than their root, and die with it", ()
         }
         const expires_at = "2099-01-01T00:00:00Z";
         const generation = policy.generation ?? 0;
-        const chain: SessionState = {
+        const chain: CallerStateView = {
           grants: [
             {
               id: "g1",
@@ -428,13 +428,13 @@ Deno.test("P7 a tool is listed iff a call to it passes (checked against the refe
         const snapshot = createSnapshot(policy, SHA);
         const listed = filterTools(snapshot, principal, server, tools, session, now).map((tool) => tool.name);
         const callable = tools.filter((tool) => {
-          const action: PolicyAction = {
-            kind: "call",
-            server,
-            tool: tool.name,
-            annotations: tool.annotations,
-          };
-          return referenceDecide(policy, principal, action, session, now).decision === "allow";
+          const action: Action = { kind: "call", server, tool: tool.name };
+          // Judged with the annotations the listing gives the tool, not the ones the caller's state held.
+          const annotations = new Map(
+            tool.annotations === undefined ? [] : [[`${server}/${tool.name}`, tool.annotations]],
+          );
+          return referenceDecide(policy, principal, action, { ...session, annotations }, now).decision ===
+            "allow";
         }).map((tool) => tool.name);
         assert.deepEqual(listed, callable);
         const list = decide(

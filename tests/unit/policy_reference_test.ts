@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { decide, type PolicyAction, type Principal } from "../../src/policy/decide.ts";
+import { type Action, decide, type Principal } from "../../src/policy/decide.ts";
 import { createSnapshot } from "../../src/policy/snapshot.ts";
 import {
   actionArbitrary,
@@ -17,7 +17,7 @@ import { referenceDecide } from "./reference_decider.ts";
 function agree(
   shape: Parameters<typeof policyArbitrary>[0],
   principals: fc.Arbitrary<Principal | undefined> = principalArbitrary,
-  actions: fc.Arbitrary<PolicyAction> = actionArbitrary,
+  actions: fc.Arbitrary<Action> = actionArbitrary,
 ) {
   fc.assert(
     fc.property(

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { PolicyAction } from "../../src/policy/action.ts";
+import type { Action } from "../../src/policy/action.ts";
 import { requirementOf } from "../../src/policy/requirement.ts";
 import type { Policy } from "../../src/policy/schema.ts";
 import { createSnapshot } from "../../src/policy/snapshot.ts";
@@ -22,20 +22,18 @@ const snapshot = createSnapshot(
   "0".repeat(64),
 );
 
-function need(action: PolicyAction) {
-  const result = requirementOf(snapshot, action);
+function need(action: Action, annotations?: ReadonlyMap<string, { readOnlyHint?: boolean }>) {
+  const result = requirementOf(snapshot, action, annotations);
   assert.ok(result.ok, JSON.stringify(action));
   return result.requirement;
 }
 
 Deno.test("a call needs call plus the tool's side: mapped, trusted hint, or write", () => {
   const side = (tool: string, readOnlyHint?: boolean) => {
-    const requirement = need({
-      kind: "call",
-      server: "fs",
-      tool,
-      ...(readOnlyHint === undefined ? {} : { annotations: { readOnlyHint } }),
-    });
+    const requirement = need(
+      { kind: "call", server: "fs", tool },
+      new Map(readOnlyHint === undefined ? [] : [[`fs/${tool}`, { readOnlyHint }]]),
+    );
     assert.equal(requirement.kind, "call");
     return requirement.kind === "call" ? [requirement.verb, ...requirement.extraVerbs] : [];
   };
@@ -113,7 +111,7 @@ Deno.test("malformed actions have no requirement", () => {
       grant: { grantee: "b", verbs: ["read"], tools: ["fs"], tenant: "", expires_at: "2030-01-01T00:00:00Z" },
     },
     { kind: "teleport" },
-  ] as unknown as PolicyAction[];
+  ] as unknown as Action[];
   for (const action of malformed) {
     assert.equal(requirementOf(snapshot, action).ok, false, JSON.stringify(action));
   }

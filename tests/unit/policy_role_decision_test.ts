@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { PolicyAction, Principal } from "../../src/policy/action.ts";
+import type { Action, Principal } from "../../src/policy/action.ts";
 import { requirementOf } from "../../src/policy/requirement.ts";
 import { decideByRoles, type RoleRequirement } from "../../src/policy/role_decision.ts";
 import { createSnapshot } from "../../src/policy/snapshot.ts";
@@ -17,14 +17,14 @@ const snapshot = createSnapshot({
   },
 }, "0".repeat(64));
 
-function verdict(roles: string[], action: PolicyAction) {
+function verdict(roles: string[], action: Action) {
   const result = requirementOf(snapshot, action);
   assert.ok(result.ok);
   const principal: Principal = { id: "p", roles, anonymous: false };
   return decideByRoles(snapshot, principal, result.requirement as RoleRequirement, T);
 }
 
-const push: PolicyAction = { kind: "call", server: "git", tool: "push" };
+const push: Action = { kind: "call", server: "git", tool: "push" };
 
 Deno.test("an epoch lacking the call's write side is passed over for one that has it", () => {
   const allowed = verdict(["writer"], push);

@@ -7,7 +7,8 @@
  * @module
  */
 import { posix } from "node:path";
-import type { Grant, PolicyAction, Principal, SessionState, Verb } from "../../src/policy/action.ts";
+import type { Action, Grant, Principal, Verb } from "../../src/policy/action.ts";
+import type { CallerStateView } from "../../src/policy/caller_state.ts";
 import { parseRfc3339, type Policy, type PolicyRole } from "../../src/policy/schema.ts";
 
 /** What the reference decides: allow or deny, one reason, and the epoch on an allow. */
@@ -44,8 +45,8 @@ interface Need {
 export function referenceDecide(
   policy: Policy,
   principal: Principal | undefined,
-  action: PolicyAction,
-  session: SessionState,
+  action: Action,
+  session: CallerStateView,
   now: Date,
 ): ReferenceDecision {
   const enforced = enforce(policy, principal, action, session, now.getTime());
@@ -58,8 +59,8 @@ export function referenceDecide(
 function enforce(
   policy: Policy,
   principal: Principal | undefined,
-  action: PolicyAction,
-  session: SessionState,
+  action: Action,
+  session: CallerStateView,
   t: number,
 ): { reason: string; epoch?: string } {
   // 1. shape
@@ -80,18 +81,18 @@ function enforce(
   if (isRevoked(policy, me, t)) return { reason: "revoked" };
   if (action.kind === "infrastructure") return { reason: "permitted" };
   // 4-6 own roles
-  const own = byRoles(policy, me, action, t);
+  const own = byRoles(policy, me, action, t, session);
   if (own.reason === "permitted") return own;
   if (action.kind === "grant") return own;
   // delegated rights
   if (!me.anonymous) {
-    const need = needOf(policy, action);
+    const need = needOf(policy, action, session);
     const grants = session.grants ?? [];
     const mine = grants.filter((g) =>
       g.grantee === me.id && grantCovers(g, need) && notExpired(g.expires_at, t)
     );
     for (const g of mine) {
-      const epoch = grantLive(policy, grants, g, me, action, need, t, []);
+      const epoch = grantLive(policy, grants, g, me, action, need, t, [], session);
       if (epoch !== undefined) return { reason: "permitted", epoch };
     }
     if (mine.some((g) => g.issued_generation < (policy.generation ?? 0))) return { reason: "stale_epoch" };
@@ -99,7 +100,7 @@ function enforce(
   return own;
 }
 
-function shapeOk(action: PolicyAction): boolean {
+function shapeOk(action: Action): boolean {
   const filled = (x: unknown) => typeof x === "string" && x !== "";
   switch (action.kind) {
     case "call":
@@ -145,10 +146,11 @@ function isRevoked(
 function byRoles(
   policy: Policy,
   me: { id: string; roles: string[]; tenant?: string },
-  action: PolicyAction,
+  action: Action,
   t: number,
+  session: CallerStateView,
 ): { reason: string; epoch?: string } {
-  const results = me.roles.map((name) => oneRole(policy, me, name, action, t));
+  const results = me.roles.map((name) => oneRole(policy, me, name, action, t, session));
   const allowed = results.find((r) => r.reason === "permitted");
   if (allowed !== undefined) return allowed;
   if (results.length === 0) return { reason: "missing_default_role" };
@@ -169,13 +171,14 @@ function oneRole(
   policy: Policy,
   me: { id: string; roles: string[]; tenant?: string },
   name: string,
-  action: PolicyAction,
+  action: Action,
   t: number,
+  session: CallerStateView,
 ): { reason: string; epoch?: string } {
   if (!Object.hasOwn(policy.roles, name)) return { reason: "missing_default_role" };
   const role = policy.roles[name];
   if (action.kind === "grant") return grantByRole(policy, me, role, action.grant, t);
-  const need = needOf(policy, action);
+  const need = needOf(policy, action, session);
   if (!need.reached(role.tools)) return { reason: "tool_not_allowed_for_role" };
   if (!resourcesOk(policy, role, need)) return { reason: "resource_not_allowed_for_role" };
   let someLacked = false;
@@ -204,7 +207,7 @@ function grantByRole(
   policy: Policy,
   me: { id: string; roles: string[]; tenant?: string },
   role: PolicyRole,
-  request: Extract<PolicyAction, { kind: "grant" }>["grant"],
+  request: Extract<Action, { kind: "grant" }>["grant"],
   t: number,
 ): { reason: string; epoch?: string } {
   const wanted = parseRfc3339(request.expires_at)!;
@@ -288,10 +291,11 @@ function grantLive(
   grants: readonly Grant[],
   g: Grant,
   holder: { id: string; tenant?: string },
-  action: PolicyAction,
+  action: Action,
   need: Need,
   t: number,
   seen: string[],
+  session: CallerStateView,
 ): string | undefined {
   if (seen.includes(g.id) || g.grantee !== holder.id || !grantCovers(g, need)) return undefined;
   if (!notExpired(g.expires_at, t) || g.issued_generation > (policy.generation ?? 0)) return undefined;
@@ -300,12 +304,12 @@ function grantLive(
   const grantor = { id: entry.id, roles: entry.roles, tenant: entry.tenant };
   if (isRevoked(policy, grantor, t)) return undefined;
   if (g.parent === undefined) {
-    const own = byRoles(policy, grantor, action, t);
+    const own = byRoles(policy, grantor, action, t, session);
     return own.reason === "permitted" ? own.epoch : undefined;
   }
   const parent = grants.find((p) => p.id === g.parent);
   if (parent === undefined || !parent.verbs.includes("grant")) return undefined;
-  return grantLive(policy, grants, parent, grantor, action, need, t, [...seen, g.id]);
+  return grantLive(policy, grants, parent, grantor, action, need, t, [...seen, g.id], session);
 }
 
 function grantCovers(g: Grant, need: Need): boolean {
@@ -318,7 +322,7 @@ function notExpired(text: string, t: number): boolean {
   return end !== undefined && t <= end;
 }
 
-function needOf(policy: Policy, action: PolicyAction): Need {
+function needOf(policy: Policy, action: Action, session: CallerStateView): Need {
   if (action.kind === "call") {
     const rules = policy.tools !== undefined && Object.hasOwn(policy.tools, action.server)
       ? policy.tools[action.server]
@@ -327,7 +331,10 @@ function needOf(policy: Policy, action: PolicyAction): Need {
     const op = Object.hasOwn(ops, action.tool) ? ops[action.tool] : undefined;
     let side: Verb = "write";
     if (op !== undefined) side = op.action;
-    else if (rules.trust_annotations === true && action.annotations?.readOnlyHint === true) side = "read";
+    else if (
+      rules.trust_annotations === true &&
+      session.annotations?.get(`${action.server}/${action.tool}`)?.readOnlyHint === true
+    ) side = "read";
     const names = [...(rules.path_args ?? DEFAULT_PATH_ARGS)];
     if (op?.uri_arg !== undefined && !names.includes(op.uri_arg)) names.push(op.uri_arg);
     const targets: Need["targets"] = [];

@@ -1,16 +1,15 @@
 /**
- * The policy stage with a resolution stage: resolved paths reach the decision, a resolver sees how each request
+ * The decide stage of the pipeline with a resolution stage: resolved paths reach the decision, a resolver sees how each request
  * ended (denied ones as not forwarded), and messages are decided in the order they came even when a tool call's
  * paths take a while to resolve.
  */
 import assert from "node:assert/strict";
-import type { Caller } from "../../src/auth/caller.ts";
 import { classify } from "../../src/mcp/classify.ts";
 import type { JSONRPCMessage } from "../../src/mcp/jsonrpc.ts";
-import type { GrantStore } from "../../src/policy/grant_store.ts";
-import type { LivePolicy } from "../../src/policy/live_policy.ts";
+import { authenticate } from "../../src/policy/principals.ts";
 import { createSnapshot } from "../../src/policy/snapshot.ts";
-import { enforcement } from "../../src/proxy/enforcement.ts";
+import { PrincipalStates } from "../../src/proxy/flow_state.ts";
+import { messagePipeline } from "../../src/proxy/pipeline.ts";
 import type { PathResolver } from "../../src/proxy/path_resolution.ts";
 
 const snapshot = createSnapshot({
@@ -21,11 +20,11 @@ const snapshot = createSnapshot({
 
 function stage(paths: PathResolver) {
   const recorded: string[] = [];
-  const policy = enforcement({
+  const policy = messagePipeline({
     server: "fs",
-    live: { current: () => snapshot } as unknown as LivePolicy,
-    grants: { active: () => [] } as unknown as GrantStore,
-    caller: {} as Caller,
+    policy: { current: () => snapshot },
+    grants: { active: () => [] },
+    flow: new PrincipalStates().sessionFlow({ principal: authenticate(snapshot, undefined) }),
     recorder: {
       record: (record) => {
         recorded.push(`${record.message.id}:${record.decision.reason}`);
@@ -71,10 +70,10 @@ Deno.test("the decision reads the resolved path; the resolver hears how each req
     settle: (request, answer) =>
       settled.push(`${request.id}:${answer === undefined ? "not forwarded" : "answered"}`),
   });
-  const denied = await policy.checkRequest(call(1, "/ws/public/link/secret.txt"));
+  const denied = await policy.clientMessage(call(1, "/ws/public/link/secret.txt"));
   assert.equal((denied?.data as { reason: string }).reason, "resource_not_allowed_for_role");
-  assert.equal(await policy.checkRequest(call(2, "/ws/public/notes.txt")), undefined);
-  await policy.completeRequest(
+  assert.equal(await policy.clientMessage(call(2, "/ws/public/notes.txt")), undefined);
+  await policy.answer(
     call(2, "/ws/public/notes.txt"),
     { jsonrpc: "2.0", id: 2, result: {} },
     "ok",
@@ -95,13 +94,13 @@ Deno.test("a quick message does not overtake a tool call whose paths are still b
     settle: () => {},
   });
   const order: string[] = [];
-  const first = policy.checkRequest(call(1, "/ws/a")).then(() => order.push("call"));
+  const first = policy.clientMessage(call(1, "/ws/a")).then(() => order.push("call"));
   const ping = classify(
     { jsonrpc: "2.0", id: 2, method: "ping" } as JSONRPCMessage,
     "client_to_server",
     "fs",
   );
-  const second = policy.checkRequest(ping).then(() => order.push("ping"));
+  const second = policy.clientMessage(ping).then(() => order.push("ping"));
   await new Promise((resolve) => setTimeout(resolve, 20));
   assert.deepEqual(order, [], "the ping waits for the call before it");
   release();

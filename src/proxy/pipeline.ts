@@ -1,0 +1,377 @@
+/**
+ * THE PIPELINE, read top to bottom. Every MCP message the sidecar relays passes the same named stages, in
+ * the spirit of Go's `httputil.ReverseProxy.ServeHTTP`:
+ *
+ * ```
+ *  HTTP request ─► transport ─► authenticate ─► read ─► era ─┬─ legacy session (ProxySession) ─┐
+ *                (Host, Origin, (once per       (one      │  2026-07-28 stateless request   ├─► per message:
+ *                 method, size)  HTTP request)   parse)    └─ (modern_requests.ts, pooled) ──┘
+ *
+ *  client → server:  classify ─► decide ─► record (denial) ─► forward ─► inspect ─► record (outcome) ─► client
+ *  server → client:  classify ─► decide ─► record (requests; notifications as metrics) ─► deliver or refuse/drop
+ * ```
+ *
+ * | stage        | where                                                                                |
+ * | ------------ | ------------------------------------------------------------------------------------ |
+ * | transport    | `auth/origin.ts`, `proxy/transport_refusals.ts`, `proxy/streamable_http.ts`          |
+ * | authenticate | `auth/caller.ts` (Hono middleware, once per HTTP request; {@linkcode FlowState} keeps it) |
+ * | read         | `mcp/read_post.ts`                                                                   |
+ * | era          | `mcp/protocol_versions.ts`, `mcp/modern_headers.ts`                                  |
+ * | classify     | `mcp/classify.ts` → the one `Action` of `policy/action.ts`                           |
+ * | decide       | `proxy/stages/decision.ts` (resolution I/O) → `policy/decide.ts` (pure)              |
+ * | forward      | `proxy/session.ts` (`ProxySession`: ids, timeouts, the upstream transport)           |
+ * | inspect      | `proxy/stages/inspect.ts` (result inspection, list filters, annotations into state)  |
+ * | record       | `audit/decision_recorder.ts` (audit line + metrics)                                  |
+ * | refuse       | `mcp/refusals.ts` (the one table) + `audit/refusal_recorder.ts`                      |
+ *
+ * This module holds the per-message stages of one flow ({@linkcode messagePipeline}) and builds a route from
+ * the config ({@linkcode routeFor}): `server.ts` only wires routes to HTTP paths. The state a decision reads
+ * (grants, tool annotations) is the flow's ({@linkcode FlowState}), passed to `decide`, never captured.
+ *
+ * Three hooks, as in `httputil.ReverseProxy` (`Rewrite`, `ModifyResponse`, `ErrorHandler`): era bridging
+ * rewrites requests and modifies answers in `modern_requests.ts`/`pooled_upstream.ts`; refusals go through
+ * `RouteOptions.refuse` (the table + its audit line).
+ *
+ * @module
+ */
+import type { UpstreamConfig } from "../config/schema.ts";
+import type { Caller } from "../auth/caller.ts";
+import type { DecisionRecorder } from "../audit/decision_record.ts";
+import type { RefusalRecorder } from "../audit/refusal_recorder.ts";
+import { type ClassifiedMessage, methodLabel } from "../mcp/classify.ts";
+import { errorResponse, type JSONRPCMessage, type RequestId } from "../mcp/jsonrpc.ts";
+import { MODERN_VERSIONS } from "../mcp/protocol_versions.ts";
+import { policyDenial, refusalError } from "../mcp/refusals.ts";
+import type { PolicySnapshot } from "../policy/snapshot.ts";
+import type { GrantStore } from "../policy/grant_store.ts";
+import type { LivePolicy } from "../policy/live_policy.ts";
+import type { SidecarMetrics } from "../telemetry/metrics.ts";
+import type { Logger } from "../telemetry/log.ts";
+import type { UpstreamHealth } from "../upstream/health.ts";
+import { connectUpstream } from "../upstream/connect.ts";
+import { withEgressRules } from "../upstream/backend_egress.ts";
+import { localPathModelOf } from "../upstream/local_paths.ts";
+import type { SessionPool } from "../upstream/session_pool.ts";
+import type { FlowState, PrincipalStates } from "./flow_state.ts";
+import type { ModernServices } from "./modern_requests.ts";
+import type { RouteOptions } from "./open_session.ts";
+import { pathArgumentsInPolicy, type PathResolver, pathResolver } from "./path_resolution.ts";
+import type { PooledUpstream } from "./pooled_upstream.ts";
+import type { Denial, Outcome, ServerVerdict, SessionHooks } from "./session.ts";
+import type { SessionRegistry } from "./session_registry.ts";
+import { type Decided, DecisionStage } from "./stages/decision.ts";
+import { InspectStage } from "./stages/inspect.ts";
+import { admit } from "./stages/admit.ts";
+
+/** What one flow's stages share. */
+export interface PipelineContext {
+  server: string;
+  policy: { current(): PolicySnapshot };
+  grants: Pick<GrantStore, "active">;
+  recorder: DecisionRecorder;
+  /** The flow the messages belong to (a legacy session, or a principal's stateless requests). */
+  flow: FlowState;
+  /** Counts decided server→client notifications (they get no audit line). */
+  metrics?: Pick<SidecarMetrics, "decisions">;
+  /** The MCP session id, once the transport has one (for the audit line). */
+  sessionId?: () => string | undefined;
+  /** The resolution stage, for an upstream on this machine. */
+  paths?: PathResolver;
+  clock?: () => Date;
+}
+
+/** The per-message stages of one flow, as the session (the forward stage) calls them. */
+export interface MessagePipeline {
+  /** client → server: classify (done by the caller) → decide → record a denial; `undefined` forwards it. */
+  clientMessage(message: ClassifiedMessage): Promise<Denial | undefined>;
+  /** The answer to a forwarded request, however it ended → inspect → record → what the client gets. */
+  answer(
+    request: ClassifiedMessage,
+    answer: JSONRPCMessage,
+    outcome: Outcome,
+    seconds: number,
+  ): Promise<JSONRPCMessage>;
+  /** server → client: decide → record → deliver, refuse (a request) or drop (a notification). Synchronous. */
+  serverMessage(message: ClassifiedMessage): ServerVerdict;
+}
+
+/**
+ * The stages of one flow, top to bottom.
+ *
+ * @example
+ * ```ts ignore
+ * import { messagePipeline } from "./pipeline.ts";
+ * const pipeline = messagePipeline({ server: "git", policy: live, grants, recorder, flow });
+ * const denial = await pipeline.clientMessage(classify(message, "client_to_server", "git"));
+ * ```
+ */
+export function messagePipeline(context: PipelineContext): MessagePipeline {
+  const { recorder } = context;
+  const decideStage = new DecisionStage(context);
+  const inspect = new InspectStage(context);
+  // What each forwarded request was decided as, until its answer is recorded with it.
+  const decided = new Map<string, Decided>();
+  const session = () => context.sessionId?.();
+
+  return {
+    async clientMessage(message) {
+      // DECIDE (resolution I/O, then the pure decision on the caller's state).
+      const { decision, principal, action } = await decideStage.decideMessage(message);
+      if (decision.decision === "deny") {
+        context.paths?.settle(message, undefined);
+        // RECORD the denial before answering it; denied either way, so best effort when the log is failing.
+        await recorder.record({ decision, message, principal, outcome: "denied" }, session()).catch(() => {});
+        return policyDenial(decision);
+      }
+      if (recorder.failClosed && !recorder.healthy()) {
+        // The audit log failed earlier. Record this decision before carrying it out: if that works, the log is
+        // back and the request goes on (its answer is recorded as usual, so it has two lines); if not, it is
+        // denied. This is how service resumes by itself once the disk allows it.
+        const written = await recorder.record(
+          { decision, message, principal, outcome: "forwarding" },
+          session(),
+        )
+          .then(() => true, () => false);
+        if (!written) {
+          context.paths?.settle(message, undefined);
+          return refusalError("audit_failure", { data: { reason: "audit_failure" } });
+        }
+      }
+      if (message.kind === "request") decided.set(idKey(message.id), { decision, principal, action });
+      return undefined; // FORWARD
+    },
+
+    async answer(request, answer, outcome, seconds) {
+      const kept = decided.get(idKey(request.id));
+      decided.delete(idKey(request.id));
+      context.paths?.settle(request, answer);
+      // INSPECT a tool result before it is recorded, so that its audit line says what was withheld.
+      const inspected = await inspect.result(request, answer, kept?.action);
+      if (kept) {
+        try {
+          // RECORD the outcome; the client hears it only once the line is durable.
+          await recorder.record(
+            {
+              decision: kept.decision,
+              principal: kept.principal,
+              message: request,
+              outcome,
+              seconds,
+              withheld: inspected.withheld,
+            },
+            session(),
+          );
+        } catch {
+          if (recorder.failClosed) {
+            // The upstream has already carried the request out: say so, rather than call it denied.
+            const error = refusalError("audit_failure_after_execution", {
+              data: { reason: "audit_failure", executed: true },
+            });
+            return errorResponse(request.id ?? null, error.code, error.message, error.data) as JSONRPCMessage;
+          }
+        }
+      }
+      // INSPECT a list: a list the filter cannot read is not passed on unfiltered (the throw becomes an error).
+      return inspect.list(request, inspected.answer);
+    },
+
+    serverMessage(message) {
+      if (message.kind === "response" || message.kind === "error") return { deliver: true };
+      // DECIDE: no I/O, so it is made at once and the order of the upstream's messages is kept.
+      const { decision, principal } = decideStage.decideNow(message.action);
+      const denied = decision.decision === "deny";
+      if (message.kind === "notification") {
+        // RECORD as metrics only: a line per progress notification would swamp the audit log.
+        context.metrics?.decisions.inc({
+          server: message.server,
+          method: methodLabel(message.method),
+          decision: denied ? "deny" : decision.shadow ? "shadow_deny" : "allow",
+          reason: decision.reason,
+        });
+        return denied ? { deliver: false } : { deliver: true };
+      }
+      // A server's request to the client: RECORD it (not awaited, so it keeps its place among the messages).
+      void recorder.record(
+        { decision, message, principal, outcome: denied ? "denied" : "forwarding" },
+        session(),
+      )
+        .catch(() => {});
+      if (!denied) return { deliver: true };
+      // Refused: the upstream gets the denial as the answer to its request; the client never sees it.
+      const error = policyDenial(decision);
+      return {
+        deliver: false,
+        answerUpstream: errorResponse(message.id!, error.code, error.message, error.data) as JSONRPCMessage,
+      };
+    },
+  };
+}
+
+/** What every route is built from: the sidecar's shared parts. */
+export interface RouteServices {
+  config: {
+    server: {
+      max_body_bytes: number;
+      request_timeout: number;
+      keepalive_interval: number;
+      max_stream_buffer_bytes: number;
+      read_timeout: number;
+    };
+    policy: { reload_interval: number };
+  };
+  sessions: SessionRegistry;
+  health: UpstreamHealth;
+  metrics: SidecarMetrics;
+  policy: LivePolicy;
+  grants: GrantStore;
+  recorder: DecisionRecorder;
+  refusals: RefusalRecorder;
+  /** The per-principal state decisions read. */
+  states: PrincipalStates;
+  /** Upstream sessions held for stateless (2026-07-28) callers, one per (caller, upstream). */
+  pool: SessionPool<PooledUpstream>;
+  log: Logger;
+  sidecarVersion: string;
+}
+
+/**
+ * Builds one upstream's route from the config: limits, how to open its upstream, admission, the per-message
+ * pipeline of each new session, and the 2026-07-28 path.
+ *
+ * @example
+ * ```ts ignore
+ * import { routeFor } from "./pipeline.ts";
+ * app.all("/git/mcp", streamableHttpHandler(routeFor(upstream, services)));
+ * ```
+ */
+export function routeFor(upstream: UpstreamConfig, services: RouteServices): RouteOptions {
+  const { sessions, health, metrics, policy, grants, recorder, refusals, states, log } = services;
+  const { server } = services.config;
+  const pathModel = localPathModelOf(upstream);
+  return {
+    upstream,
+    sessions,
+    log,
+    limits: {
+      maxBodyBytes: server.max_body_bytes,
+      requestTimeoutMs: server.request_timeout,
+      keepAliveMs: server.keepalive_interval,
+      maxStreamBufferBytes: server.max_stream_buffer_bytes,
+      readTimeoutMs: server.read_timeout,
+    },
+    servedRoots: pathModel?.kind === "filesystem" ? pathModel.folders : undefined,
+    openUpstream: () => connectUpstream(withEgressRules(upstream, policy.current()), log),
+    refuse: (refusal, caller, path) =>
+      refusals.refuse(refusal, { server: upstream.name, route: path, principal: caller?.principal }),
+    recordRefusal: (refusal, caller, path) =>
+      refusals.record(refusal, { server: upstream.name, route: path, principal: caller?.principal }),
+    admit: (caller, requestId) =>
+      admit({ server: upstream.name, policy, grants, recorder, flow: states.sessionFlow(caller) }, requestId),
+    modern: modernServices(upstream, services),
+    authenticatedStateless: (caller) => void states.statelessFlow(caller),
+    hooksFor: (caller, sessionId, extra): SessionHooks => {
+      metrics.openSessions.inc({ upstream: upstream.name });
+      // A pooled session carries its principal's stateless requests: it decides with their shared flow.
+      const flow = extra?.stateless ? states.statelessFlow(caller) : states.sessionFlow(caller);
+      const pipeline = messagePipeline({
+        server: upstream.name,
+        policy,
+        grants,
+        flow,
+        metrics,
+        recorder: extra?.auditIdOf ? withClientIds(recorder, extra.auditIdOf) : recorder,
+        sessionId,
+        paths: pathModel && pathResolver(pathModel, {
+          pathArgumentsFor: (tool) => pathArgumentsInPolicy(policy.current(), upstream.name, tool),
+        }),
+      });
+      return {
+        authenticated: (who) => flow.authenticated(who),
+        checkRequest: pipeline.clientMessage,
+        completeRequest: (request, answer, outcome, seconds) => {
+          metrics.upstreamLatency.observe(
+            { upstream: upstream.name, method: methodLabel(request.method), outcome },
+            seconds,
+          );
+          return pipeline.answer(request, answer, outcome, seconds);
+        },
+        checkServerMessage: pipeline.serverMessage,
+        observe: (message) =>
+          metrics.messages.inc({ upstream: upstream.name, direction: message.direction, kind: message.kind }),
+        onUpstreamReady: () => health.markUp(upstream.name),
+        onUpstreamFailure: (reason) => health.markDown(upstream.name, reason),
+        onClosed: () => metrics.openSessions.dec({ upstream: upstream.name }),
+      };
+    },
+  };
+}
+
+// The 2026-07-28 path of one route: the shared pool, what the caller may use (decided on the principal's
+// stateless flow), and the record of the sidecar's own server/discover answers.
+function modernServices(upstream: UpstreamConfig, services: RouteServices): ModernServices {
+  const { policy, grants, recorder, states } = services;
+  const stageOf = (caller: Caller) =>
+    new DecisionStage({ policy, grants, flow: states.statelessFlow(caller) });
+  const may = (stage: DecisionStage, method: string) =>
+    stage.decideNow({ kind: "discovery", server: upstream.name, method }).decision.decision === "allow";
+  return {
+    pool: services.pool,
+    supportedVersions: MODERN_VERSIONS,
+    maxTtlMs: services.config.policy.reload_interval,
+    reach: (caller) => {
+      const stage = stageOf(caller);
+      return {
+        tools: may(stage, "tools/list"),
+        resources: may(stage, "resources/list"),
+        prompts: may(stage, "prompts/list"),
+      };
+    },
+    recordDiscover: async (caller, message) => {
+      const { decision, principal } = stageOf(caller).decideNow({
+        kind: "infrastructure",
+        server: upstream.name,
+        method: "server/discover",
+      });
+      const denied = decision.decision === "deny";
+      const written = await recorder.record({
+        decision,
+        message: {
+          ...message,
+          action: { kind: "infrastructure", server: upstream.name, method: "server/discover" },
+        },
+        principal,
+        outcome: denied ? "denied" : "ok",
+      }).then(() => true, () => false);
+      if (denied) return policyDenial(decision);
+      if (!written && recorder.failClosed) {
+        return refusalError("audit_failure", { data: { reason: "audit_failure" } });
+      }
+      return undefined;
+    },
+    sidecarVersion: services.sidecarVersion,
+  };
+}
+
+// A recorder that writes the client's own request id where the sidecar replaced it (pooled sessions).
+function withClientIds(
+  recorder: DecisionRecorder,
+  clientIdOf: (id: RequestId) => RequestId | undefined,
+): DecisionRecorder {
+  return {
+    get failClosed() {
+      return recorder.failClosed;
+    },
+    healthy: () => recorder.healthy(),
+    record: (record, session) => {
+      const id = record.message.id === undefined ? undefined : clientIdOf(record.message.id);
+      return recorder.record(
+        id === undefined ? record : { ...record, message: { ...record.message, id } },
+        session,
+      );
+    },
+  };
+}
+
+function idKey(id: RequestId | undefined): string {
+  return `${typeof id}:${id}`;
+}

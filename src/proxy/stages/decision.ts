@@ -1,0 +1,120 @@
+/**
+ * The DECIDE stage: the I/O a decision needs (the real paths behind a tool call's path arguments, the addresses
+ * behind the host names in its URL arguments), then the pure `decide` on the policy in force, the caller as its
+ * HTTP request authenticated it and the caller's state. One instance per flow: messages of the flow are
+ * resolved in the order they came, so a quick message (a ping, a cancellation) never overtakes a tool call
+ * whose paths are still being resolved.
+ *
+ * @module
+ */
+import type { ClassifiedMessage } from "../../mcp/classify.ts";
+import type { Action, Grant, Principal } from "../../policy/action.ts";
+import { decide, type Decision } from "../../policy/decide.ts";
+import type { PolicySnapshot } from "../../policy/snapshot.ts";
+import type { FlowState } from "../flow_state.ts";
+import type { PathResolver } from "../path_resolution.ts";
+import { destinationNames, resolveDestinations } from "../destination_resolution.ts";
+
+/** What the stage reads. */
+export interface DecisionContext {
+  /** The policy in force at the moment of each decision. */
+  policy: { current(): PolicySnapshot };
+  /** The grants in force at a moment. */
+  grants: { active(now: Date): readonly Grant[] };
+  /** The flow the messages belong to: its caller and the principal's state. */
+  flow: FlowState;
+  /** The resolution stage, for an upstream on this machine: path arguments as the backend will use them. */
+  paths?: PathResolver;
+  clock?: () => Date;
+}
+
+/** A decision with what it was made on. */
+export interface Decided {
+  decision: Decision;
+  principal: Principal | undefined;
+  /** The action as decided (a call with its resolved paths and hosts). */
+  action: Action;
+}
+
+/**
+ * The decide stage of one flow.
+ *
+ * @example
+ * ```ts ignore
+ * import { DecisionStage } from "./decision.ts";
+ * const stage = new DecisionStage({ policy: live, grants, flow });
+ * const { decision } = await stage.decideMessage(classify(message, "client_to_server", "git"));
+ * ```
+ */
+export class DecisionStage {
+  readonly #clock: () => Date;
+  #lastResolution: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly context: DecisionContext) {
+    this.#clock = context.clock ?? (() => new Date());
+  }
+
+  /** The principal the flow's caller is now (authenticated once per HTTP request, by the route). */
+  get principal(): Principal | undefined {
+    return this.context.flow.caller.principal;
+  }
+
+  /**
+   * Decides a message of the flow (a client request or notification): resolves what the decision turns on,
+   * in arrival order, then decides. Never throws: an error while deciding denies.
+   */
+  async decideMessage(message: ClassifiedMessage): Promise<Decided> {
+    const { paths } = this.context;
+    const action = message.action;
+    const withPaths = paths ? paths.resolve(action, message) : Promise.resolve(action);
+    const turn = this.#lastResolution.then(() =>
+      withPaths.then((resolved) => this.#withDestinations(resolved))
+    );
+    this.#lastResolution = turn.catch(() => {});
+    const resolved = await turn;
+    return this.decideNow(resolved);
+  }
+
+  /** Decides an action that needs no I/O (a server→client message, an admission, a list item), now. */
+  decideNow(action: Action): Decided {
+    const snapshot = this.context.policy.current();
+    const principal = this.principal;
+    const now = this.#clock();
+    let decision: Decision;
+    try {
+      decision = decide(
+        snapshot,
+        principal,
+        action,
+        this.context.flow.view(this.context.grants.active(now)),
+        now,
+      );
+    } catch (error) {
+      // Fail closed: an error while deciding denies.
+      decision = {
+        decision: "deny",
+        reason: "unsupported_request_shape",
+        shadow: false,
+        generation: snapshot.policy.generation ?? 0,
+        policy_sha256: snapshot.sha256,
+        mode: "enforce",
+        explain: [`the decision failed: ${error instanceof Error ? error.message : error}`],
+      };
+    }
+    return { decision, principal, action };
+  }
+
+  // The action with its URL arguments' host names resolved, when the decision turns on them: only a call
+  // that names a host is decided twice (once to see whether its destinations are all that stands in its way).
+  async #withDestinations(action: Action): Promise<Action> {
+    const snapshot = this.context.policy.current();
+    if (destinationNames(snapshot, action).length === 0) return action;
+    try {
+      const first = this.decideNow(action).decision;
+      return first.reason === "egress_not_allowed" ? await resolveDestinations(snapshot, action) : action;
+    } catch {
+      // The decision proper fails closed on the same error.
+      return action;
+    }
+  }
+}
