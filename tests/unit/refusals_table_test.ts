@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { refusalAnswer, refusalKindOf, refusalResponse, REFUSALS } from "../../src/mcp/refusals.ts";
+import {
+  policyDenial,
+  refusalAnswer,
+  refusalError,
+  refusalKindOf,
+  refusalResponse,
+  REFUSALS,
+} from "../../src/mcp/refusals.ts";
 import { refusalEntry } from "../../src/audit/refusal_recorder.ts";
 import { auditRecordFields } from "../../src/audit/record.ts";
 
@@ -25,12 +32,49 @@ Deno.test("the refusal table holds the status and JSON-RPC code each refusal ans
     method_not_found: [404, -32601],
     modern_stream_not_allowed: [405, -32000],
     pool_full: [503, -32000],
+    // What ErrorCode.UpstreamError (-32000) stood for inside a session, now each its own row.
+    upstream_timeout: [504, -32000],
+    upstream_closed: [502, -32000],
+    upstream_unavailable: [502, -32000],
+    request_cancelled: [499, -32000],
+    session_closing: [404, -32001],
+    duplicate_request_id: [400, -32600],
+    policy_denied: [403, -32003],
+    audit_failure: [503, -32003],
+    audit_failure_after_execution: [502, -32000],
+    result_inspection_failed: [502, -32000],
   };
   for (const [kind, [status, code]] of Object.entries(expected)) {
     const spec = REFUSALS[kind as keyof typeof REFUSALS];
     assert.deepEqual([spec.status, spec.code], [status, code], kind);
     assert.match(spec.reason, /^[a-z_]+$/, kind);
   }
+});
+
+Deno.test("every row has a status, a code, a message and a reason", () => {
+  for (const [kind, spec] of Object.entries(REFUSALS)) {
+    assert.ok(spec.status >= 400 && spec.status < 600, kind);
+    assert.ok(Number.isInteger(spec.code) && spec.code < 0, kind);
+    assert.ok(spec.message.length > 0, kind);
+    assert.match(spec.reason, /^[a-z_]+$/, kind);
+  }
+});
+
+Deno.test("in-band errors come from the table: the row's code, the place's message and data", () => {
+  assert.deepEqual(refusalError("upstream_timeout", { message: "late", data: { timeout_ms: 5 } }), {
+    code: -32000,
+    message: "late",
+    data: { timeout_ms: 5 },
+  });
+  assert.deepEqual(refusalError("session_closing"), {
+    code: -32001,
+    message: REFUSALS.session_closing.message,
+  });
+  assert.deepEqual(policyDenial({ reason: "revoked", generation: 4 }), {
+    code: -32003,
+    message: "Request denied by policy",
+    data: { reason: "revoked", epoch: null, generation: 4 },
+  });
 });
 
 Deno.test("every reason in the table is distinct, so a line names its refusal", () => {
