@@ -14,7 +14,7 @@
  * | stage        | where                                                                                |
  * | ------------ | ------------------------------------------------------------------------------------ |
  * | transport    | `auth/origin.ts`, `proxy/transport_refusals.ts`, `proxy/streamable_http.ts`          |
- * | authenticate | `auth/caller.ts` (Hono middleware, once per HTTP request; {@linkcode FlowState} keeps it) |
+ * | authenticate | `auth/caller.ts` (middleware, once per HTTP request; handed to the flow's `FlowState`) |
  * | read         | `mcp/read_post.ts`                                                                   |
  * | era          | `mcp/protocol_versions.ts`, `mcp/modern_headers.ts`                                  |
  * | classify     | `mcp/classify.ts` → the one `Action` of `policy/action.ts`                           |
