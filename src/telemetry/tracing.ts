@@ -24,7 +24,7 @@ const tracer = trace.getTracer("mcp-sidecar", VERSION);
  *   server: "git",
  *   method: "ping",
  *   id: 1,
- *   action: { kind: "infrastructure" },
+ *   action: { kind: "infrastructure", server: "git", method: "ping" },
  * });
  * endRequestSpan(span, "ok");
  * ```
