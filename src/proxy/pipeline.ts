@@ -180,8 +180,9 @@ export function messagePipeline(context: PipelineContext): MessagePipeline {
       // DECIDE: no I/O, so it is made at once and the order of the upstream's messages is kept.
       const { decision, principal } = decideStage.decideNow(message.action);
       const denied = decision.decision === "deny";
-      if (message.kind === "notification") {
-        // RECORD as metrics only: a line per progress notification would swamp the audit log.
+      // A notification, or a server's keep-alive ping, is plumbing: a line for each would swamp the audit log.
+      if (message.kind === "notification" || (message.method === "ping" && !denied)) {
+        // RECORD as metrics only.
         context.metrics?.decisions.inc({
           server: message.server,
           method: methodLabel(message.method),

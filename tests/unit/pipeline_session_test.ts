@@ -169,13 +169,16 @@ Deno.test("server → client: a server request is decided; refused, the upstream
       method: "sampling/createMessage",
       params: { messages: [], maxTokens: 1 },
     }) as JSONRPCMessage;
+  await upstream.push({ jsonrpc: "2.0", id: "p1", method: "ping" } as JSONRPCMessage);
+  assert.equal(downstream.sent.length, 1, "a server's ping is relayed");
+  assert.equal(records.length, 0, "an allowed ping is plumbing: no audit line");
   await upstream.push(sampling("s1"));
-  assert.equal(downstream.sent.length, 1, "allowed: the client is asked");
-  assert.equal((downstream.sent[0] as { method: string }).method, "sampling/createMessage");
+  assert.equal(downstream.sent.length, 2, "allowed: the client is asked");
+  assert.equal((downstream.sent[1] as { method: string }).method, "sampling/createMessage");
   // The principal is revoked while the session is open: the upstream may no longer ask its client anything.
   current.snapshot = policy(true);
   await upstream.push(sampling("s2"));
-  assert.equal(downstream.sent.length, 1, "refused: the client never sees the request");
+  assert.equal(downstream.sent.length, 2, "refused: the client never sees the request");
   const answer = upstream.sent.at(-1) as { id: string; error: { code: number; data: { reason: string } } };
   assert.equal(answer.id, "s2");
   assert.equal(answer.error.code, -32003);
