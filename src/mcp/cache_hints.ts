@@ -7,13 +7,11 @@
  *
  * @module
  */
+import { DISCOVERY_METHODS } from "../policy/action.ts";
 
-/** The methods whose 2026-07-28 results carry `ttlMs` and `cacheScope`. */
+/** The methods whose 2026-07-28 results carry `ttlMs` and `cacheScope`: the lists, reads and discover. */
 export const CACHEABLE_METHODS: ReadonlySet<string> = new Set([
-  "tools/list",
-  "prompts/list",
-  "resources/list",
-  "resources/templates/list",
+  ...DISCOVERY_METHODS,
   "resources/read",
   "server/discover",
 ]);
