@@ -28,9 +28,12 @@ import { parseArgs } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client";
 // @ts-types="@modelcontextprotocol/sdk/client/streamableHttp"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { findWrk, type FixedPost, runWrk, type WrkResult } from "./wrk.ts";
+import { type Figure, figureRows, verdict } from "./figures.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const ECHO_SERVER = fileURLToPath(new URL("./echo_server.ts", import.meta.url));
+const ECHO_SERVER_2026 = fileURLToPath(new URL("./echo_server_2026.ts", import.meta.url));
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 5_000;
 /** Permissions of the sidecar child: the same as `deno task serve`. */
@@ -199,7 +202,29 @@ async function findNginx(): Promise<string | undefined> {
   return undefined;
 }
 
-function nginxConfig(dir: string, listenPort: number, upstreamPort: number): string {
+/** One nginx `server` block: what it listens on and where it proxies to. */
+interface NginxHop {
+  listenPort: number;
+  upstreamPort: number;
+}
+
+function nginxConfig(dir: string, hops: NginxHop[]): string {
+  const blocks = hops.map(({ listenPort, upstreamPort }, i) => `
+  upstream echo${i} {
+    server 127.0.0.1:${upstreamPort};
+    keepalive 128;
+  }
+  server {
+    listen 127.0.0.1:${listenPort};
+    location / {
+      proxy_pass http://echo${i};
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+      proxy_request_buffering off;
+      proxy_read_timeout 1h;
+    }
+  }`).join("\n");
   return `# written by tests/bench/transport_bench.ts
 daemon off;
 master_process off;
@@ -213,59 +238,48 @@ http {
   proxy_temp_path ${dir}/proxy;
   fastcgi_temp_path ${dir}/fastcgi;
   uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  upstream echo {
-    server 127.0.0.1:${upstreamPort};
-    keepalive 128;
-  }
-  server {
-    listen 127.0.0.1:${listenPort};
-    location / {
-      proxy_pass http://echo;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_buffering off;
-      proxy_request_buffering off;
-      proxy_read_timeout 1h;
-    }
-  }
+  scgi_temp_path ${dir}/scgi;${blocks}
 }
 `;
 }
 
+/** Starts one nginx with a hop to each upstream port; resolves with each hop's `/mcp` URL, in order. */
 async function startNginx(
   nginx: string,
   dir: string,
-  upstreamPort: number,
-): Promise<{ proc: Proc; url: string }> {
+  upstreamPorts: number[],
+): Promise<{ proc: Proc; urls: string[] }> {
   await Deno.mkdir(dir, { recursive: true });
-  const port = freePort();
+  const hops = upstreamPorts.map((upstreamPort) => ({ listenPort: freePort(), upstreamPort }));
   const conf = join(dir, "nginx.conf");
-  await Deno.writeTextFile(conf, nginxConfig(dir, port, upstreamPort));
+  await Deno.writeTextFile(conf, nginxConfig(dir, hops));
   // -e: the startup error log too goes to the temp folder, not /var/log/nginx.
   const { proc } = await spawn("nginx", nginx, ["-p", dir, "-c", conf, "-e", join(dir, "error.log")]);
-  await waitForPort(port, proc);
-  return { proc, url: `http://127.0.0.1:${port}/mcp` };
+  for (const hop of hops) await waitForPort(hop.listenPort, proc);
+  return { proc, urls: hops.map((hop) => `http://127.0.0.1:${hop.listenPort}/mcp`) };
 }
 
-/** The policy both sidecars use: the repository's `policy.yaml` with the default role allowed `echo`. */
+/** The policy both sidecars use: the repository's `policy.yaml` with the default role allowed the echo routes. */
 async function writePolicy(dir: string): Promise<string> {
   const policy = join(dir, "policy.yaml");
   const seed = await Deno.readTextFile(join(REPO_ROOT, "policy.yaml"));
   const tools = /^(\s*tools:\s*)\[[^\]]*\]/m;
   if (!tools.test(seed)) throw new Error("policy.yaml has no `tools: [...]` line for the default role");
-  await Deno.writeTextFile(policy, seed.replace(tools, "$1[echo]"));
+  await Deno.writeTextFile(policy, seed.replace(tools, "$1[echo, echo26, echobridge]"));
   return policy;
 }
 
 /**
- * A sidecar config with the echo server as its one `url:` upstream. `audit` is the audit file (the rest of the
- * `audit:` keys at their defaults), or `false` for `audit.enabled: false`.
+ * A sidecar config with three `url:` upstreams: `echo` (the 2025 echo server, driven by SDK clients),
+ * `echo26` (the 2026-07-28 echo server, `protocol: 2026-07-28`, driven by wrk) and `echobridge` (the 2025 echo
+ * server again, driven by wrk with 2026-07-28 requests the sidecar bridges through a pooled session). `audit`
+ * is the audit file (the rest of the `audit:` keys at their defaults), or `false` for `audit.enabled: false`.
  */
 async function writeSidecarConfig(
   file: string,
   policy: string,
   echoUrl: string,
+  echo2026Url: string,
   audit: string | false,
 ): Promise<string> {
   const auditYaml = audit === false ? "  enabled: false" : `  file: ${audit}`;
@@ -286,6 +300,13 @@ ${auditYaml}
 upstreams:
   - name: echo
     route: echo
+    url: ${echoUrl}
+  - name: echo26
+    route: echo26
+    url: ${echo2026Url}
+    protocol: 2026-07-28
+  - name: echobridge
+    route: echobridge
     url: ${echoUrl}
 `,
   );
@@ -314,8 +335,10 @@ interface AuditCheck {
   ok: boolean;
   /** Lines in the log. */
   lines: number;
-  /** Lines that record a `tools/call` of `echo`. */
+  /** Lines that record a `tools/call` of `echo` on the `echo` route (the SDK clients' calls). */
   echoCalls: number;
+  /** `tools/call` lines by tool (`<upstream>/<tool>`). */
+  toolCalls: Map<string, number>;
   /** Lines by `method`. */
   methods: Map<string, number>;
 }
@@ -338,6 +361,7 @@ async function checkAuditLog(entry: string, file: string): Promise<AuditCheck> {
     .split("\n").pop() ?? "";
   let lines = 0;
   let echoCalls = 0;
+  const toolCalls = new Map<string, number>();
   const methods = new Map<string, number>();
   for (const line of (await Deno.readTextFile(file)).split("\n")) {
     if (line === "") continue;
@@ -359,10 +383,13 @@ async function checkAuditLog(entry: string, file: string): Promise<AuditCheck> {
         : "(no method)";
       // The sidecar writes the tool as `<upstream>/<tool>`.
       if (entry.method === "tools/call" && (entry.tool === "echo/echo" || entry.tool === "echo")) echoCalls++;
+      if (entry.method === "tools/call" && typeof entry.tool === "string") {
+        toolCalls.set(entry.tool, (toolCalls.get(entry.tool) ?? 0) + 1);
+      }
     } catch { /* counted as a line; the verifier judges it */ }
     methods.set(method, (methods.get(method) ?? 0) + 1);
   }
-  return { verdict, ok: out.success, lines, echoCalls, methods };
+  return { verdict, ok: out.success, lines, echoCalls, toolCalls, methods };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -573,18 +600,79 @@ function sleep(ms: number): Promise<void> {
 const USAGE = `Usage: deno task bench [options]
 
 Options:
-  --calls N              measured calls at concurrency 1 (default 1000)
-  --calls-concurrent N   measured calls at concurrency 32 (default 5000)
-  --time-limit S         stop a measurement after S seconds even if calls remain (default 20)
+  --calls N              measured SDK-client calls at concurrency 1 (default 1000)
+  --calls-concurrent N   measured SDK-client calls at concurrency 32 (default 5000)
+  --time-limit S         stop an SDK-client measurement after S seconds even if calls remain (default 20)
+  --wrk-seconds S        how long each wrk run of the 2026-07-28 row lasts (default 5)
   --sessions N           sessions held open for the memory figure (default 200)
   --sidecar FILE         the sidecar entry point to run (default main.ts of this repository)
   --no-nginx             leave out the nginx hop even if nginx is installed
-  -h, --help             show this help`;
+  --no-wrk               leave out the 2026-07-28 row even if wrk is installed
+  -h, --help             show this help
+
+nginx and wrk are found on PATH, /usr/sbin or /usr/bin (Debian: apt-get install nginx wrk); without them their
+rows are left out and the figures that need them are SKIP.`;
 
 function positiveInt(name: string, text: string): number {
   const value = Number(text);
   if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} must be a positive whole number`);
   return value;
+}
+
+/** The 2026-07-28 `tools/call echo` request wrk repeats: the `_meta` envelope and the headers a v2 client sends. */
+function modernEchoPost(url: string): FixedPost {
+  return {
+    url,
+    headers: {
+      "Content-Type": "application/json",
+      "Accept": "application/json, text/event-stream",
+      "MCP-Protocol-Version": "2026-07-28",
+      "Mcp-Method": "tools/call",
+      "Mcp-Name": "echo",
+    },
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "tools/call",
+      params: {
+        name: "echo",
+        arguments: { text: ECHO_TEXT },
+        _meta: {
+          "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+          "io.modelcontextprotocol/clientCapabilities": {},
+          "io.modelcontextprotocol/clientInfo": { name: "mcp-sidecar-bench-wrk", version: "1.0.0" },
+        },
+      },
+    }),
+    expect: ECHO_TEXT,
+  };
+}
+
+/** Sends the fixed POST once: an answer without the echoed text stops the benchmark before wrk runs. */
+async function checkModernTarget(name: string, post: FixedPost): Promise<void> {
+  const response = await fetch(post.url, { method: "POST", headers: post.headers, body: post.body });
+  const text = await response.text();
+  if (response.status !== 200 || !text.includes(post.expect)) {
+    throw new Error(`2026-07-28 target ${name} answered ${response.status}: ${text.slice(0, 400)}`);
+  }
+}
+
+/** A ratio row of the latency/calls-per-second tables. */
+function ratioRow(label: string, c: number, a: Measured, b: Measured): string[] {
+  return [
+    label,
+    String(c),
+    fmt(a.p50 / b.p50, 2),
+    fmt(a.p99 / b.p99, 2),
+    fmt(a.perSecond / b.perSecond, 2),
+  ];
+}
+
+/** What the ratio rows need from a measurement, whoever made it. */
+interface Measured {
+  p50: number;
+  p99: number;
+  perSecond: number;
 }
 
 async function main(args: string[]): Promise<number> {
@@ -594,9 +682,11 @@ async function main(args: string[]): Promise<number> {
       calls: { type: "string", default: "1000" },
       "calls-concurrent": { type: "string", default: "5000" },
       "time-limit": { type: "string", default: "20" },
+      "wrk-seconds": { type: "string", default: "5" },
       sessions: { type: "string", default: "200" },
       sidecar: { type: "string", default: join(REPO_ROOT, "main.ts") },
       "no-nginx": { type: "boolean" },
+      "no-wrk": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -607,10 +697,12 @@ async function main(args: string[]): Promise<number> {
   const callsAt1 = positiveInt("calls", values.calls);
   const callsAt32 = positiveInt("calls-concurrent", values["calls-concurrent"]);
   const timeLimitMs = positiveInt("time-limit", values["time-limit"]) * 1000;
+  const wrkSeconds = positiveInt("wrk-seconds", values["wrk-seconds"]);
   const sessionCount = positiveInt("sessions", values.sessions);
 
   const deno = Deno.execPath();
   const nginx = values["no-nginx"] ? undefined : await findNginx();
+  const wrk = values["no-wrk"] ? undefined : await findWrk();
   const dir = await Deno.makeTempDir({ prefix: "mcp-sidecar-bench-" });
   const procs: Proc[] = [];
   const cleanup = async () => {
@@ -626,11 +718,24 @@ async function main(args: string[]): Promise<number> {
       `mcp-sidecar transport benchmark — ${new Date().toISOString()}, Deno ${Deno.version.deno}, ` +
         `${navigator.hardwareConcurrency} CPUs, ${Deno.build.target}`,
     );
+    const noNginx = values["no-nginx"]
+      ? "left out (--no-nginx)"
+      : nginx === undefined
+      ? "not installed"
+      : undefined;
+    const noWrk = values["no-wrk"] ? "left out (--no-wrk)" : wrk === undefined ? "not installed" : undefined;
     if (values["no-nginx"]) console.log("nginx: left out (--no-nginx)");
     else if (nginx === undefined) {
       console.log(
-        "nginx: NOT FOUND on PATH or in /usr/sbin — the nginx column and the sidecar/nginx ratio are left out " +
-          "(Debian: apt-get install -y nginx)",
+        "nginx: NOT FOUND on PATH or in /usr/sbin — the nginx rows and the sidecar/nginx figures are left out " +
+          "(Debian: apt-get install nginx)",
+      );
+    }
+    if (values["no-wrk"]) console.log("wrk: left out (--no-wrk)");
+    else if (wrk === undefined) {
+      console.log(
+        "wrk: NOT FOUND on PATH or in /usr/bin — the 2026-07-28 row and its figures are left out " +
+          "(Debian: apt-get install wrk)",
       );
     }
 
@@ -642,13 +747,21 @@ async function main(args: string[]): Promise<number> {
     );
     procs.push(echo.proc);
     const echoUrl = echo.match!;
+    const echo2026 = await spawn(
+      "echo server 2026",
+      deno,
+      ["run", "--allow-net=127.0.0.1", ECHO_SERVER_2026, "--port", "0"],
+      /^echo server 2026 listening on (http:\/\/127\.0\.0\.1:\d+\/mcp)$/,
+    );
+    procs.push(echo2026.proc);
+    const echo2026Url = echo2026.match!;
 
     const policy = await writePolicy(dir);
     const auditFile = join(dir, "audit", "permits.jsonl");
     const sidecar = await startSidecar(
       "sidecar",
       values.sidecar,
-      await writeSidecarConfig(join(dir, "config.yaml"), policy, echoUrl, auditFile),
+      await writeSidecarConfig(join(dir, "config.yaml"), policy, echoUrl, echo2026Url, auditFile),
     );
     procs.push(sidecar.proc);
     const sidecarBase = sidecar.base;
@@ -656,16 +769,20 @@ async function main(args: string[]): Promise<number> {
     const noaudit = await startSidecar(
       "sidecar-noaudit",
       values.sidecar,
-      await writeSidecarConfig(join(dir, "config-noaudit.yaml"), policy, echoUrl, false),
+      await writeSidecarConfig(join(dir, "config-noaudit.yaml"), policy, echoUrl, echo2026Url, false),
     );
     procs.push(noaudit.proc);
     const noauditUrl = `${noaudit.base}/echo/mcp`;
 
     let nginxUrl: string | undefined;
+    let nginx2026Url: string | undefined;
     if (nginx !== undefined) {
-      const started = await startNginx(nginx, join(dir, "nginx"), Number(new URL(echoUrl).port));
+      const started = await startNginx(nginx, join(dir, "nginx"), [
+        Number(new URL(echoUrl).port),
+        Number(new URL(echo2026Url).port),
+      ]);
       procs.push(started.proc);
-      nginxUrl = started.url;
+      [nginxUrl, nginx2026Url] = started.urls;
     }
 
     // Memory first (of the audit-on sidecar), while the heap has not yet grown from the load runs: idle, then
@@ -697,7 +814,7 @@ async function main(args: string[]): Promise<number> {
       { name: "sidecar-noaudit", url: noauditUrl },
       ...(nginxUrl ? [{ name: "nginx", url: nginxUrl }] : []),
     ];
-    const nameWidth = Math.max(...targets.map((target) => target.name.length));
+    const nameWidth = 24;
     console.log(`targets: ${targets.map((target) => `${target.name} ${target.url}`).join(", ")}`);
     /** `tools/call echo` calls answered per target, warm-up included. */
     const answered = new Map<string, number>();
@@ -731,10 +848,50 @@ async function main(args: string[]): Promise<number> {
         if (result.firstError) console.log(`    first error: ${result.firstError}`);
       }
     }
+
+    // The 2026-07-28 row: stateless tools/call, one fixed POST repeated by wrk.
+    const modernTargets: { name: string; url: string }[] = [
+      { name: "direct-2026", url: echo2026Url },
+      { name: "sidecar-2026", url: `${sidecarBase}/echo26/mcp` },
+      { name: "sidecar-noaudit-2026", url: `${noaudit.base}/echo26/mcp` },
+      { name: "sidecar-bridge-2026", url: `${sidecarBase}/echobridge/mcp` },
+      ...(nginx2026Url ? [{ name: "nginx-2026", url: nginx2026Url }] : []),
+    ];
+    const modernResults = new Map<string, WrkResult>();
+    if (wrk !== undefined) {
+      const wrkDir = join(dir, "wrk");
+      await Deno.mkdir(wrkDir, { recursive: true });
+      console.log(`2026-07-28 targets: ${modernTargets.map((t) => `${t.name} ${t.url}`).join(", ")}`);
+      for (const target of modernTargets) {
+        const post = modernEchoPost(target.url);
+        await checkModernTarget(target.name, post);
+        // Warm-up: JIT, pooled upstream sessions, keep-alive connections.
+        await runWrk(wrk, wrkDir, post, { connections: 4, seconds: 1 });
+      }
+      for (const connections of [1, 32]) {
+        for (const target of modernTargets) {
+          const result = await runWrk(wrk, wrkDir, modernEchoPost(target.url), {
+            connections,
+            seconds: wrkSeconds,
+          });
+          modernResults.set(`${target.name}/${connections}`, result);
+          console.log(
+            `  ${target.name.padEnd(nameWidth)} c=${String(connections).padEnd(2)} ${result.good} calls, ` +
+              `${result.bad} errors, p50 ${fmt(result.p50, 2)} ms, p99 ${fmt(result.p99, 2)} ms, ` +
+              `${fmt(result.perSecond, 0)} calls/s`,
+          );
+          if (result.firstBad) console.log(`    first error: ${result.firstBad}`);
+        }
+      }
+    }
+
     await sleep(1_000);
     const sessionsAfterLoad = await openSessions(sidecarBase);
     const rssAfterLoad = await rssMiB(sidecar.proc.pid);
     const upstreamAfterLoad = await echoSessions(echoUrl);
+    // V8 gives memory back only after a full GC, which an idle process runs on its own after a while.
+    await sleep(5_000);
+    const rssSettled = await rssMiB(sidecar.proc.pid);
 
     // Both sidecars stop (SIGTERM: graceful, the audit log flushed); then the echo server should hold no session
     // of theirs, and the audit log is complete.
@@ -761,7 +918,8 @@ async function main(args: string[]): Promise<number> {
       }
     }
     console.log(
-      "\ntools/call echo over Streamable HTTP (official SDK clients, one call in flight per client)\n",
+      "\ntools/call echo over Streamable HTTP, 2025-11-25 sessions (official SDK v1 clients, one call in flight " +
+        "per client)\n",
     );
     console.log(table(header, rows));
 
@@ -774,15 +932,12 @@ async function main(args: string[]): Promise<number> {
     const ratioRows: string[][] = [];
     for (const concurrency of [1, 32]) {
       for (const [top, bottom] of pairs) {
-        const a = results.get(`${top}/${concurrency}`)!;
-        const b = results.get(`${bottom}/${concurrency}`)!;
-        ratioRows.push([
+        ratioRows.push(ratioRow(
           `${top}/${bottom}`,
-          String(concurrency),
-          fmt(a.p50 / b.p50, 2),
-          fmt(a.p99 / b.p99, 2),
-          fmt(a.perSecond / b.perSecond, 2),
-        ]);
+          concurrency,
+          results.get(`${top}/${concurrency}`)!,
+          results.get(`${bottom}/${concurrency}`)!,
+        ));
       }
     }
     console.log("\nratios (latency: higher is slower; calls/s: lower is slower)\n");
@@ -791,6 +946,53 @@ async function main(args: string[]): Promise<number> {
       "(sidecar/sidecar-noaudit: what the audit log costs, the same sidecar with audit.enabled: false)",
     );
     if (nginxUrl === undefined) console.log("(no nginx: sidecar/nginx not measured)");
+
+    if (wrk !== undefined) {
+      const modernRows: string[][] = [];
+      for (const connections of [1, 32]) {
+        for (const target of modernTargets) {
+          const r = modernResults.get(`${target.name}/${connections}`)!;
+          modernRows.push([
+            target.name,
+            String(connections),
+            String(r.good),
+            String(r.bad),
+            fmt(r.p50, 2),
+            fmt(r.p99, 2),
+            fmt(r.perSecond, 0),
+          ]);
+        }
+      }
+      console.log(
+        `\ntools/call echo, revision 2026-07-28 (stateless; wrk, one fixed POST with the _meta envelope and ` +
+          `Mcp-Method/Mcp-Name, ${wrkSeconds} s per run, c = connections)\n`,
+      );
+      console.log(table(header, modernRows));
+      console.log(
+        "(direct-2026: the SDK v2 createMcpHandler echo server; sidecar-2026: its route with protocol: " +
+          "2026-07-28; sidecar-bridge-2026: the 2025 echo server reached through the sidecar's pooled session)",
+      );
+      const modernPairs: [string, string][] = [
+        ["sidecar-2026", "direct-2026"],
+        ...(nginx2026Url ? [["sidecar-2026", "nginx-2026"] as [string, string]] : []),
+        ["sidecar-noaudit-2026", "direct-2026"],
+        ["sidecar-2026", "sidecar-noaudit-2026"],
+        ["sidecar-bridge-2026", "direct-2026"],
+      ];
+      const modernRatios: string[][] = [];
+      for (const connections of [1, 32]) {
+        for (const [top, bottom] of modernPairs) {
+          modernRatios.push(ratioRow(
+            `${top}/${bottom}`,
+            connections,
+            modernResults.get(`${top}/${connections}`)!,
+            modernResults.get(`${bottom}/${connections}`)!,
+          ));
+        }
+      }
+      console.log("\n2026-07-28 ratios\n");
+      console.log(table(["ratio", "c", "p50", "p99", "calls/s"], modernRatios));
+    }
 
     const sessionsText = (n: number | undefined) => (n === undefined ? "n/a" : String(n));
     console.log("\nsidecar (audit on) resident memory (VmRSS)\n");
@@ -809,25 +1011,34 @@ async function main(args: string[]): Promise<number> {
         fmt(rssAfterClose, 1),
       ],
       [
-        "after the load runs, clients closed",
+        "1 s after the load runs, clients closed",
         sessionsText(sessionsAfterLoad),
         sessionsText(upstreamAfterLoad),
         fmt(rssAfterLoad, 1),
       ],
+      ["6 s after the load runs", "-", "-", fmt(rssSettled, 1)],
       ["both sidecars stopped (SIGTERM)", "-", sessionsText(upstreamAfterStop), "-"],
     ]));
     console.log(
-      "(sidecar sessions: its sidecar_open_sessions metric; echo server sessions: the upstream's own count, " +
-        "all four targets together)",
+      "(sidecar sessions: its sidecar_open_sessions metric (pooled 2026-07-28 sessions included); echo server " +
+        "sessions: the 2025 upstream's own count, every target together)",
     );
+    const perSessionKiB = ((rssHeld - rssIdle) * 1024) / sessionCount;
     console.log(
-      `\nper open session: ~${fmt(((rssHeld - rssIdle) * 1024) / sessionCount, 0)} KiB ` +
+      `\nper open session: ~${fmt(perSessionKiB, 0)} KiB ` +
         `((RSS with ${sessionCount} sessions - idle RSS) / ${sessionCount}); ` +
         `opening them took ${fmt(connectSeconds, 2)} s, 20 at a time`,
     );
 
     const viaSidecar = answered.get("sidecar") ?? 0;
-    const complete = audit.ok && audit.echoCalls === viaSidecar;
+    const wrkGood = (name: string) =>
+      [1, 32].reduce((sum, c) => sum + (modernResults.get(`${name}/${c}`)?.good ?? 0), 0);
+    const modernAudited = [
+      ["echo26/echo", wrkGood("sidecar-2026")],
+      ["echobridge/echo", wrkGood("sidecar-bridge-2026")],
+    ] as const;
+    const modernComplete = modernAudited.every(([tool, good]) => (audit.toolCalls.get(tool) ?? 0) >= good);
+    const complete = audit.ok && audit.echoCalls === viaSidecar && modernComplete;
     console.log(
       `\naudit log of the sidecar target (default audit settings, ${auditFile}), after it stopped\n`,
     );
@@ -836,8 +1047,12 @@ async function main(args: string[]): Promise<number> {
       .map(([method, n]) => `${method} ${n}`).join(", ");
     console.log(table(["audit log", "lines"], [
       ["lines in the log", String(audit.lines)],
-      ["tools/call echo lines", String(audit.echoCalls)],
+      ["tools/call echo lines (echo route, SDK clients)", String(audit.echoCalls)],
       ["tools/call echo answered through the sidecar (warm-up included)", String(viaSidecar)],
+      ...modernAudited.flatMap(([tool, good]) => [
+        [`tools/call ${tool} lines (wrk, warm-up included)`, String(audit.toolCalls.get(tool) ?? 0)],
+        [`  answers wrk counted as good (measured runs only; must not exceed the lines)`, String(good)],
+      ]),
     ]));
     console.log(`by method: ${methodText}`);
     console.log(
@@ -856,6 +1071,76 @@ async function main(args: string[]): Promise<number> {
         console.log(`\n${proc.name} wrote nothing to stderr (logging.level warn)`);
       }
     }
+
+    // The figures of issue 11, each against its target.
+    const sdk = (name: string, c: number) => results.get(`${name}/${c}`);
+    const mod = (name: string, c: number) => modernResults.get(`${name}/${c}`);
+    const ratio = (a: Measured | undefined, b: Measured | undefined, key: "p50" | "perSecond") =>
+      a && b ? a[key] / b[key] : undefined;
+    const figures: Figure[] = [
+      {
+        name: "SDK clients, c=32 calls/s: sidecar / nginx",
+        value: ratio(sdk("sidecar", 32), sdk("nginx", 32), "perSecond"),
+        op: ">=",
+        target: 0.6,
+        unit: "×",
+        skipped: noNginx,
+      },
+      {
+        name: "SDK clients, c=32 calls/s: sidecar / sidecar-noaudit",
+        value: ratio(sdk("sidecar", 32), sdk("sidecar-noaudit", 32), "perSecond"),
+        op: ">=",
+        target: 0.85,
+        unit: "×",
+      },
+      {
+        name: "SDK clients, c=1 p50: sidecar-noaudit / direct",
+        value: ratio(sdk("sidecar-noaudit", 1), sdk("direct", 1), "p50"),
+        op: "<=",
+        target: 1.5,
+        unit: "×",
+      },
+      {
+        name: "2026-07-28 wrk, c=32 calls/s: sidecar / nginx",
+        value: ratio(mod("sidecar-2026", 32), mod("nginx-2026", 32), "perSecond"),
+        op: ">=",
+        target: 0.6,
+        unit: "×",
+        skipped: noWrk ?? noNginx,
+      },
+      {
+        name: "2026-07-28 wrk, c=32 calls/s: sidecar / sidecar-noaudit",
+        value: ratio(mod("sidecar-2026", 32), mod("sidecar-noaudit-2026", 32), "perSecond"),
+        op: ">=",
+        target: 0.85,
+        unit: "×",
+        skipped: noWrk,
+      },
+      {
+        name: "2026-07-28 wrk, c=1 p50: sidecar-noaudit / direct",
+        value: ratio(mod("sidecar-noaudit-2026", 1), mod("direct-2026", 1), "p50"),
+        op: "<=",
+        target: 1.5,
+        unit: "×",
+        skipped: noWrk,
+      },
+      { name: "RSS idle", value: rssIdle, op: "<=", target: 64, unit: "MiB" },
+      { name: "RSS per open legacy session", value: perSessionKiB, op: "<=", target: 100, unit: "KiB" },
+      {
+        name: "RSS 6 s after load and sessions closed, above idle",
+        value: rssSettled - rssIdle,
+        op: "<=",
+        target: 32,
+        unit: "MiB",
+      },
+    ];
+    console.log("\nfigures (issue 11), this run\n");
+    console.log(table(["figure", "measured", "target", "verdict"], figureRows(figures)));
+    const missed = figures.filter((figure) => verdict(figure) === "MISS").length;
+    console.log(
+      `${figures.length - missed} of ${figures.length} figures not missed (SKIP counts as not missed)`,
+    );
+
     console.log(`\ntotal time ${fmt((performance.now() - startedAt) / 1000, 1)} s`);
     return complete ? 0 : 1;
   } finally {
