@@ -75,6 +75,16 @@ export function guardConnections(
   const listener = Deno.listen({ hostname: listen.hostname, port: listen.port });
   const open = new Set<Relay>();
   let accepting = true;
+  // One clock for every connection: a relay only notes when things started, and a sweep a few times per
+  // shortest deadline cuts what is overdue. A timer per byte read (and a promise race per write) cost more than
+  // the relaying itself under load. A deadline is never enforced early, and at most one sweep period late.
+  const sweepMs = sweepPeriod(deadlines);
+  let sweeper: ReturnType<typeof setInterval> | undefined;
+  const sweep = () => {
+    const now = performance.now();
+    for (const relay of open) relay.enforce(now);
+    if (open.size === 0) sweeper = void clearInterval(sweeper);
+  };
   void (async () => {
     for await (const client of listener) {
       if (!accepting) {
@@ -83,6 +93,7 @@ export function guardConnections(
       }
       const relay = new Relay(client, inner, deadlines, onCut);
       open.add(relay);
+      sweeper ??= setInterval(sweep, sweepMs);
       void relay.run().finally(() => open.delete(relay));
     }
   })().catch(() => {/* the listener was closed */});
@@ -100,17 +111,34 @@ export function guardConnections(
     close: () => {
       stopAccepting();
       for (const relay of open) relay.close();
+      sweeper = void clearInterval(sweeper);
     },
   };
+}
+
+/** How often overdue connections are looked for: a twentieth of the shortest deadline, within 5–250 ms. */
+export function sweepPeriod(deadlines: ConnectionDeadlines): number {
+  const shortest = Math.min(
+    deadlines.headerTimeoutMs,
+    deadlines.bodyTimeoutMs,
+    deadlines.idleTimeoutMs,
+    deadlines.writeTimeoutMs,
+  );
+  return Math.min(250, Math.max(5, Math.floor(shortest / 20)));
 }
 
 /** One client connection and its connection to the inner server. */
 class Relay {
   readonly #framing = new RequestFraming(MAX_HEAD_BYTES);
   #server?: Deno.TcpConn;
-  #idleTimer?: ReturnType<typeof setTimeout>;
-  #headTimer?: ReturnType<typeof setTimeout>;
-  #bodyTimer?: ReturnType<typeof setTimeout>;
+  /** performance.now() of the last byte either way. */
+  #lastByteAt = performance.now();
+  /** When the request head now arriving started, while one is arriving. */
+  #headSince?: number;
+  /** When the request body now arriving started (its head's end), while one is arriving. */
+  #bodySince?: number;
+  /** When the write to the client now waiting started, while one waits. */
+  #writeSince?: number;
   #closed = false;
 
   constructor(
@@ -128,7 +156,7 @@ class Relay {
     }
     this.#server.setNoDelay(true);
     this.client.setNoDelay(true);
-    this.#touch();
+    this.#lastByteAt = performance.now();
     await Promise.allSettled([this.#fromClient(this.#server), this.#toClient(this.#server)]);
     this.close();
   }
@@ -136,13 +164,26 @@ class Relay {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    clearTimeout(this.#idleTimer);
-    clearTimeout(this.#headTimer);
-    clearTimeout(this.#bodyTimer);
     for (const conn of [this.client, this.#server]) {
       try {
         conn?.close();
       } catch { /* already closed */ }
+    }
+  }
+
+  /** Cuts the connection if one of its deadlines has passed at `now`. */
+  enforce(now: number): void {
+    if (this.#closed) return;
+    const { headerTimeoutMs, bodyTimeoutMs, idleTimeoutMs, writeTimeoutMs } = this.deadlines;
+    if (this.#writeSince !== undefined && now - this.#writeSince >= writeTimeoutMs) {
+      this.#cut("write_timeout", `the client took no bytes for ${writeTimeoutMs} ms`);
+    } else if (this.#headSince !== undefined && now - this.#headSince >= headerTimeoutMs) {
+      this.#cut("header_timeout", `the request head did not arrive within ${headerTimeoutMs} ms`);
+    } else if (this.#bodySince !== undefined && now - this.#bodySince >= bodyTimeoutMs) {
+      this.#cut("body_timeout", `the request body did not arrive within ${bodyTimeoutMs} ms`);
+    } else if (now - this.#lastByteAt >= idleTimeoutMs) {
+      // A write that waits counts as no byte moving, whichever deadline comes first.
+      this.#cut("idle_timeout", `no byte either way for ${idleTimeoutMs} ms`);
     }
   }
 
@@ -152,20 +193,12 @@ class Relay {
     this.close();
   }
 
-  // Any byte either way: the connection is not idle.
-  #touch(): void {
-    clearTimeout(this.#idleTimer);
-    if (this.#closed) return;
-    const ms = this.deadlines.idleTimeoutMs;
-    this.#idleTimer = setTimeout(() => this.#cut("idle_timeout", `no byte either way for ${ms} ms`), ms);
-  }
-
   async #fromClient(server: Deno.TcpConn): Promise<void> {
     const buffer = new Uint8Array(64 * 1024);
     while (!this.#closed) {
       const n = await this.client.read(buffer).catch(() => null);
       if (n === null) break;
-      this.#touch();
+      const now = this.#lastByteAt = performance.now();
       const bytes = buffer.subarray(0, n);
       const before = this.#framing.phase;
       try {
@@ -174,31 +207,18 @@ class Relay {
         if (!(error instanceof FramingProblem)) throw error;
         return this.#cut("unframeable_request", error.message);
       }
-      this.#watchHead(before);
+      this.#watchHead(before, now);
       if (!await writeAll(server, bytes)) break;
     }
     this.close();
   }
 
   // A head's deadline runs from its first byte to its empty line; a body's from there to its last byte.
-  #watchHead(before: string): void {
-    const now = this.#framing.phase;
-    if (now === before) return;
-    if (before === "head") this.#headTimer = void clearTimeout(this.#headTimer);
-    if (before === "body") this.#bodyTimer = void clearTimeout(this.#bodyTimer);
-    if (now === "head") {
-      const ms = this.deadlines.headerTimeoutMs;
-      this.#headTimer = setTimeout(
-        () => this.#cut("header_timeout", `the request head did not arrive within ${ms} ms`),
-        ms,
-      );
-    } else if (now === "body") {
-      const ms = this.deadlines.bodyTimeoutMs;
-      this.#bodyTimer = setTimeout(
-        () => this.#cut("body_timeout", `the request body did not arrive within ${ms} ms`),
-        ms,
-      );
-    }
+  #watchHead(before: string, now: number): void {
+    const phase = this.#framing.phase;
+    if (phase === before) return;
+    this.#headSince = phase === "head" ? now : undefined;
+    this.#bodySince = phase === "body" ? now : undefined;
   }
 
   async #toClient(server: Deno.TcpConn): Promise<void> {
@@ -206,17 +226,11 @@ class Relay {
     while (!this.#closed) {
       const n = await server.read(buffer).catch(() => null);
       if (n === null) break;
-      this.#touch();
-      const ms = this.deadlines.writeTimeoutMs;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const late = new Promise<"late">((resolve) => timer = setTimeout(() => resolve("late"), ms));
-      const written = await Promise.race([writeAll(this.client, buffer.subarray(0, n)), late]);
-      clearTimeout(timer);
-      if (written === "late") {
-        return this.#cut("write_timeout", `the client took no bytes for ${ms} ms`);
-      }
+      this.#writeSince = this.#lastByteAt = performance.now();
+      const written = await writeAll(this.client, buffer.subarray(0, n));
+      this.#writeSince = undefined;
       if (!written) break;
-      this.#touch();
+      this.#lastByteAt = performance.now();
     }
     this.close();
   }
