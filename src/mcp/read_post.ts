@@ -2,13 +2,12 @@
  * Reads and checks the body of a POST that carries MCP messages, in the order a client can act on: Accept
  * (406), Content-Type (415), size (413), JSON (-32700), JSON-RPC shape (-32600), batch rules per protocol
  * revision, and the 2026-07-28 `Mcp-Method`/`Mcp-Name` headers against the body (-32020). The body is the
- * source of truth; the headers are only checked.
+ * source of truth; the headers are only checked. The body is parsed once and checked in place by hand-written
+ * guards (no schema library, no copy); its text is kept, for a stage that can forward it unchanged.
  *
  * @module
  */
-// @ts-types="@modelcontextprotocol/sdk/types"
-import { JSONRPCMessageSchema } from "@modelcontextprotocol/sdk/types.js";
-import { ErrorCode, type JSONRPCMessage, type RequestId } from "./jsonrpc.ts";
+import { ErrorCode, isJsonRpcMessage, type JSONRPCMessage, type RequestId } from "./jsonrpc.ts";
 import { forbidsBatches } from "./batch_rule.ts";
 import { readBodyWithin } from "./read_body.ts";
 import { decodeHeaderValue, mcpNameOf } from "./modern_headers.ts";
@@ -54,7 +53,7 @@ export const HEADER_MISMATCH = ModernErrorCode.HeaderMismatch;
 export async function readMcpPost(
   request: Request,
   options: ReadPostOptions,
-): Promise<{ body: unknown; messages: JSONRPCMessage[] } | { problem: PostProblem }> {
+): Promise<{ body: unknown; messages: JSONRPCMessage[]; text: string } | { problem: PostProblem }> {
   const headers = request.headers;
   const accept = headers.get("accept") ?? "";
   if (
@@ -115,10 +114,9 @@ export async function readMcpPost(
       );
     }
   }
-  const messages: JSONRPCMessage[] = [];
+  // Checked in place, not copied: the messages are the parsed body's own objects.
   for (const item of items) {
-    const parsed = JSONRPCMessageSchema.safeParse(item);
-    if (!parsed.success) {
+    if (!isJsonRpcMessage(item)) {
       const id = (item as { id?: unknown } | null)?.id;
       return problem(
         400,
@@ -127,11 +125,11 @@ export async function readMcpPost(
         typeof id === "string" || typeof id === "number" ? id : null,
       );
     }
-    messages.push(parsed.data as JSONRPCMessage);
   }
+  const messages = items as JSONRPCMessage[];
   const mismatch = headerMismatch(headers, messages);
   if (mismatch) return problem(400, HEADER_MISMATCH, `Header mismatch: ${mismatch}`);
-  return { body, messages };
+  return { body, messages, text };
 }
 
 function headerMismatch(headers: Headers, messages: JSONRPCMessage[]): string | undefined {

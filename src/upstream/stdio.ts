@@ -4,11 +4,8 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
-// @ts-types="@modelcontextprotocol/sdk/shared/stdio"
-import { ReadBuffer, serializeMessage } from "@modelcontextprotocol/sdk/shared/stdio.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport";
-import type { JSONRPCMessage } from "../mcp/jsonrpc.ts";
+import { isJsonRpcMessage, type JSONRPCMessage } from "../mcp/jsonrpc.ts";
 import type { SpawnSpec } from "./spawn_spec.ts";
 import type { Logger } from "../telemetry/log.ts";
 
@@ -80,7 +77,7 @@ export class StdioUpstream implements Transport {
 
   async send(message: JSONRPCMessage): Promise<void> {
     if (this.#closed || !this.#writer) throw new Error(`upstream ${this.name} is not running`);
-    await this.#writer.write(this.#encoder.encode(serializeMessage(message)));
+    await this.#writer.write(this.#encoder.encode(`${JSON.stringify(message)}\n`));
   }
 
   async close(): Promise<void> {
@@ -95,30 +92,49 @@ export class StdioUpstream implements Transport {
     await this.#exited;
   }
 
+  // Newline-delimited JSON: lines are cut on the bytes (a UTF-8 newline byte never occurs inside a character),
+  // each parsed once and checked in place, without the SDK's Buffer copies and zod schema.
   async #readMessages(stdout: ReadableStream<Uint8Array>): Promise<void> {
-    const buffer = new ReadBuffer();
+    const decoder = new TextDecoder();
+    let pending: Uint8Array | undefined;
     try {
       for await (const chunk of stdout) {
-        buffer.append(Buffer.from(chunk));
-        while (true) {
-          let message: JSONRPCMessage | null;
-          try {
-            message = buffer.readMessage();
-          } catch (error) {
-            // A line that is not JSON-RPC (a stray console.log in the server) is dropped, not fatal.
-            this.log.warn("upstream wrote a line that is not JSON-RPC", {
-              upstream: this.name,
-              error: String(error),
-            });
-            continue;
-          }
-          if (message === null) break;
-          this.onmessage?.(message);
+        let bytes = chunk;
+        if (pending) {
+          bytes = new Uint8Array(pending.length + chunk.length);
+          bytes.set(pending);
+          bytes.set(chunk, pending.length);
+          pending = undefined;
         }
+        let start = 0;
+        for (let end = bytes.indexOf(0x0a); end !== -1; end = bytes.indexOf(0x0a, start)) {
+          const line = decoder.decode(bytes.subarray(start, end)).replace(/\r$/, "");
+          start = end + 1;
+          this.#onLine(line);
+        }
+        if (start < bytes.length) pending = bytes.slice(start);
       }
     } catch (error) {
       this.onerror?.(error instanceof Error ? error : new Error(String(error)));
     }
+  }
+
+  #onLine(line: string): void {
+    let message: unknown;
+    try {
+      message = JSON.parse(line);
+    } catch (error) {
+      message = error;
+    }
+    if (!isJsonRpcMessage(message)) {
+      // A line that is not JSON-RPC (a stray console.log in the server) is dropped, not fatal.
+      this.log.warn("upstream wrote a line that is not JSON-RPC", {
+        upstream: this.name,
+        error: message instanceof Error ? String(message) : "not a JSON-RPC 2.0 message",
+      });
+      return;
+    }
+    this.onmessage?.(message);
   }
 
   async #relayStderr(stderr: ReadableStream<Uint8Array>): Promise<void> {
