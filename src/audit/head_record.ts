@@ -62,3 +62,21 @@ export async function readHead(path: string): Promise<HeadRecord | Error | undef
   }
   return new Error(`${path} does not hold a head record ({"seq":N,"hash":"<64 hex>"})`);
 }
+
+/**
+ * {@linkcode writeHead} without the thread-pool round trips: the record is one small write into the page cache,
+ * cheaper done in place than as two async operations after every audit batch.
+ *
+ * @example
+ * ```ts ignore
+ * import { writeHeadSync } from "./head_record.ts";
+ * const file = await Deno.open("permits.jsonl.head", { write: true, create: true });
+ * writeHeadSync(file, { seq: 12, hash: "ab…" });
+ * ```
+ */
+export function writeHeadSync(file: Deno.FsFile, head: HeadRecord): void {
+  const text = JSON.stringify({ seq: head.seq, hash: head.hash });
+  const bytes = encoder.encode(text.padEnd(HEAD_BYTES - 1, " ") + "\n");
+  file.seekSync(0, Deno.SeekMode.Start);
+  for (let written = 0; written < bytes.length;) written += file.writeSync(bytes.subarray(written));
+}

@@ -26,7 +26,7 @@ import type { Logger } from "../telemetry/log.ts";
 import { type AuditEntry, auditRecordFields } from "./record.ts";
 import { type ChainLine, chainLine, chainLineFromJson, GENESIS_PREV, parseChainLine } from "./chain_line.ts";
 import { readAt, readFileTail } from "./file_tail.ts";
-import { readHead, writeHead } from "./head_record.ts";
+import { readHead, writeHeadSync } from "./head_record.ts";
 import { headFileName, listRotatedFiles, rotatedFileName, tornFileName } from "./log_files.ts";
 
 /** An append that was not recorded: the decision it describes must not take effect. */
@@ -260,7 +260,10 @@ export class AuditWriter {
         built = this.#build(batch);
       }
       const started = performance.now();
-      await writeAll(this.#file!, built.bytes);
+      // The write only copies into the page cache, so it is done in place: an async write would cost a thread
+      // pool round trip per batch (measured: ~0.25 ms of ~0.7 ms per batch). The fsync is what waits for the
+      // disk, and it stays off the event loop.
+      writeAllSync(this.#file!, built.bytes);
       await this.#file!.syncData();
       this.#stats.lastBatchMs = performance.now() - started;
       this.#size += built.bytes.length;
@@ -283,9 +286,11 @@ export class AuditWriter {
       for (const pending of batch) pending.reject(failure);
       return;
     }
-    await this.#recordHead();
+    // Durable now: the appends resolve before the head record is written (the head may lag the log, never
+    // lead it).
     this.#markHealthy();
     for (const pending of batch) pending.resolve();
+    this.#recordHead();
   }
 
   #build(batch: Pending[]): { bytes: Uint8Array; last: ChainLine } {
@@ -380,7 +385,7 @@ export class AuditWriter {
     this.#size = bytes.length;
     this.#fileHasEntries = false;
     this.#head ??= await Deno.open(headFileName(path), { write: true, create: true });
-    await this.#recordHead();
+    this.#recordHead();
   }
 
   async #moveTornTailAside(file: Deno.FsFile, completeEnd: number, size: number): Promise<void> {
@@ -422,10 +427,10 @@ export class AuditWriter {
   }
 
   /** Best effort: the head only guards against cut-off logs, and it is never ahead of the synced log. */
-  async #recordHead(): Promise<void> {
+  #recordHead(): void {
     if (!this.#head) return;
     try {
-      await writeHead(this.#head, { seq: this.#seq, hash: this.#prev });
+      writeHeadSync(this.#head, { seq: this.#seq, hash: this.#prev });
     } catch (error) {
       this.#options.log.warn("audit head record could not be written", {
         file: headFileName(this.#options.file),
@@ -463,6 +468,10 @@ export class AuditWriter {
       this.#options.log.error("audit onStateChange listener threw", { error: describe(error) });
     }
   }
+}
+
+function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
+  for (let written = 0; written < bytes.length;) written += file.writeSync(bytes.subarray(written));
 }
 
 async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
