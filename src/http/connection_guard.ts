@@ -35,6 +35,13 @@ export interface ConnectionDeadlines {
 /** The largest request head accepted (the request line and every header). */
 export const MAX_HEAD_BYTES = 64 * 1024;
 
+/**
+ * The read buffer of each direction of a relay. Every open connection holds two while it waits (an event stream
+ * or an idle keep-alive connection too), so they are what an open session costs at this hop: 64 KiB each made
+ * 128 KiB per connection; 16 KiB moves a large answer in a few more reads.
+ */
+const RELAY_BUFFER_BYTES = 16 * 1024;
+
 /** A running guard. */
 export interface ConnectionGuard {
   /** Where clients connect. */
@@ -194,7 +201,7 @@ class Relay {
   }
 
   async #fromClient(server: Deno.TcpConn): Promise<void> {
-    const buffer = new Uint8Array(64 * 1024);
+    const buffer = new Uint8Array(RELAY_BUFFER_BYTES);
     while (!this.#closed) {
       const n = await this.client.read(buffer).catch(() => null);
       if (n === null) break;
@@ -222,7 +229,7 @@ class Relay {
   }
 
   async #toClient(server: Deno.TcpConn): Promise<void> {
-    const buffer = new Uint8Array(64 * 1024);
+    const buffer = new Uint8Array(RELAY_BUFFER_BYTES);
     while (!this.#closed) {
       const n = await server.read(buffer).catch(() => null);
       if (n === null) break;

@@ -3,6 +3,9 @@
  * can resume with `Last-Event-ID` and receive what it missed. The sidecar offers resumability at its own hop,
  * whatever the upstream supports.
  *
+ * The events sit in a ring of fixed capacity: storing one is O(1) (the array it replaced shifted every entry
+ * once full), and a session never holds more than `capacity` messages however long it lives.
+ *
  * @module
  */
 import type { EventStore } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp";
@@ -10,6 +13,13 @@ import type { JSONRPCMessage } from "./jsonrpc.ts";
 
 /** How many events a session keeps for replay; older ones are forgotten. */
 const DEFAULT_CAPACITY = 512;
+
+interface StoredEvent {
+  id: string;
+  stream: string;
+  sequence: number;
+  message: JSONRPCMessage;
+}
 
 /**
  * Keeps the last `capacity` events of a session, with ids of the form `<stream>_<sequence>`.
@@ -26,16 +36,25 @@ const DEFAULT_CAPACITY = 512;
  * ```
  */
 export class MemoryEventStore implements EventStore {
-  readonly #events: { id: string; stream: string; sequence: number; message: JSONRPCMessage }[] = [];
+  // Grows to `capacity` slots, then each new event overwrites the oldest (sequence - 1 modulo capacity).
+  readonly #ring: StoredEvent[] = [];
   #sequence = 0;
 
-  constructor(private readonly capacity = DEFAULT_CAPACITY) {}
+  constructor(private readonly capacity = DEFAULT_CAPACITY) {
+    if (!(Number.isSafeInteger(capacity) && capacity > 0)) {
+      throw new RangeError(`event store capacity must be a positive whole number, not ${capacity}`);
+    }
+  }
+
+  /** How many events are held now (at most the capacity). */
+  get size(): number {
+    return this.#ring.length;
+  }
 
   storeEvent(streamId: string, message: JSONRPCMessage): Promise<string> {
     const sequence = ++this.#sequence;
     const id = `${streamId}_${sequence}`;
-    this.#events.push({ id, stream: streamId, sequence, message });
-    if (this.#events.length > this.capacity) this.#events.shift();
+    this.#ring[(sequence - 1) % this.capacity] = { id, stream: streamId, sequence, message };
     return Promise.resolve(id);
   }
 
@@ -49,7 +68,11 @@ export class MemoryEventStore implements EventStore {
   ): Promise<string> {
     const last = this.#parse(lastEventId);
     if (!last) return "";
-    for (const event of this.#events) {
+    // Oldest first: the slot after the newest, once the ring has wrapped.
+    const held = this.#ring.length;
+    const oldest = held < this.capacity ? 0 : this.#sequence % this.capacity;
+    for (let i = 0; i < held; i++) {
+      const event = this.#ring[(oldest + i) % held];
       if (event.stream === last.stream && event.sequence > last.sequence) await send(event.id, event.message);
     }
     return last.stream;

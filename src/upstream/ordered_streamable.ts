@@ -54,9 +54,12 @@ export class OrderedStreamableHttpUpstream implements Transport {
     const getStream = this.#getStream;
     const watchedFetch = (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
       const answer = fetch(input, init);
-      const lastEventId = new Headers(init?.headers).get("last-event-id");
-      // The first stream of the session (a resumption names the event it resumes after).
-      if ((init?.method ?? "GET").toUpperCase() === "GET" && lastEventId === null) {
+      // The first stream of the session (a resumption names the event it resumes after). Only a GET's headers
+      // are looked at: copying every POST's headers into a Headers object cost more than the check.
+      if (
+        (init?.method ?? "GET").toUpperCase() === "GET" &&
+        new Headers(init?.headers).get("last-event-id") === null
+      ) {
         answer.then(() => getStream.resolve(), () => getStream.resolve());
       }
       return answer;

@@ -545,6 +545,18 @@ async function rssMiB(pid: number): Promise<number> {
   return Number(kib) / 1024;
 }
 
+/**
+ * CPU time (user + system) a process has used so far, in ms, from /proc/PID/stat (via `cat`, as for VmRSS).
+ * Per call, it says what a hop costs even when the shared machine makes throughput noisy.
+ */
+async function cpuMs(pid: number): Promise<number> {
+  const out = await new Deno.Command("cat", { args: [`/proc/${pid}/stat`], stdout: "piped", stderr: "null" })
+    .output();
+  const fields = new TextDecoder().decode(out.stdout).split(") ")[1]?.split(" ") ?? [];
+  // utime and stime are fields 14 and 15 of the line, in clock ticks (100 per second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 /** The echo server's open sessions (its `GET /stats`). */
 async function echoSessions(echoUrl: string): Promise<number | undefined> {
   try {
@@ -776,6 +788,7 @@ async function main(args: string[]): Promise<number> {
 
     let nginxUrl: string | undefined;
     let nginx2026Url: string | undefined;
+    let nginxPid: number | undefined;
     if (nginx !== undefined) {
       const started = await startNginx(nginx, join(dir, "nginx"), [
         Number(new URL(echoUrl).port),
@@ -783,6 +796,7 @@ async function main(args: string[]): Promise<number> {
       ]);
       procs.push(started.proc);
       [nginxUrl, nginx2026Url] = started.urls;
+      nginxPid = started.proc.pid;
     }
 
     // Memory first (of the audit-on sidecar), while the heap has not yet grown from the load runs: idle, then
@@ -808,12 +822,15 @@ async function main(args: string[]): Promise<number> {
     const sessionsAfterClose = await openSessions(sidecarBase);
     const upstreamAfterClose = await echoSessions(echoUrl);
 
-    const targets: { name: string; url: string }[] = [
-      { name: "direct", url: echoUrl },
-      { name: "sidecar", url: sidecarUrl },
-      { name: "sidecar-noaudit", url: noauditUrl },
-      ...(nginxUrl ? [{ name: "nginx", url: nginxUrl }] : []),
+    // `pid`: the process whose CPU time per call is the target's cost (the hop itself; the server for direct).
+    const targets: { name: string; url: string; pid: number }[] = [
+      { name: "direct", url: echoUrl, pid: echo.proc.pid },
+      { name: "sidecar", url: sidecarUrl, pid: sidecar.proc.pid },
+      { name: "sidecar-noaudit", url: noauditUrl, pid: noaudit.proc.pid },
+      ...(nginxUrl ? [{ name: "nginx", url: nginxUrl, pid: nginxPid! }] : []),
     ];
+    /** CPU ms per measured call of the target's process, by `name/concurrency`. */
+    const cpuPerCall = new Map<string, number>();
     const nameWidth = 24;
     console.log(`targets: ${targets.map((target) => `${target.name} ${target.url}`).join(", ")}`);
     /** `tools/call echo` calls answered per target, warm-up included. */
@@ -832,12 +849,18 @@ async function main(args: string[]): Promise<number> {
     for (const concurrency of [1, 32]) {
       const calls = concurrency === 1 ? callsAt1 : callsAt32;
       for (const target of targets) {
+        const cpuBefore = await cpuMs(target.pid);
         const result = await measure(target.url, {
           concurrency,
           calls,
           warmupCalls: Math.max(50, Math.floor(calls / 10)),
           timeLimitMs,
         });
+        // Warm-up calls included: they ran in the same window.
+        cpuPerCall.set(
+          `${target.name}/${concurrency}`,
+          (await cpuMs(target.pid) - cpuBefore) / result.answered,
+        );
         count(target.name, result);
         results.set(`${target.name}/${concurrency}`, result);
         console.log(
@@ -850,12 +873,12 @@ async function main(args: string[]): Promise<number> {
     }
 
     // The 2026-07-28 row: stateless tools/call, one fixed POST repeated by wrk.
-    const modernTargets: { name: string; url: string }[] = [
-      { name: "direct-2026", url: echo2026Url },
-      { name: "sidecar-2026", url: `${sidecarBase}/echo26/mcp` },
-      { name: "sidecar-noaudit-2026", url: `${noaudit.base}/echo26/mcp` },
-      { name: "sidecar-bridge-2026", url: `${sidecarBase}/echobridge/mcp` },
-      ...(nginx2026Url ? [{ name: "nginx-2026", url: nginx2026Url }] : []),
+    const modernTargets: { name: string; url: string; pid: number }[] = [
+      { name: "direct-2026", url: echo2026Url, pid: echo2026.proc.pid },
+      { name: "sidecar-2026", url: `${sidecarBase}/echo26/mcp`, pid: sidecar.proc.pid },
+      { name: "sidecar-noaudit-2026", url: `${noaudit.base}/echo26/mcp`, pid: noaudit.proc.pid },
+      { name: "sidecar-bridge-2026", url: `${sidecarBase}/echobridge/mcp`, pid: sidecar.proc.pid },
+      ...(nginx2026Url ? [{ name: "nginx-2026", url: nginx2026Url, pid: nginxPid! }] : []),
     ];
     const modernResults = new Map<string, WrkResult>();
     if (wrk !== undefined) {
@@ -870,10 +893,15 @@ async function main(args: string[]): Promise<number> {
       }
       for (const connections of [1, 32]) {
         for (const target of modernTargets) {
+          const cpuBefore = await cpuMs(target.pid);
           const result = await runWrk(wrk, wrkDir, modernEchoPost(target.url), {
             connections,
             seconds: wrkSeconds,
           });
+          cpuPerCall.set(
+            `${target.name}/${connections}`,
+            (await cpuMs(target.pid) - cpuBefore) / result.good,
+          );
           modernResults.set(`${target.name}/${connections}`, result);
           console.log(
             `  ${target.name.padEnd(nameWidth)} c=${String(connections).padEnd(2)} ${result.good} calls, ` +
@@ -901,7 +929,7 @@ async function main(args: string[]): Promise<number> {
     const audit = await checkAuditLog(values.sidecar, auditFile);
 
     // The report.
-    const header = ["target", "c", "calls", "errors", "p50 ms", "p99 ms", "calls/s"];
+    const header = ["target", "c", "calls", "errors", "p50 ms", "p99 ms", "calls/s", "CPU ms/call"];
     const rows: string[][] = [];
     for (const concurrency of [1, 32]) {
       for (const target of targets) {
@@ -914,6 +942,7 @@ async function main(args: string[]): Promise<number> {
           fmt(r.p50, 2),
           fmt(r.p99, 2),
           fmt(r.perSecond, 0),
+          fmt(cpuPerCall.get(`${target.name}/${concurrency}`) ?? NaN, 3),
         ]);
       }
     }
@@ -922,6 +951,10 @@ async function main(args: string[]): Promise<number> {
         "per client)\n",
     );
     console.log(table(header, rows));
+    console.log(
+      "(CPU ms/call: user + system time of the target's own process (the sidecar, nginx, or the echo server for " +
+        "direct) over the measurement, warm-up included, per call: what the hop costs, less noisy than calls/s)",
+    );
 
     const pairs: [string, string][] = [
       ["sidecar", "direct"],
@@ -960,6 +993,7 @@ async function main(args: string[]): Promise<number> {
             fmt(r.p50, 2),
             fmt(r.p99, 2),
             fmt(r.perSecond, 0),
+            fmt(cpuPerCall.get(`${target.name}/${connections}`) ?? NaN, 3),
           ]);
         }
       }
