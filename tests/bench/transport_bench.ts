@@ -557,6 +557,13 @@ async function cpuMs(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
+/** The 1, 5 and 15 minute load averages (from /proc/loadavg): how busy the shared machine was. */
+async function loadAverage(): Promise<string> {
+  const out = await new Deno.Command("cat", { args: ["/proc/loadavg"], stdout: "piped", stderr: "null" })
+    .output();
+  return new TextDecoder().decode(out.stdout).split(" ").slice(0, 3).join(" ") || "n/a";
+}
+
 /** The echo server's open sessions (its `GET /stats`). */
 async function echoSessions(echoUrl: string): Promise<number | undefined> {
   try {
@@ -728,7 +735,7 @@ async function main(args: string[]): Promise<number> {
   try {
     console.log(
       `mcp-sidecar transport benchmark — ${new Date().toISOString()}, Deno ${Deno.version.deno}, ` +
-        `${navigator.hardwareConcurrency} CPUs, ${Deno.build.target}`,
+        `${navigator.hardwareConcurrency} CPUs, ${Deno.build.target}, load average ${await loadAverage()}`,
     );
     const noNginx = values["no-nginx"]
       ? "left out (--no-nginx)"
@@ -1175,7 +1182,10 @@ async function main(args: string[]): Promise<number> {
       `${figures.length - missed} of ${figures.length} figures not missed (SKIP counts as not missed)`,
     );
 
-    console.log(`\ntotal time ${fmt((performance.now() - startedAt) / 1000, 1)} s`);
+    console.log(
+      `\ntotal time ${fmt((performance.now() - startedAt) / 1000, 1)} s; load average at the end ` +
+        `${await loadAverage()} (on ${navigator.hardwareConcurrency} CPUs: above that, other work competed)`,
+    );
     return complete ? 0 : 1;
   } finally {
     for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.removeSignalListener(signal, onSignal);
