@@ -224,6 +224,24 @@ export const REFUSALS = {
     message: "Every upstream session the sidecar may hold for stateless clients is in use; retry shortly",
     reason: "pool_full",
   },
+  invalid_params: {
+    status: 400,
+    code: ErrorCode.InvalidParams,
+    message: "Invalid params",
+    reason: "invalid_params",
+  },
+  listen_limit: {
+    status: 429,
+    code: ErrorCode.UpstreamError,
+    message: "This caller already holds every subscriptions/listen stream it may open; close one first",
+    reason: "listen_limit",
+  },
+  request_state_invalid: {
+    status: 400,
+    code: ErrorCode.InvalidParams,
+    message: "Invalid params: requestState is not one this sidecar issued to this caller for this request",
+    reason: "request_state_invalid",
+  },
   transport_refused: {
     status: 400,
     code: ErrorCode.UpstreamError,

@@ -43,6 +43,9 @@ Deno.test("the refusal table holds the status and JSON-RPC code each refusal ans
     audit_failure: [503, -32003],
     audit_failure_after_execution: [502, -32000],
     result_inspection_failed: [502, -32000],
+    invalid_params: [400, -32602],
+    listen_limit: [429, -32000],
+    request_state_invalid: [400, -32602],
   };
   for (const [kind, [status, code]] of Object.entries(expected)) {
     const spec = REFUSALS[kind as keyof typeof REFUSALS];
