@@ -9,6 +9,8 @@
  * 3. `server/discover` is answered by the sidecar: the versions it serves, the upstream's capabilities cut
  *    down to what this caller may use, the upstream's serverInfo;
  * 4. a method the sidecar does not know, or one revision 2026-07-28 removed, is 404/-32601;
+ *    `subscriptions/listen` opens a stream of change notifications decided one by one (see `listen.ts`), at
+ *    most `listens.maxPerPrincipal` at once per principal;
  * 5. anything else goes through the caller's pooled upstream session (see `pooled_upstream.ts`): the same
  *    ProxySession, policy decision, path resolution, audit line and list filter as a legacy session's request;
  * 6. the answer gets the 2026-07-28 result fields (`resultType`; `ttlMs` and `cacheScope: "private"` on lists
@@ -37,6 +39,12 @@ import type { RefusalKind } from "../mcp/refusals.ts";
 import { PoolFullError, type SessionPool } from "../upstream/session_pool.ts";
 import { openSession, type RouteOptions } from "./open_session.ts";
 import { PooledUpstream } from "./pooled_upstream.ts";
+import {
+  type ListenLimiter,
+  openListen,
+  parseSubscriptionFilter,
+  type SubscriptionFilter,
+} from "./listen.ts";
 import type { Denial } from "./session.ts";
 
 /** What the modern path of a route needs besides the route's own options. */
@@ -49,8 +57,15 @@ export interface ModernServices {
   maxTtlMs: number;
   /** Which capability families this caller may use on the route, as the policy in force decides. */
   reach(caller: Caller): CallerReach;
-  /** Decides and records the sidecar's own answer to `server/discover`; a denial refuses it. */
+  /**
+   * Decides and records a request the sidecar answers itself (`server/discover`, `subscriptions/listen`) as an
+   * infrastructure action of its method; a denial refuses it.
+   */
   recordDiscover(caller: Caller, message: ClassifiedMessage): Promise<Denial | undefined>;
+  /** Whether this caller may read `uri` now (a `resources/updated` for it reaches a listen stream). */
+  mayRead(caller: Caller, uri: string): boolean;
+  /** Open `subscriptions/listen` streams per principal, bounded; shared by every route. */
+  listens: ListenLimiter;
   /** The sidecar's version, for the clientInfo of the upstream sessions it opens. */
   sidecarVersion: string;
 }
@@ -72,13 +87,15 @@ export class OpenRefused extends Error {
   }
 }
 
+// Methods of revision 2026-07-28 the sidecar answers itself (the upstream may be 2025-xx).
+const ANSWERED_BY_SIDECAR = new Set(["server/discover", "subscriptions/listen"]);
+
 // Methods revision 2026-07-28 removed, or that need a relay this sidecar does not have yet.
 const NOT_SERVED_TO_MODERN = new Set([
   "initialize",
   "logging/setLevel",
   "resources/subscribe",
   "resources/unsubscribe",
-  "subscriptions/listen",
 ]);
 
 /**
@@ -163,13 +180,28 @@ export async function serveModern(
   if (era.kind === "notification") return new Response(null, { status: 202 });
 
   const classified = classify(body as JSONRPCMessage, "client_to_server", options.upstream.name);
-  if (method !== "server/discover" && (NOT_SERVED_TO_MODERN.has(method) || methodNotFound(classified))) {
+  if (!ANSWERED_BY_SIDECAR.has(method) && (NOT_SERVED_TO_MODERN.has(method) || methodNotFound(classified))) {
     return await refuse("method_not_found", undefined, {
       message: `Method not found: ${method}`,
       data: { reason: "method_not_found" },
     });
   }
 
+  // A listen is counted before a session is opened for it: a caller at the limit costs no upstream session.
+  let releaseListen: (() => void) | undefined;
+  if (method === "subscriptions/listen") {
+    const filter = parseSubscriptionFilter(body.params);
+    if (typeof filter === "string") {
+      return await refuse("invalid_params", undefined, { message: `Invalid params: ${filter}` });
+    }
+    releaseListen = services.listens.tryOpen(callerKey(caller));
+    if (!releaseListen) {
+      return await refuse("listen_limit", undefined, {
+        data: { reason: "listen_limit", limit: services.listens.maxPerPrincipal },
+        headers: { "retry-after": "5" },
+      });
+    }
+  }
   let lease;
   try {
     lease = await services.pool.acquire(
@@ -184,6 +216,7 @@ export async function serveModern(
       } satisfies PoolOpenContext,
     );
   } catch (error) {
+    releaseListen?.();
     if (error instanceof OpenRefused) return error.response.clone();
     if (error instanceof PoolFullError) {
       return await refuse("pool_full", undefined, {
@@ -207,9 +240,34 @@ export async function serveModern(
         pooled.description,
         services.supportedVersions,
         services.reach(caller),
-        { listChanged: false, resourceUpdates: false },
+        // subscriptions/listen relays both (see listen.ts).
+        { listChanged: true, resourceUpdates: true },
       );
       return jsonAnswer({ jsonrpc: "2.0", id: id!, result } as unknown as JSONRPCMessage);
+    }
+    if (method === "subscriptions/listen") {
+      const denial = await services.recordDiscover(caller, classified);
+      if (denial) return jsonAnswer({ jsonrpc: "2.0", id: id!, error: denial });
+      handedOff = true;
+      const release = lease.release;
+      return await openListen({
+        id: id!,
+        filter: parseSubscriptionFilter(body.params) as SubscriptionFilter,
+        feed: pooled,
+        policy: { reach: () => services.reach(caller), mayRead: (uri) => services.mayRead(caller, uri) },
+        keepAliveMs: options.limits.keepAliveMs,
+        signal: request.signal,
+        onEnd: () => {
+          release();
+          releaseListen?.();
+        },
+        onDropped: (dropped, reason) =>
+          options.log.debug("listen notification not relayed", {
+            upstream: options.upstream.name,
+            method: dropped,
+            reason,
+          }),
+      });
     }
     if (method === "tools/call") {
       const name = body.params?.name;
@@ -226,7 +284,10 @@ export async function serveModern(
       release: lease.release,
     });
   } finally {
-    if (!handedOff) lease.release();
+    if (!handedOff) {
+      lease.release();
+      releaseListen?.();
+    }
   }
 }
 

@@ -52,6 +52,7 @@ import { connectUpstream } from "../upstream/connect.ts";
 import { withEgressRules } from "../upstream/backend_egress.ts";
 import { localPathModelOf } from "../upstream/local_paths.ts";
 import type { SessionPool } from "../upstream/session_pool.ts";
+import type { ListenLimiter } from "./listen.ts";
 import type { FlowState, PrincipalStates } from "./flow_state.ts";
 import type { ModernServices } from "./modern_requests.ts";
 import type { RouteOptions } from "./open_session.ts";
@@ -231,6 +232,8 @@ export interface RouteServices {
   states: PrincipalStates;
   /** Upstream sessions held for stateless (2026-07-28) callers, one per (caller, upstream). */
   pool: SessionPool<PooledUpstream>;
+  /** Open `subscriptions/listen` streams per principal. */
+  listens: ListenLimiter;
   log: Logger;
   sidecarVersion: string;
 }
@@ -327,18 +330,22 @@ function modernServices(upstream: UpstreamConfig, services: RouteServices): Mode
         prompts: may(stage, "prompts/list"),
       };
     },
+    mayRead: (caller, uri) =>
+      stageOf(caller).decideNow({ kind: "read", server: upstream.name, uri }).decision.decision === "allow",
+    listens: services.listens,
     recordDiscover: async (caller, message) => {
+      const method = message.method ?? "server/discover";
       const { decision, principal } = stageOf(caller).decideNow({
         kind: "infrastructure",
         server: upstream.name,
-        method: "server/discover",
+        method,
       });
       const denied = decision.decision === "deny";
       const written = await recorder.record({
         decision,
         message: {
           ...message,
-          action: { kind: "infrastructure", server: upstream.name, method: "server/discover" },
+          action: { kind: "infrastructure", server: upstream.name, method },
         },
         principal,
         outcome: denied ? "denied" : "ok",

@@ -10,10 +10,11 @@
  * client's id). Progress tokens are replaced the same way, so progress reaches the request it belongs to and no
  * other. The 2026-07-28 `_meta` envelope keys are removed before a 2025 upstream sees the request.
  *
- * What a 2025 upstream sends on its own is not relayed: notifications without a progress token (it cannot say
- * which request they belong to) are dropped, and its requests to the client (sampling, elicitation, roots) are
- * answered -32601, because the pooled session declared none of those capabilities and revision 2026-07-28 has
- * no server→client requests.
+ * What a 2025 upstream sends on its own: change notifications (`…/list_changed`, `resources/updated`) go to the
+ * session's listeners (the `subscriptions/listen` streams of the same principal, see `listen.ts`, which decide
+ * each one again); other notifications without a progress token (it cannot say which request they belong to)
+ * are dropped, and its requests to the client (sampling, elicitation, roots) are answered -32601, because the
+ * pooled session declared none of those capabilities and revision 2026-07-28 has no server→client requests.
  *
  * @module
  */
@@ -22,6 +23,15 @@ import { ErrorCode, errorResponse, type JSONRPCMessage, type RequestId } from ".
 import { LEGACY_VERSIONS, META } from "../mcp/protocol_versions.ts";
 import type { UpstreamSelfDescription } from "../mcp/discover.ts";
 import type { ProxySession } from "./session.ts";
+import type { NotificationFeed } from "./listen.ts";
+
+/** The upstream notifications a `subscriptions/listen` stream may carry. */
+const CHANGE_NOTIFICATIONS = new Set([
+  "notifications/tools/list_changed",
+  "notifications/prompts/list_changed",
+  "notifications/resources/list_changed",
+  "notifications/resources/updated",
+]);
 
 /** The envelope keys of revision 2026-07-28 a 2025 upstream does not know. */
 const ENVELOPE_KEYS: readonly string[] = [
@@ -61,6 +71,10 @@ class BridgeDownstream implements Transport {
   readonly pending = new Map<string, Pending>();
   /** Requests the client gave up on, still recorded by the session as cancelled: their ids, newest last. */
   readonly cancelled = new Map<string, RequestId>();
+  /** Who hears the upstream's change notifications (listen streams of this session's principal). */
+  readonly notificationListeners = new Set<(notification: JSONRPCMessage) => void>();
+  /** Who hears that the session ended. */
+  readonly closeListeners = new Set<() => void>();
   #closed = false;
 
   /** The client's id of one of the bridge's requests, for its audit line. */
@@ -107,6 +121,10 @@ class BridgeDownstream implements Transport {
       );
       return Promise.resolve();
     }
+    if (CHANGE_NOTIFICATIONS.has(message.method)) {
+      for (const listener of [...this.notificationListeners]) listener(message);
+      return Promise.resolve();
+    }
     if (message.method === "notifications/progress" && options?.relatedRequestId !== undefined) {
       const pending = this.pending.get(String(options.relatedRequestId));
       const params = (message.params ?? {}) as Record<string, unknown>;
@@ -135,6 +153,9 @@ class BridgeDownstream implements Transport {
       );
     }
     this.onclose?.();
+    for (const listener of [...this.closeListeners]) listener();
+    this.closeListeners.clear();
+    this.notificationListeners.clear();
     return Promise.resolve();
   }
 
@@ -161,8 +182,10 @@ export type StartSession = (
  * await answer; // { jsonrpc: "2.0", id: 7, result: { tools: [...] } }
  * ```
  */
-export class PooledUpstream {
+export class PooledUpstream implements NotificationFeed {
   #next = 0;
+  /** Upstream resource subscriptions by URI: how many listens hold each, and the subscribe's outcome. */
+  readonly #subscriptions = new Map<string, { holders: number; accepted: Promise<boolean> }>();
 
   private constructor(
     private readonly session: ProxySession,
@@ -262,6 +285,61 @@ export class PooledUpstream {
         } as JSONRPCMessage);
       },
     };
+  }
+
+  /** What the upstream announced in its `initialize` answer. */
+  get capabilities(): Record<string, unknown> {
+    return this.description.capabilities ?? {};
+  }
+
+  onNotification(listener: (notification: JSONRPCMessage) => void): () => void {
+    this.downstream.notificationListeners.add(listener);
+    return () => this.downstream.notificationListeners.delete(listener);
+  }
+
+  onClose(listener: () => void): () => void {
+    if (this.closed) {
+      queueMicrotask(listener);
+      return () => {};
+    }
+    this.downstream.closeListeners.add(listener);
+    return () => this.downstream.closeListeners.delete(listener);
+  }
+
+  /**
+   * Subscribes the session to `uri` upstream (`resources/subscribe`, decided and recorded by the session like any
+   * read); several listens of the principal share one upstream subscription.
+   */
+  subscribeResource(uri: string): Promise<boolean> {
+    const held = this.#subscriptions.get(uri);
+    if (held) {
+      held.holders++;
+      return held.accepted;
+    }
+    const accepted = this.exchange(
+      { id: `subscribe-${++this.#next}`, method: "resources/subscribe", params: { uri } },
+      () => {},
+    ).answer.then((answer) => "result" in answer);
+    const entry = { holders: 1, accepted };
+    this.#subscriptions.set(uri, entry);
+    // A refused subscription is not kept: the next listen asks again (the policy may have changed).
+    void accepted.then((ok) => {
+      if (!ok && this.#subscriptions.get(uri) === entry) this.#subscriptions.delete(uri);
+    });
+    return accepted;
+  }
+
+  unsubscribeResource(uri: string): void {
+    const held = this.#subscriptions.get(uri);
+    if (!held || --held.holders > 0) return;
+    this.#subscriptions.delete(uri);
+    void held.accepted.then((ok) => {
+      if (!ok || this.closed) return;
+      this.exchange(
+        { id: `unsubscribe-${++this.#next}`, method: "resources/unsubscribe", params: { uri } },
+        () => {},
+      );
+    });
   }
 
   /** Ends the session and its upstream. */

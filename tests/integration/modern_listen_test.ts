@@ -1,0 +1,232 @@
+/**
+ * `subscriptions/listen` for 2026-07-28 clients through the sidecar to a 2025-xx upstream (server-everything
+ * over Streamable HTTP), with the SDK v2 client's own `listen()`: the acknowledgement honors only what the caller
+ * may use, a `resources/updated` for a subscribed, readable URI arrives on the stream, a URI the caller may not
+ * read is never subscribed upstream (no decision line for it), one principal's notifications never reach
+ * another's stream, closing the stream releases the upstream subscription, and a principal at its limit of open
+ * listens is refused (429, recorded).
+ *
+ * One stack (everything server + sidecar) for the whole file.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { connectV2Client } from "../fixtures/sdk_v2.ts";
+import { type EverythingProcess, startEverything } from "../fixtures/everything_process.ts";
+import { type SidecarProcess, startSidecarProcess } from "../fixtures/sidecar_process.ts";
+import { configHeadYaml } from "../fixtures/config_yaml.ts";
+import { TOKENS } from "../fixtures/policy_stack.ts";
+import { auditDecisions, securityCase, sharedStack, waitFor } from "../fixtures/security_client.ts";
+import { sha256Hex } from "../../src/sha256.ts";
+
+const READABLE = "demo://resource/static/document/architecture.md";
+const UNREADABLE = "demo://resource/static/document/features.md";
+const ALICE = { authorization: `Bearer ${TOKENS.alice}` };
+const BOB = { authorization: `Bearer ${TOKENS.bob}` };
+
+interface ListenStack extends AsyncDisposable {
+  root: string;
+  sidecar: SidecarProcess;
+  everything: EverythingProcess;
+}
+
+async function startListenStack(): Promise<ListenStack> {
+  await using started = new AsyncDisposableStack();
+  const root = await Deno.makeTempDir({ prefix: "modern-listen-" });
+  started.defer(() => Deno.remove(root, { recursive: true }));
+  const everything = started.use(await startEverything("streamable"));
+  const policyFile = join(root, "policy.yaml");
+  await Deno.writeTextFile(
+    policyFile,
+    `version: perm.unify.r1
+mode: enforce
+generation: 1
+epochs:
+  epoch-1:
+    active: true
+    expires_at: "2099-12-31T23:59:59Z"
+    permissions: [read, write, call]
+roles:
+  default:
+    epochs: [epoch-1]
+    tools: []
+    permissions: []
+  reader:
+    epochs: [epoch-1]
+    tools: [ev-http]
+    resources: ["${READABLE}"]
+    permissions: [read, write, call]
+principals:
+  - { id: alice, token_sha256: "${await sha256Hex(TOKENS.alice)}", roles: [reader], tenant: acme }
+  - { id: bob, token_sha256: "${await sha256Hex(TOKENS.bob)}", roles: [reader], tenant: acme }
+`,
+  );
+  const configFile = join(root, "config.yaml");
+  await Deno.writeTextFile(
+    configFile,
+    `${configHeadYaml({ server: { keepalive_interval: "1s" }, policyFile })}
+audit:
+  enabled: true
+  file: ${join(root, "audit", "permits.jsonl")}
+upstreams:
+  - name: ev-http
+    route: e2
+    url: ${everything.url}
+`,
+  );
+  const sidecar = started.use(await startSidecarProcess(configFile));
+  const teardown = started.move();
+  return { root, sidecar, everything, [Symbol.asyncDispose]: () => teardown.disposeAsync() };
+}
+
+const shared = sharedStack(startListenStack);
+const url = () => new URL(`${shared().sidecar.url}/e2/mcp`);
+
+securityCase(
+  "listen: the ack honors what the caller may use; a readable resource's update arrives",
+  async () => {
+    const alice = await connectV2Client(url(), "pin-2026-07-28", ALICE);
+    try {
+      const updates: string[] = [];
+      alice.client.setNotificationHandler("notifications/resources/updated", (notification) => {
+        updates.push(notification.params.uri);
+      });
+      const subscription = await alice.client.listen({
+        toolsListChanged: true,
+        promptsListChanged: true,
+        resourceSubscriptions: [READABLE, UNREADABLE],
+      });
+      // Alice may use every family she asked for; she may read one of the two URIs.
+      assert.deepEqual(subscription.honoredFilter, {
+        toolsListChanged: true,
+        promptsListChanged: true,
+        resourceSubscriptions: [READABLE],
+      });
+      // The upstream sends an update for every URI the session subscribed to, at once and every 5 s.
+      const toggled = await alice.client.callTool({ name: "toggle-subscriber-updates", arguments: {} });
+      assert.match(JSON.stringify(toggled.content), /Started simulated resource updated/);
+      assert.ok(
+        await waitFor(() => updates.length > 0, 10_000),
+        "no resources/updated reached the listen stream",
+      );
+      assert.ok(updates.every((uri) => uri === READABLE), `unexpected update: ${updates}`);
+      // The unreadable URI was never asked of the upstream: its only decision is none at all.
+      const lines = await auditDecisions(shared().root);
+      const subscribes = lines.filter((line) => line.method === "resources/subscribe");
+      assert.deepEqual(subscribes.map((line) => [line.principal, line.uri, line.decision]), [
+        ["alice", READABLE, "allow"],
+      ]);
+      assert.ok(lines.some((line) => line.method === "subscriptions/listen" && line.principal === "alice"));
+      await subscription.close();
+      // Closing the stream releases the upstream subscription (a recorded resources/unsubscribe).
+      assert.ok(
+        await waitFor(
+          async () =>
+            (await auditDecisions(shared().root)).some((line) =>
+              line.method === "resources/unsubscribe" && line.uri === READABLE && line.decision === "allow"
+            ),
+          5_000,
+        ),
+        "closing the listen did not release the upstream subscription",
+      );
+    } finally {
+      await alice.close();
+    }
+  },
+);
+
+securityCase(
+  "listen: one principal's session notifications never reach another principal's stream",
+  async () => {
+    const alice = await connectV2Client(url(), "pin-2026-07-28", ALICE);
+    const bob = await connectV2Client(url(), "pin-2026-07-28", BOB);
+    try {
+      const seen = { alice: [] as string[], bob: [] as string[] };
+      alice.client.setNotificationHandler(
+        "notifications/resources/updated",
+        (n) => void seen.alice.push(n.params.uri),
+      );
+      bob.client.setNotificationHandler(
+        "notifications/resources/updated",
+        (n) => void seen.bob.push(n.params.uri),
+      );
+      const aliceListen = await alice.client.listen({ resourceSubscriptions: [READABLE] });
+      // Bob listens for the same URI but never subscribed his own session's updates on (no toggle).
+      const bobListen = await bob.client.listen({ resourceSubscriptions: [READABLE] });
+      assert.deepEqual(bobListen.honoredFilter, { resourceSubscriptions: [READABLE] });
+      // Alice's session already has simulated updates on (the case before): they keep coming, to her only.
+      const before = seen.alice.length;
+      assert.ok(
+        await waitFor(() => seen.alice.length > before, 10_000),
+        "alice got no update",
+      );
+      assert.deepEqual(seen.bob, []);
+      await aliceListen.close();
+      await bobListen.close();
+    } finally {
+      await alice.close();
+      await bob.close();
+    }
+  },
+);
+
+securityCase(
+  "listen: a principal at its limit of open listens is refused with 429 and a recorded line",
+  async () => {
+    const headers = {
+      ...BOB,
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      "mcp-protocol-version": "2026-07-28",
+      "mcp-method": "subscriptions/listen",
+    };
+    const listenBody = (id: string) =>
+      JSON.stringify({
+        jsonrpc: "2.0",
+        id,
+        method: "subscriptions/listen",
+        params: {
+          _meta: {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+          },
+          notifications: { toolsListChanged: true },
+        },
+      });
+    const open: Response[] = [];
+    try {
+      for (let index = 0; index < 4; index++) {
+        const response = await fetch(url(), { method: "POST", headers, body: listenBody(`l${index}`) });
+        assert.equal(response.status, 200);
+        assert.match(response.headers.get("content-type") ?? "", /text\/event-stream/);
+        open.push(response);
+      }
+      const refused = await fetch(url(), { method: "POST", headers, body: listenBody("l4") });
+      assert.equal(refused.status, 429);
+      const body = await refused.json();
+      assert.equal(body.error.data.reason, "listen_limit");
+      // Alice is not affected by Bob's open listens.
+      const aliceListen = await fetch(url(), {
+        method: "POST",
+        headers: { ...headers, ...ALICE },
+        body: listenBody("a1"),
+      });
+      assert.equal(aliceListen.status, 200);
+      await aliceListen.body?.cancel();
+      const lines = await auditDecisions(shared().root);
+      assert.ok(lines.some((line) => line.reason === "listen_limit" && line.principal === "bob"));
+      // Closing one stream frees its slot.
+      await open.shift()!.body?.cancel();
+      assert.ok(
+        await waitFor(async () => {
+          const again = await fetch(url(), { method: "POST", headers, body: listenBody("l5") });
+          if (again.status === 200) open.push(again);
+          else await again.body?.cancel();
+          return again.status === 200;
+        }, 5_000),
+        "a closed listen did not free its slot",
+      );
+    } finally {
+      for (const response of open) await response.body?.cancel();
+    }
+  },
+);
