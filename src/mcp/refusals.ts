@@ -242,6 +242,12 @@ export const REFUSALS = {
     message: "Invalid params: requestState is not one this sidecar issued to this caller for this request",
     reason: "request_state_invalid",
   },
+  input_request_refused: {
+    status: 403,
+    code: ErrorCode.PolicyDenied,
+    message: "Request denied: the upstream asked the client for input it may not",
+    reason: "input_request_refused",
+  },
   transport_refused: {
     status: 400,
     code: ErrorCode.UpstreamError,

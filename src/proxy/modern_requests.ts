@@ -34,7 +34,9 @@ import {
   type HeaderDeclaration,
   scanHeaderDeclarations,
 } from "../mcp/modern_headers.ts";
-import { checkModernVersion, type EraRefusal } from "../mcp/protocol_versions.ts";
+import { checkModernVersion, type EraRefusal, META } from "../mcp/protocol_versions.ts";
+import { checkInputRequired } from "./input_required.ts";
+import { ModernUpstreamLink } from "../upstream/modern_link.ts";
 import type { RefusalKind } from "../mcp/refusals.ts";
 import { PoolFullError, type SessionPool } from "../upstream/session_pool.ts";
 import { openSession, type RouteOptions } from "./open_session.ts";
@@ -61,7 +63,7 @@ export interface ModernServices {
    * Decides and records a request the sidecar answers itself (`server/discover`, `subscriptions/listen`) as an
    * infrastructure action of its method; a denial refuses it.
    */
-  recordDiscover(caller: Caller, message: ClassifiedMessage): Promise<Denial | undefined>;
+  recordInfrastructure(caller: Caller, message: ClassifiedMessage): Promise<Denial | undefined>;
   /** Whether this caller may read `uri` now (a `resources/updated` for it reaches a listen stream). */
   mayRead(caller: Caller, uri: string): boolean;
   /** Open `subscriptions/listen` streams per principal, bounded; shared by every route. */
@@ -114,10 +116,24 @@ export async function openPooledUpstream(context: PoolOpenContext): Promise<Pool
   // Known once open; the session may end before (then the open fails and the pool forgets it by itself).
   const held: { pooled?: PooledUpstream } = {};
   let sessionId: string | undefined;
+  let modernUpstream = false;
+  const openUpstream = () => {
+    const transport = options.openUpstream();
+    if (transport instanceof ModernUpstreamLink) {
+      // A 2026-07-28 upstream: its multi-round answers and each request's own envelope pass through.
+      transport.relayInputRequired = true;
+      modernUpstream = true;
+    }
+    return transport;
+  };
   const opened = await PooledUpstream.open(async (downstream, auditIdOf) => {
     sessionId = downstream.sessionId;
     const session = await openSession(
-      { ...options, hooksFor: (who, id) => options.hooksFor(who, id, { auditIdOf, stateless: true }) },
+      {
+        ...options,
+        openUpstream,
+        hooksFor: (who, id) => options.hooksFor(who, id, { auditIdOf, stateless: true }),
+      },
       caller,
       downstream,
       requestId,
@@ -133,6 +149,7 @@ export async function openPooledUpstream(context: PoolOpenContext): Promise<Pool
     return session;
   }, services.sidecarVersion);
   if (opened instanceof Response) throw new OpenRefused(opened);
+  opened.keepEnvelope = modernUpstream;
   held.pooled = opened;
   return opened;
 }
@@ -234,7 +251,7 @@ export async function serveModern(
   try {
     const pooled = lease.session;
     if (method === "server/discover") {
-      const denial = await services.recordDiscover(caller, classified);
+      const denial = await services.recordInfrastructure(caller, classified);
       if (denial) return jsonAnswer({ jsonrpc: "2.0", id: id!, error: denial });
       const result = discoverResult(
         pooled.description,
@@ -246,7 +263,7 @@ export async function serveModern(
       return jsonAnswer({ jsonrpc: "2.0", id: id!, result } as unknown as JSONRPCMessage);
     }
     if (method === "subscriptions/listen") {
-      const denial = await services.recordDiscover(caller, classified);
+      const denial = await services.recordInfrastructure(caller, classified);
       if (denial) return jsonAnswer({ jsonrpc: "2.0", id: id!, error: denial });
       handedOff = true;
       const release = lease.release;
@@ -278,10 +295,30 @@ export async function serveModern(
       }
     }
     handedOff = true;
+    const clientCapabilities = envelopeCapabilities(body.params);
     return await relay(pooled, body as { id: RequestId; method: string; params?: Record<string, unknown> }, {
       request,
       maxTtlMs: services.maxTtlMs,
       release: lease.release,
+      // A multi-round answer reaches the client only once every question in it passed (see input_required.ts).
+      inspect: (answer) =>
+        checkInputRequired(answer, {
+          server: options.upstream.name,
+          clientCapabilities,
+          decide: (question) => services.recordInfrastructure(caller, question),
+          refuse: (problem) =>
+            options.recordRefusal(
+              {
+                kind: "input_request_refused",
+                id,
+                method,
+                message: problem,
+                data: { reason: "input_request_refused" },
+              },
+              caller,
+              path,
+            ),
+        }),
     });
   } finally {
     if (!handedOff) {
@@ -298,7 +335,12 @@ export async function serveModern(
 async function relay(
   pooled: PooledUpstream,
   body: { id: RequestId; method: string; params?: Record<string, unknown> },
-  context: { request: Request; maxTtlMs: number; release(): void },
+  context: {
+    request: Request;
+    maxTtlMs: number;
+    release(): void;
+    inspect(answer: JSONRPCMessage): Promise<JSONRPCMessage>;
+  },
 ): Promise<Response> {
   const early: JSONRPCMessage[] = [];
   let controller: ReadableStreamDefaultController<Uint8Array> | undefined;
@@ -314,9 +356,9 @@ async function relay(
   void exchange.answer.finally(context.release);
   const onAbort = () => exchange.cancel();
   context.request.signal.addEventListener("abort", onAbort, { once: true });
-  const finalAnswer = exchange.answer.then((answer) => {
+  const finalAnswer = exchange.answer.then(async (answer) => {
     if (body.method === "tools/list" && "result" in answer) noteDeclarations(pooled, answer.result);
-    return modernAnswer(body.method, answer, context.maxTtlMs);
+    return modernAnswer(body.method, await context.inspect(answer), context.maxTtlMs);
   });
   const first = await Promise.race([finalAnswer, progressFirst.promise]);
   if (first !== "progress") {
@@ -389,6 +431,15 @@ function noteDeclarations(pooled: PooledUpstream, result: unknown): void {
     if (scanned.valid && scanned.declarations.length > 0) declarations.set(tool.name, scanned.declarations);
     else declarations.delete(tool.name);
   }
+}
+
+/** The client capabilities a 2026-07-28 request declares in its envelope. */
+function envelopeCapabilities(params: Record<string, unknown> | undefined): Record<string, unknown> {
+  const meta = params?._meta as Record<string, unknown> | undefined;
+  const capabilities = meta?.[META.clientCapabilities];
+  return typeof capabilities === "object" && capabilities !== null && !Array.isArray(capabilities)
+    ? capabilities as Record<string, unknown>
+    : {};
 }
 
 function jsonAnswer(message: JSONRPCMessage | { jsonrpc: "2.0"; id: RequestId; error: Denial }): Response {

@@ -333,7 +333,7 @@ function modernServices(upstream: UpstreamConfig, services: RouteServices): Mode
     mayRead: (caller, uri) =>
       stageOf(caller).decideNow({ kind: "read", server: upstream.name, uri }).decision.decision === "allow",
     listens: services.listens,
-    recordDiscover: async (caller, message) => {
+    recordInfrastructure: async (caller, message) => {
       const method = message.method ?? "server/discover";
       const { decision, principal } = stageOf(caller).decideNow({
         kind: "infrastructure",

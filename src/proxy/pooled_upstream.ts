@@ -184,6 +184,11 @@ export type StartSession = (
  */
 export class PooledUpstream implements NotificationFeed {
   #next = 0;
+  /**
+   * Whether requests keep the client's 2026-07-28 envelope (`_meta` protocol version, capabilities, info): true
+   * when the upstream is itself 2026-07-28, so it sees what this client declared, not the pooled session's own.
+   */
+  keepEnvelope = false;
   /** Upstream resource subscriptions by URI: how many listens hold each, and the subscribe's outcome. */
   readonly #subscriptions = new Map<string, { holders: number; accepted: Promise<boolean> }>();
 
@@ -269,7 +274,11 @@ export class PooledUpstream implements NotificationFeed {
         id: internalId,
         method: request.method,
         ...(request.params !== undefined && {
-          params: bridgedParams(request.params, originalProgressToken === undefined ? undefined : internalId),
+          params: bridgedParams(
+            request.params,
+            originalProgressToken === undefined ? undefined : internalId,
+            this.keepEnvelope,
+          ),
         }),
       } as JSONRPCMessage);
     }
@@ -361,12 +370,13 @@ export class PooledUpstream implements NotificationFeed {
 export function bridgedParams(
   params: Record<string, unknown>,
   progressToken: string | undefined,
+  keepEnvelope = false,
 ): Record<string, unknown> {
   const meta = params._meta;
   if (typeof meta !== "object" || meta === null || Array.isArray(meta)) return params;
   const kept: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(meta)) {
-    if (!ENVELOPE_KEYS.includes(key)) kept[key] = value;
+    if (keepEnvelope || !ENVELOPE_KEYS.includes(key)) kept[key] = value;
   }
   if (progressToken !== undefined) kept.progressToken = progressToken;
   const { _meta: _, ...rest } = params;

@@ -11,6 +11,11 @@
  *   capabilities and info, the request gets `Mcp-Method`, `Mcp-Name` and the `Mcp-Param-*` headers the tool
  *   declares (`x-mcp-header`), and the answer (JSON or an SSE stream) comes back as the session's message;
  * - `notifications/cancelled` aborts the request's POST (closing the stream *is* the cancellation in 2026);
+ * - change notifications come from one upstream `subscriptions/listen` the link holds: opened after
+ *   `initialize` when the upstream announces `listChanged` for some family, re-opened with the new filter when
+ *   the session subscribes to or unsubscribes from a resource (`resources/subscribe` and `unsubscribe` are
+ *   answered here; revision 2026-07-28 has no such methods), and its notifications reach the session as the
+ *   upstream's own (a legacy client's GET stream, a pooled session's listen streams);
  * - `resultType`, `ttlMs` and `cacheScope` are taken off results, because they mean nothing to a 2025 client
  *   and a strict one may refuse unknown keys; a result that asks for more input (`InputRequiredResult`) is
  *   refused with an error, since bridging multi-round requests to a legacy session is not built.
@@ -35,6 +40,17 @@ import type { Logger } from "../telemetry/log.ts";
 const INTERNAL_ERROR = -32603;
 /** How many `tools/list` pages are read to learn a tool's `x-mcp-header` declarations. */
 const MAX_TOOL_PAGES = 20;
+/** How often a lost upstream listen is re-opened in a row before the link gives up on it (and logs why). */
+const MAX_LISTEN_RETRIES = 5;
+/** How long to wait before re-opening a lost upstream listen, in milliseconds. */
+const LISTEN_RETRY_MS = 1_000;
+/** The change notifications an upstream listen carries. */
+const CHANGE_NOTIFICATIONS = new Set([
+  "notifications/tools/list_changed",
+  "notifications/prompts/list_changed",
+  "notifications/resources/list_changed",
+  "notifications/resources/updated",
+]);
 /** Result keys of 2026-07-28 that a 2025 client does not know. */
 const MODERN_ONLY_RESULT_KEYS = ["resultType", "ttlMs", "cacheScope"] as const;
 
@@ -78,7 +94,20 @@ export class ModernUpstreamLink implements Transport {
   #clientInfo: Json | undefined;
   /** Tool name → its `Mcp-Param-*` declarations (undefined: the tool's schema is invalid). */
   #toolHeaders: Map<string, HeaderDeclaration[] | undefined> | undefined;
+  /** What the upstream's `server/discover` announced. */
+  #upstreamCapabilities: Json = {};
+  /** Resource URIs the session subscribed to: the upstream listen's `resourceSubscriptions`. */
+  readonly #subscribed = new Set<string>();
+  /** The upstream listen in force, if any. */
+  #listen: AbortController | undefined;
+  #listens = 0;
   #closed = false;
+  /**
+   * Set for a pooled session (2026-07-28 clients): an `InputRequiredResult` is passed on unchanged for the
+   * client to answer, and a request's own envelope (the client's capabilities and info) wins over the
+   * session's. Unset (a 2025 client's session), a multi-round answer cannot be relayed.
+   */
+  relayInputRequired = false;
 
   constructor(options: ModernLinkOptions) {
     this.#options = options;
@@ -92,6 +121,7 @@ export class ModernUpstreamLink implements Transport {
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
+    this.#listen?.abort();
     for (const controller of this.#inFlight.values()) controller.abort();
     this.#inFlight.clear();
     this.onclose?.();
@@ -107,9 +137,12 @@ export class ModernUpstreamLink implements Transport {
     }
     // Answered asynchronously, like a network transport: the session waits for `onmessage`.
     const id = message.id;
+    const params = message.params as Json | undefined;
     const work = message.method === "initialize"
-      ? this.#initialize(id, message.params as Json | undefined)
-      : this.#forward(id, message.method, message.params as Json | undefined);
+      ? this.#initialize(id, params)
+      : message.method === "resources/subscribe" || message.method === "resources/unsubscribe"
+      ? this.#subscription(id, message.method, params)
+      : this.#forward(id, message.method, params);
     work.catch((error) => this.#answerError(id, error));
     return Promise.resolve();
   }
@@ -134,8 +167,121 @@ export class ModernUpstreamLink implements Transport {
       throw new Error(`the upstream does not offer ${FIRST_MODERN_VERSION} in server/discover`);
     }
     const requested = typeof params?.protocolVersion === "string" ? params.protocolVersion : "";
+    this.#upstreamCapabilities = isJson(discover.capabilities) ? discover.capabilities : {};
     const result = initializeResultFromDiscover(discover, requested, LEGACY_VERSIONS);
     this.#deliver({ jsonrpc: "2.0", id, result } as JSONRPCMessage);
+    // list_changed reaches the session unasked, as a 2025 server's would.
+    void this.#relisten().catch(() => {});
+  }
+
+  /** `resources/subscribe` and `unsubscribe`: the upstream listen is re-opened with the new set of URIs. */
+  async #subscription(id: string | number, method: string, params: Json | undefined): Promise<void> {
+    const uri = params?.uri;
+    const resources = this.#upstreamCapabilities.resources;
+    if (!isJson(resources) || resources.subscribe !== true) {
+      return this.#deliver({
+        jsonrpc: "2.0",
+        id,
+        error: { code: -32601, message: `Method not found: the upstream offers no resource subscriptions` },
+      });
+    }
+    if (typeof uri !== "string" || uri.length === 0) {
+      return this.#deliver({ jsonrpc: "2.0", id, error: { code: -32602, message: "Invalid params: uri" } });
+    }
+    if (method === "resources/subscribe") this.#subscribed.add(uri);
+    else this.#subscribed.delete(uri);
+    await this.#relisten();
+    this.#deliver({ jsonrpc: "2.0", id, result: {} });
+  }
+
+  /** The filter of the upstream listen: every list family the upstream announces, and the subscribed URIs. */
+  #listenFilter(): Json | undefined {
+    const filter: Json = {};
+    const flags = {
+      tools: "toolsListChanged",
+      prompts: "promptsListChanged",
+      resources: "resourcesListChanged",
+    };
+    for (const [family, flag] of Object.entries(flags)) {
+      const announced = this.#upstreamCapabilities[family];
+      if (isJson(announced) && announced.listChanged === true) filter[flag] = true;
+    }
+    if (this.#subscribed.size > 0) filter.resourceSubscriptions = [...this.#subscribed];
+    return Object.keys(filter).length === 0 ? undefined : filter;
+  }
+
+  /**
+   * Replaces the upstream listen with one for the current filter; resolves once the upstream acknowledged it
+   * (rejects when it refused). A listen lost later is re-opened a bounded number of times.
+   */
+  async #relisten(): Promise<void> {
+    this.#listen?.abort();
+    this.#listen = undefined;
+    const filter = this.#listenFilter();
+    if (filter === undefined || this.#closed) return;
+    const controller = new AbortController();
+    this.#listen = controller;
+    const acknowledged = Promise.withResolvers<void>();
+    void this.#holdListen(filter, controller, acknowledged, 0);
+    await acknowledged.promise;
+  }
+
+  async #holdListen(
+    filter: Json,
+    controller: AbortController,
+    acknowledged: PromiseWithResolvers<void>,
+    retries: number,
+  ): Promise<void> {
+    const id = `sidecar-listen-${++this.#listens}`;
+    let acked = false;
+    try {
+      const response = await this.#fetch(this.#options.url, {
+        method: "POST",
+        headers: this.#headersFor("subscriptions/listen", {}),
+        body: JSON.stringify(this.#bodyFor(id, "subscriptions/listen", { notifications: filter })),
+        signal: controller.signal,
+      });
+      if (!(response.headers.get("content-type") ?? "").includes("text/event-stream") || !response.body) {
+        const text = await response.text().catch(() => "");
+        throw new Error(
+          `the upstream refused subscriptions/listen (HTTP ${response.status}): ${text.slice(0, 200)}`,
+        );
+      }
+      const events = response.body.pipeThrough(new TextDecoderStream()).pipeThrough(
+        new EventSourceParserStream(),
+      );
+      for await (const event of events) {
+        let message: unknown;
+        try {
+          message = JSON.parse(event.data);
+        } catch {
+          continue;
+        }
+        if (!isJson(message) || typeof message.method !== "string" || "id" in message) continue;
+        if (message.method === "notifications/subscriptions/acknowledged") {
+          acked = true;
+          retries = 0;
+          acknowledged.resolve();
+        } else if (acked && CHANGE_NOTIFICATIONS.has(message.method)) {
+          this.#deliver(withoutSubscriptionId(message));
+        }
+      }
+      throw new Error("the upstream ended subscriptions/listen");
+    } catch (error) {
+      if (controller.signal.aborted || this.#closed) return acknowledged.resolve();
+      const reason = error instanceof Error ? error.message : String(error);
+      if (!acked && retries === 0) acknowledged.reject(new Error(reason));
+      if (retries >= MAX_LISTEN_RETRIES) {
+        this.#options.log.warn("upstream listen lost; change notifications stop", {
+          upstream: this.#options.name,
+          reason,
+        });
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, LISTEN_RETRY_MS));
+      if (controller.signal.aborted || this.#closed) return;
+      await this.#holdListen(filter, controller, acknowledged, retries + 1);
+    }
   }
 
   async #forward(id: string | number, method: string, params: Json | undefined): Promise<void> {
@@ -145,6 +291,9 @@ export class ModernUpstreamLink implements Transport {
       if (method === "tools/list") this.#learnTools(answer.result, false);
       const result = { ...answer.result };
       if (result.resultType !== undefined && result.resultType !== "complete") {
+        if (this.relayInputRequired && result.resultType === "input_required") {
+          return this.#deliver({ jsonrpc: "2.0", id, result } as JSONRPCMessage);
+        }
         throw new Error(`the upstream answered with resultType '${String(result.resultType)}', not relayed`);
       }
       for (const key of MODERN_ONLY_RESULT_KEYS) delete result[key];
@@ -196,21 +345,43 @@ export class ModernUpstreamLink implements Transport {
     params: Json,
     extraHeaders: Record<string, string> = {},
   ): Promise<Json & { id: string | number }> {
+    const controller = new AbortController();
+    this.#inFlight.set(id, controller);
+    try {
+      const response = await this.#fetch(this.#options.url, {
+        method: "POST",
+        headers: this.#headersFor(method, params, extraHeaders),
+        body: JSON.stringify(this.#bodyFor(id, method, params)),
+        signal: controller.signal,
+      });
+      return await this.#answerOf(id, response);
+    } finally {
+      this.#inFlight.delete(id);
+    }
+  }
+
+  /** A request with the 2026-07-28 envelope: the version, the client's capabilities and info in `_meta`. */
+  #bodyFor(id: string | number, method: string, params: Json): Json {
     const meta = isJson(params._meta) ? params._meta : {};
-    const body = {
+    return {
       jsonrpc: "2.0",
       id,
       method,
       params: {
         ...params,
         _meta: {
-          ...meta,
-          [META.protocolVersion]: FIRST_MODERN_VERSION,
-          [META.clientCapabilities]: this.#clientCapabilities,
           ...(this.#clientInfo && { [META.clientInfo]: this.#clientInfo }),
+          [META.clientCapabilities]: this.#clientCapabilities,
+          // A pooled session's request carries its client's own envelope, which wins (see relayInputRequired).
+          ...(this.relayInputRequired ? meta : stripEnvelope(meta)),
+          [META.protocolVersion]: FIRST_MODERN_VERSION,
         },
       },
     };
+  }
+
+  /** The headers of a 2026-07-28 request: the operator's, the version, `Mcp-Method`, `Mcp-Name`, `Mcp-Param-*`. */
+  #headersFor(method: string, params: Json, extraHeaders: Record<string, string> = {}): Headers {
     const headers = new Headers(this.#options.headers);
     headers.set("content-type", "application/json");
     headers.set("accept", "application/json, text/event-stream");
@@ -219,19 +390,7 @@ export class ModernUpstreamLink implements Transport {
     const name = mcpNameOf(method, params);
     if (name?.value !== undefined) headers.set("mcp-name", encodeHeaderValue(name.value));
     for (const [header, value] of Object.entries(extraHeaders)) headers.set(header, value);
-    const controller = new AbortController();
-    this.#inFlight.set(id, controller);
-    try {
-      const response = await this.#fetch(this.#options.url, {
-        method: "POST",
-        headers,
-        body: JSON.stringify(body),
-        signal: controller.signal,
-      });
-      return await this.#answerOf(id, response);
-    } finally {
-      this.#inFlight.delete(id);
-    }
+    return headers;
   }
 
   async #answerOf(id: string | number, response: Response): Promise<Json & { id: string | number }> {
@@ -286,6 +445,24 @@ export class ModernUpstreamLink implements Transport {
   #deliver(message: JSONRPCMessage | Json): void {
     if (!this.#closed) this.onmessage?.(message as JSONRPCMessage);
   }
+}
+
+/** `_meta` without the envelope keys a client may not set for a 2025 session (the session's own are used). */
+function stripEnvelope(meta: Json): Json {
+  const { [META.clientCapabilities]: _, [META.clientInfo]: __, [META.protocolVersion]: ___, ...rest } = meta;
+  return rest;
+}
+
+/** A notification of the upstream's listen without its subscription id (the session's listens stamp their own). */
+function withoutSubscriptionId(message: Json): JSONRPCMessage {
+  const params = isJson(message.params) ? message.params : undefined;
+  if (!params || !isJson(params._meta)) return message as JSONRPCMessage;
+  const { [META.subscriptionId]: _, ...meta } = params._meta;
+  const { _meta: __, ...rest } = params;
+  return {
+    ...message,
+    params: Object.keys(meta).length === 0 ? rest : { ...rest, _meta: meta },
+  } as JSONRPCMessage;
 }
 
 function isJson(value: unknown): value is Json {

@@ -46,6 +46,7 @@ Deno.test("the refusal table holds the status and JSON-RPC code each refusal ans
     invalid_params: [400, -32602],
     listen_limit: [429, -32000],
     request_state_invalid: [400, -32602],
+    input_request_refused: [403, -32003],
   };
   for (const [kind, [status, code]] of Object.entries(expected)) {
     const spec = REFUSALS[kind as keyof typeof REFUSALS];
