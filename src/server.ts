@@ -32,6 +32,7 @@ import { SessionPool } from "./upstream/session_pool.ts";
 import type { PooledUpstream } from "./proxy/pooled_upstream.ts";
 import { openPooledUpstream, type PoolOpenContext } from "./proxy/modern_requests.ts";
 import { DEFAULT_MAX_LISTENS_PER_PRINCIPAL, ListenLimiter } from "./proxy/listen.ts";
+import { createRequestStateCodec } from "./mcp/request_state.ts";
 import denoJson from "../deno.json" with { type: "json" };
 import type { Logger } from "./telemetry/log.ts";
 
@@ -102,6 +103,8 @@ export function createSidecar(
     // Keyed by the caller's token (anonymous callers share one key of their own, never a principal's); each
     // pooled session also holds a slot of the caller's session quota on its upstream, like a legacy session.
     listens: new ListenLimiter(DEFAULT_MAX_LISTENS_PER_PRINCIPAL),
+    // A parked call waits at most this long for its client; a state outliving it is refused anyway.
+    requestStates: createRequestStateCodec({ ttlMs: 60_000 }),
     pool: new SessionPool<PooledUpstream>({
       open: (_caller, _upstream, context) => openPooledUpstream(context as PoolOpenContext),
       idleMs: config.server.session_idle_timeout,

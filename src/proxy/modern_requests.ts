@@ -40,7 +40,8 @@ import { ModernUpstreamLink } from "../upstream/modern_link.ts";
 import type { RefusalKind } from "../mcp/refusals.ts";
 import { PoolFullError, type SessionPool } from "../upstream/session_pool.ts";
 import { openSession, type RouteOptions } from "./open_session.ts";
-import { PooledUpstream } from "./pooled_upstream.ts";
+import { type BridgedExchange, PooledUpstream } from "./pooled_upstream.ts";
+import { requestDigest, type RequestStateBinding, type RequestStateCodec } from "../mcp/request_state.ts";
 import {
   type ListenLimiter,
   openListen,
@@ -68,6 +69,8 @@ export interface ModernServices {
   mayRead(caller: Caller, uri: string): boolean;
   /** Open `subscriptions/listen` streams per principal, bounded; shared by every route. */
   listens: ListenLimiter;
+  /** Seals the `requestState` of the multi-round answers the sidecar makes of a 2025 upstream's questions. */
+  requestStates: RequestStateCodec;
   /** The sidecar's version, for the clientInfo of the upstream sessions it opens. */
   sidecarVersion: string;
 }
@@ -117,6 +120,7 @@ export async function openPooledUpstream(context: PoolOpenContext): Promise<Pool
   const held: { pooled?: PooledUpstream } = {};
   let sessionId: string | undefined;
   let modernUpstream = false;
+  let hooks: PooledUpstream["hooks"];
   const openUpstream = () => {
     const transport = options.openUpstream();
     if (transport instanceof ModernUpstreamLink) {
@@ -126,30 +130,36 @@ export async function openPooledUpstream(context: PoolOpenContext): Promise<Pool
     }
     return transport;
   };
-  const opened = await PooledUpstream.open(async (downstream, auditIdOf) => {
-    sessionId = downstream.sessionId;
-    const session = await openSession(
-      {
-        ...options,
-        openUpstream,
-        hooksFor: (who, id) => options.hooksFor(who, id, { auditIdOf, stateless: true }),
-      },
-      caller,
-      downstream,
-      requestId,
-      () => {
-        if (sessionId !== undefined) sessions.remove(upstream.name, sessionId);
-        if (held.pooled) void services.pool.discard(callerKey(caller), upstream.name, held.pooled);
-      },
-      path,
-    );
-    if (!(session instanceof Response) && sessionId !== undefined) {
-      sessions.add(upstream.name, sessionId, session, "pooled");
-    }
-    return session;
-  }, services.sidecarVersion);
+  const opened = await PooledUpstream.open(
+    async (downstream, auditIdOf) => {
+      sessionId = downstream.sessionId;
+      const session = await openSession(
+        {
+          ...options,
+          openUpstream,
+          hooksFor: (who, id) => hooks = options.hooksFor(who, id, { auditIdOf, stateless: true }),
+        },
+        caller,
+        downstream,
+        requestId,
+        () => {
+          if (sessionId !== undefined) sessions.remove(upstream.name, sessionId);
+          if (held.pooled) void services.pool.discard(callerKey(caller), upstream.name, held.pooled);
+        },
+        path,
+      );
+      if (!(session instanceof Response) && sessionId !== undefined) {
+        sessions.add(upstream.name, sessionId, session, "pooled");
+      }
+      return session;
+    },
+    services.sidecarVersion,
+    upstream.name,
+  );
   if (opened instanceof Response) throw new OpenRefused(opened);
   opened.keepEnvelope = modernUpstream;
+  // A retry of a parked call is decided and recorded by the same policy stage as the session's requests.
+  opened.hooks = hooks;
   held.pooled = opened;
   return opened;
 }
@@ -294,9 +304,55 @@ export async function serveModern(
         if (mismatch) return await refuse("header_mismatch", mismatch);
       }
     }
-    handedOff = true;
     const clientCapabilities = envelopeCapabilities(body.params);
-    return await relay(pooled, body as { id: RequestId; method: string; params?: Record<string, unknown> }, {
+    const modernBody = body as { id: RequestId; method: string; params?: Record<string, unknown> };
+    // A 2025 upstream's questions during a call are parked and asked as multi-round answers whose state the
+    // sidecar seals to this caller, upstream and request (a 2026 upstream's own state passes untouched).
+    let binding: Promise<RequestStateBinding> | undefined;
+    const bindingOf = () =>
+      binding ??= requestDigest(method, body.params).then((digest) => ({
+        principal: callerKey(caller),
+        upstream: options.upstream.name,
+        digest,
+      }));
+    let start: (onProgress: (notification: JSONRPCMessage) => void) => BridgedExchange;
+    if (
+      !pooled.keepEnvelope &&
+      (body.params?.requestState !== undefined || body.params?.inputResponses !== undefined)
+    ) {
+      const state = body.params?.requestState;
+      const opened = typeof state === "string"
+        ? await services.requestStates.open(state, await bindingOf())
+        : { ok: false as const, reason: "requestState is missing" };
+      const resumed = opened.ok
+        ? await pooled.resume(opened.claims.parked, opened.claims.round, modernBody)
+        : undefined;
+      if (resumed === "unanswered") {
+        return await refuse("invalid_params", undefined, {
+          message: "Invalid params: inputResponses does not answer the open input request",
+        });
+      }
+      if (!resumed) {
+        return await refuse("request_state_invalid", undefined, {
+          data: {
+            reason: "request_state_invalid",
+            detail: opened.ok
+              ? "no parked call waits for this answer (answered, expired or ended)"
+              : opened.reason,
+          },
+        });
+      }
+      start = () => resumed;
+    } else {
+      const rounds = pooled.keepEnvelope ? undefined : {
+        clientCapabilities,
+        stateFor: async (parked: string, round: number) =>
+          await services.requestStates.seal({ parked, round }, await bindingOf()),
+      };
+      start = (onProgress) => pooled.exchange(modernBody, onProgress, rounds);
+    }
+    handedOff = true;
+    return await relay(pooled, modernBody, start, {
       request,
       maxTtlMs: services.maxTtlMs,
       release: lease.release,
@@ -335,6 +391,7 @@ export async function serveModern(
 async function relay(
   pooled: PooledUpstream,
   body: { id: RequestId; method: string; params?: Record<string, unknown> },
+  start: (onProgress: (notification: JSONRPCMessage) => void) => BridgedExchange,
   context: {
     request: Request;
     maxTtlMs: number;
@@ -345,7 +402,7 @@ async function relay(
   const early: JSONRPCMessage[] = [];
   let controller: ReadableStreamDefaultController<Uint8Array> | undefined;
   const progressFirst = Promise.withResolvers<"progress">();
-  const exchange = pooled.exchange(body, (notification) => {
+  const exchange = start((notification) => {
     if (controller) controller.enqueue(sseFrame(notification));
     else {
       early.push(notification);

@@ -53,6 +53,7 @@ import { withEgressRules } from "../upstream/backend_egress.ts";
 import { localPathModelOf } from "../upstream/local_paths.ts";
 import type { SessionPool } from "../upstream/session_pool.ts";
 import type { ListenLimiter } from "./listen.ts";
+import type { RequestStateCodec } from "../mcp/request_state.ts";
 import type { FlowState, PrincipalStates } from "./flow_state.ts";
 import type { ModernServices } from "./modern_requests.ts";
 import type { RouteOptions } from "./open_session.ts";
@@ -234,6 +235,8 @@ export interface RouteServices {
   pool: SessionPool<PooledUpstream>;
   /** Open `subscriptions/listen` streams per principal. */
   listens: ListenLimiter;
+  /** Seals the multi-round request states the sidecar issues for 2025 upstreams (a key of this process). */
+  requestStates: RequestStateCodec;
   log: Logger;
   sidecarVersion: string;
 }
@@ -333,6 +336,7 @@ function modernServices(upstream: UpstreamConfig, services: RouteServices): Mode
     mayRead: (caller, uri) =>
       stageOf(caller).decideNow({ kind: "read", server: upstream.name, uri }).decision.decision === "allow",
     listens: services.listens,
+    requestStates: services.requestStates,
     recordInfrastructure: async (caller, message) => {
       const method = message.method ?? "server/discover";
       const { decision, principal } = stageOf(caller).decideNow({

@@ -22,7 +22,8 @@ import type { Transport } from "@modelcontextprotocol/sdk/shared/transport";
 import { ErrorCode, errorResponse, type JSONRPCMessage, type RequestId } from "../mcp/jsonrpc.ts";
 import { LEGACY_VERSIONS, META } from "../mcp/protocol_versions.ts";
 import type { UpstreamSelfDescription } from "../mcp/discover.ts";
-import type { ProxySession } from "./session.ts";
+import type { Denial, Outcome, ProxySession, SessionHooks } from "./session.ts";
+import { classify } from "../mcp/classify.ts";
 import type { NotificationFeed } from "./listen.ts";
 
 /** The upstream notifications a `subscriptions/listen` stream may carry. */
@@ -50,7 +51,52 @@ interface Pending {
   originalProgressToken?: string | number;
   settle(answer: JSONRPCMessage): void;
   onProgress(notification: JSONRPCMessage): void;
+  /** The upstream asks the client something during this request; true when taken (parked), else refused. */
+  onServerRequest?(request: ServerRequest): boolean;
 }
+
+/** A request the upstream sends the client. */
+interface ServerRequest {
+  id: RequestId;
+  method: string;
+  params?: Record<string, unknown>;
+}
+
+/** What a multi-round bridge of one request needs (see {@linkcode PooledUpstream.exchange}). */
+export interface RoundOptions {
+  /** The capabilities the client declared: only questions it can answer are parked, others refused. */
+  clientCapabilities: Record<string, unknown>;
+  /** Seals the `requestState` naming a round of a parked call (bound to the caller and the request). */
+  stateFor(parked: string, round: number): Promise<string>;
+}
+
+/** Bounds on calls parked while their client answers the upstream's question. */
+export interface ParkingLimits {
+  /** Parked calls at once on one pooled session; a question beyond it is refused (-32601 to the upstream). */
+  maxParked: number;
+  /** How long a question may wait for the client's retry before the call is cancelled, in milliseconds. */
+  parkMs: number;
+}
+
+/** A call waiting for its client to answer the upstream's question (one at a time). */
+interface ParkedCall {
+  id: string;
+  internalId: string;
+  round: number;
+  rounds: RoundOptions;
+  question?: ServerRequest & { key: string };
+  /** Who waits for the next thing that happens to the call (the first answer, or a retry). */
+  waiter?: (event: { kind: "answer"; answer: JSONRPCMessage } | { kind: "question" }) => void;
+  timer?: ReturnType<typeof setTimeout>;
+}
+
+/** The methods whose answer may be a multi-round `InputRequiredResult` (revision 2026-07-28). */
+const ROUND_METHODS = new Set(["tools/call", "prompts/get", "resources/read"]);
+/** The server→client requests a parked call turns into questions, with the client capability each needs. */
+const QUESTION_CAPABILITY: Readonly<Record<string, string>> = {
+  "elicitation/create": "elicitation",
+  "sampling/createMessage": "sampling",
+};
 
 /** One request in flight on the bridge: its answer, and a way to give up on it. */
 export interface BridgedExchange {
@@ -80,8 +126,11 @@ class BridgeDownstream implements Transport {
   /** The client's id of one of the bridge's requests, for its audit line. */
   originalId(id: RequestId): RequestId | undefined {
     const key = String(id);
-    return this.pending.get(key)?.originalId ?? this.cancelled.get(key);
+    return this.pending.get(key)?.originalId ?? this.cancelled.get(key) ?? this.aliases.get(key);
   }
+
+  /** The client's ids of retries decided under an id of the bridge's own (see `PooledUpstream.resume`). */
+  readonly aliases = new Map<string, RequestId>();
 
   forget(internalId: string): Pending | undefined {
     const pending = this.pending.get(internalId);
@@ -111,7 +160,12 @@ class BridgeDownstream implements Transport {
     }
     // From here on the message is a request or a notification.
     if ("id" in message) {
-      // The upstream asks the client something; a stateless client cannot be asked (see the module doc).
+      // The upstream asks the client something: a request that can carry it as a multi-round answer takes it.
+      const related = options?.relatedRequestId === undefined
+        ? undefined
+        : this.pending.get(String(options.relatedRequestId));
+      if (related?.onServerRequest?.(message as ServerRequest)) return Promise.resolve();
+      // Nobody can: a stateless client cannot be asked outside a multi-round answer.
       this.onmessage?.(
         errorResponse(
           message.id as RequestId,
@@ -192,18 +246,35 @@ export class PooledUpstream implements NotificationFeed {
   /** Upstream resource subscriptions by URI: how many listens hold each, and the subscribe's outcome. */
   readonly #subscriptions = new Map<string, { holders: number; accepted: Promise<boolean> }>();
 
+  /** Calls waiting for their client's answer to the upstream's question, by parked id. */
+  readonly #parked = new Map<string, ParkedCall>();
+  /** Bounds on parked calls. */
+  parking: ParkingLimits = { maxParked: 8, parkMs: 60_000 };
+  /** The session's policy hooks: a retry is decided (and recorded) with them, like any request. */
+  hooks?: Pick<SessionHooks, "checkRequest" | "completeRequest">;
+
   private constructor(
     private readonly session: ProxySession,
     private readonly downstream: BridgeDownstream,
     /** What the upstream said about itself in its `initialize` answer. */
     readonly description: UpstreamSelfDescription,
-  ) {}
+    /** The upstream's name, for classifying retries. */
+    readonly upstreamName: string,
+  ) {
+    downstream.closeListeners.add(() => {
+      for (const parked of this.#parked.values()) clearTimeout(parked.timer);
+    });
+  }
 
   /**
    * Starts a session over a bridge and initializes the upstream; the refusal's response when the route
    * refuses to open one (quota, admission, an upstream that will not start), or throws when `initialize` fails.
    */
-  static async open(start: StartSession, sidecarVersion: string): Promise<PooledUpstream | Response> {
+  static async open(
+    start: StartSession,
+    sidecarVersion: string,
+    upstreamName = "upstream",
+  ): Promise<PooledUpstream | Response> {
     const downstream = new BridgeDownstream();
     const session = await start(downstream, (id) => downstream.originalId(id));
     if (session instanceof Response) return session;
@@ -220,8 +291,8 @@ export class PooledUpstream implements NotificationFeed {
       method: "initialize",
       params: {
         protocolVersion: LEGACY_VERSIONS[LEGACY_VERSIONS.length - 1],
-        // None: nothing the upstream could ask a stateless client can be relayed yet.
-        capabilities: {},
+        // Questions during a call become multi-round answers (see `exchange`); roots have no such path.
+        capabilities: { elicitation: {}, sampling: {} },
         clientInfo: { name: "mcp-sidecar", version: sidecarVersion },
       },
     } as JSONRPCMessage);
@@ -232,7 +303,7 @@ export class PooledUpstream implements NotificationFeed {
       throw new Error(`the upstream refused initialize: ${error?.message ?? "no answer"}`);
     }
     downstream.onmessage?.({ jsonrpc: "2.0", method: "notifications/initialized" } as JSONRPCMessage);
-    return new PooledUpstream(session, downstream, answer.result as UpstreamSelfDescription);
+    return new PooledUpstream(session, downstream, answer.result as UpstreamSelfDescription, upstreamName);
   }
 
   /** Whether the session has ended (the pool then opens a fresh one). */
@@ -252,17 +323,23 @@ export class PooledUpstream implements NotificationFeed {
   exchange(
     request: { id: RequestId; method: string; params?: Record<string, unknown> },
     onProgress: (notification: JSONRPCMessage) => void,
+    rounds?: RoundOptions,
   ): BridgedExchange {
     const internalId = `modern-${++this.#next}`;
     const answer = Promise.withResolvers<JSONRPCMessage>();
     const meta = request.params?._meta as Record<string, unknown> | undefined;
     const originalProgressToken = meta?.progressToken as string | number | undefined;
-    this.downstream.pending.set(internalId, {
+    const pending: Pending = {
       originalId: request.id,
       originalProgressToken,
       settle: answer.resolve,
       onProgress,
-    });
+    };
+    if (rounds && ROUND_METHODS.has(request.method)) {
+      pending.onServerRequest = (question) =>
+        this.#ask(internalId, pending, rounds, question, (message) => answer.resolve(message), request.id);
+    }
+    this.downstream.pending.set(internalId, pending);
     if (this.closed) {
       this.downstream.pending.delete(internalId);
       answer.resolve(
@@ -294,6 +371,225 @@ export class PooledUpstream implements NotificationFeed {
         } as JSONRPCMessage);
       },
     };
+  }
+
+  /** How many calls are parked, waiting for their client's answer. */
+  get parkedCount(): number {
+    return this.#parked.size;
+  }
+
+  /**
+   * The upstream asks the client a question during the call `internalId`: the call is parked and the question
+   * goes to whoever waits for it (the first round's HTTP answer, or a retry's) as an `InputRequiredResult`.
+   */
+  #ask(
+    internalId: string,
+    pending: Pending,
+    rounds: RoundOptions,
+    question: ServerRequest,
+    firstRound: (message: JSONRPCMessage) => void,
+    clientId: RequestId,
+  ): boolean {
+    const capability = QUESTION_CAPABILITY[question.method];
+    const declared = capability !== undefined && isObject(rounds.clientCapabilities[capability]);
+    let parked = [...this.#parked.values()].find((call) => call.internalId === internalId);
+    if (!declared || parked?.question) return false;
+    if (!parked) {
+      if (this.#parked.size >= this.parking.maxParked) return false;
+      const call: ParkedCall = { id: crypto.randomUUID(), internalId, round: 0, rounds };
+      parked = call;
+      this.#parked.set(call.id, call);
+      // From now on the call's answer and progress wait for the client's retry.
+      pending.settle = (answer) => this.#happened(call, { kind: "answer", answer });
+      pending.onProgress = () => {};
+      call.waiter = this.#waiterFor(call, clientId, firstRound);
+    }
+    parked.round++;
+    parked.question = { ...question, key: `${capability}-${parked.round}` };
+    this.#happened(parked, { kind: "question" });
+    return true;
+  }
+
+  #happened(
+    parked: ParkedCall,
+    event: { kind: "answer"; answer: JSONRPCMessage } | { kind: "question" },
+  ): void {
+    const waiter = parked.waiter;
+    parked.waiter = undefined;
+    if (waiter) return waiter(event);
+    // The call ended while its question was waiting for the client (the upstream gave up): nothing to resume.
+    if (event.kind === "answer") this.#unpark(parked);
+  }
+
+  /** What a round does when the call moves on: the final answer, or the next question as a multi-round answer. */
+  #waiterFor(
+    parked: ParkedCall,
+    clientId: RequestId,
+    deliver: (message: JSONRPCMessage) => void,
+  ): NonNullable<ParkedCall["waiter"]> {
+    return (event) => {
+      if (event.kind === "answer") {
+        this.#unpark(parked);
+        return deliver({ ...event.answer, id: clientId } as JSONRPCMessage);
+      }
+      void this.#inputRequired(parked, clientId).then(deliver);
+    };
+  }
+
+  /** The parked call's open question as an `InputRequiredResult`, its state sealed; the wait for the retry starts. */
+  async #inputRequired(parked: ParkedCall, clientId: RequestId): Promise<JSONRPCMessage> {
+    const question = parked.question!;
+    let requestState: string;
+    try {
+      requestState = await parked.rounds.stateFor(parked.id, parked.round);
+    } catch (error) {
+      this.#abandon(parked, "the request state could not be sealed");
+      return errorResponse(
+        clientId,
+        ErrorCode.InternalError,
+        `Internal error: ${errorText(error)}`,
+      ) as JSONRPCMessage;
+    }
+    clearTimeout(parked.timer);
+    parked.timer = setTimeout(
+      () => this.#abandon(parked, "the client did not answer in time"),
+      this.parking.parkMs,
+    );
+    return {
+      jsonrpc: "2.0",
+      id: clientId,
+      result: {
+        resultType: "input_required",
+        inputRequests: {
+          [question.key]: {
+            method: question.method,
+            ...(question.params !== undefined && { params: question.params }),
+          },
+        },
+        requestState,
+      },
+    } as JSONRPCMessage;
+  }
+
+  /**
+   * Resumes a parked call with the client's retry: the retry is decided again (and recorded) like a new request,
+   * its answer to the open question goes upstream, and the retry's answer is whatever the call does next (its
+   * result, or its next question). Undefined when no parked call of this session is at that round with a question
+   * open (answered already, expired, or never this session's); `"unanswered"` when the retry lacks the answer.
+   */
+  async resume(
+    parkedId: string,
+    round: number,
+    retry: { id: RequestId; method: string; params?: Record<string, unknown> },
+  ): Promise<BridgedExchange | "unanswered" | undefined> {
+    const parked = this.#parked.get(parkedId);
+    if (!parked || parked.round !== round || !parked.question || this.closed) return undefined;
+    const question = parked.question;
+    const responses = retry.params?.inputResponses;
+    const response = isObject(responses) ? responses[question.key] : undefined;
+    if (!isObject(response)) return "unanswered";
+    // Taken before the decision's await, so two retries with one state cannot both answer the question.
+    parked.question = undefined;
+    clearTimeout(parked.timer);
+    const internalId = `retry-${++this.#next}`;
+    this.downstream.aliases.set(internalId, retry.id);
+    const { requestState: _, inputResponses: __, ...params } = retry.params ?? {};
+    const classified = classify(
+      {
+        jsonrpc: "2.0",
+        id: internalId,
+        method: retry.method,
+        params: bridgedParams(params, undefined),
+      } as JSONRPCMessage,
+      "client_to_server",
+      this.upstreamName,
+    );
+    const started = performance.now();
+    const done = () => this.downstream.aliases.delete(internalId);
+    let denial: Denial | undefined;
+    try {
+      denial = this.hooks ? await this.hooks.checkRequest(classified) : {
+        code: ErrorCode.InternalError,
+        message: "Internal error: the session cannot decide retries",
+      };
+    } catch (error) {
+      denial = { code: ErrorCode.InternalError, message: `Internal error: ${errorText(error)}` };
+    }
+    if (denial) {
+      done();
+      // Refused now (a rotation, a revocation): the parked call is not carried on for anyone, and the upstream's
+      // question is refused rather than answered.
+      parked.question = question;
+      this.#abandon(parked, "the retry was refused");
+      return {
+        answer: Promise.resolve(
+          errorResponse(retry.id, denial.code, denial.message, denial.data) as JSONRPCMessage,
+        ),
+        cancel: () => {},
+      };
+    }
+    const answer = Promise.withResolvers<JSONRPCMessage>();
+    const complete = async (message: JSONRPCMessage, outcome: Outcome) => {
+      const seconds = (performance.now() - started) / 1000;
+      const internal = { ...message, id: internalId } as JSONRPCMessage;
+      try {
+        const completed = await this.hooks?.completeRequest?.(classified, internal, outcome, seconds) ??
+          internal;
+        answer.resolve({ ...completed, id: retry.id } as JSONRPCMessage);
+      } catch (error) {
+        answer.resolve(errorResponse(retry.id, ErrorCode.InternalError, errorText(error)) as JSONRPCMessage);
+      } finally {
+        done();
+      }
+    };
+    parked.waiter = this.#waiterFor(parked, internalId, (message) => {
+      void complete(message, "error" in message ? "error" : "ok");
+    });
+    this.downstream.onmessage?.({ jsonrpc: "2.0", id: question.id, result: response } as JSONRPCMessage);
+    return {
+      answer: answer.promise,
+      cancel: () => {
+        if (parked.waiter === undefined) return;
+        parked.waiter = undefined;
+        this.#abandon(parked, "the client closed its retry");
+        void complete(
+          errorResponse(internalId, ErrorCode.UpstreamError, "cancelled") as JSONRPCMessage,
+          "cancelled",
+        );
+      },
+    };
+  }
+
+  /** Ends a parked call nobody will resume: its open question is refused upstream and the call cancelled. */
+  #abandon(parked: ParkedCall, reason: string): void {
+    if (!this.#parked.has(parked.id)) return;
+    this.#unpark(parked);
+    if (this.closed) return;
+    if (parked.question) {
+      this.downstream.onmessage?.(
+        errorResponse(
+          parked.question.id,
+          ErrorCode.InternalError,
+          `Internal error: ${reason}`,
+        ) as JSONRPCMessage,
+      );
+      parked.question = undefined;
+    }
+    if (this.downstream.forget(parked.internalId)) {
+      this.downstream.onmessage?.({
+        jsonrpc: "2.0",
+        method: "notifications/cancelled",
+        params: { requestId: parked.internalId, reason },
+      } as JSONRPCMessage);
+    }
+    const waiter = parked.waiter;
+    parked.waiter = undefined;
+    waiter?.({ kind: "answer", answer: errorResponse(0, ErrorCode.UpstreamError, reason) as JSONRPCMessage });
+  }
+
+  #unpark(parked: ParkedCall): void {
+    clearTimeout(parked.timer);
+    this.#parked.delete(parked.id);
   }
 
   /** What the upstream announced in its `initialize` answer. */
@@ -381,4 +677,12 @@ export function bridgedParams(
   if (progressToken !== undefined) kept.progressToken = progressToken;
   const { _meta: _, ...rest } = params;
   return Object.keys(kept).length === 0 ? rest : { ...rest, _meta: kept };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

@@ -1,16 +1,23 @@
 /**
- * `subscriptions/listen` for 2026-07-28 clients through the sidecar to a 2025-xx upstream (server-everything
- * over Streamable HTTP), with the SDK v2 client's own `listen()`: the acknowledgement honors only what the caller
- * may use, a `resources/updated` for a subscribed, readable URI arrives on the stream, a URI the caller may not
- * read is never subscribed upstream (no decision line for it), one principal's notifications never reach
- * another's stream, closing the stream releases the upstream subscription, and a principal at its limit of open
- * listens is refused (429, recorded).
+ * 2026-07-28 clients of a 2025-xx upstream (server-everything over Streamable HTTP) through the sidecar's pooled
+ * sessions: `subscriptions/listen` and the multi-round bridge.
+ *
+ * Listen, with the SDK v2 client's own `listen()`: the acknowledgement honors only what the caller may use, a
+ * `resources/updated` for a subscribed, readable URI arrives on the stream, a URI the caller may not read is never
+ * subscribed upstream (no decision line for it), one principal's notifications never reach another's stream,
+ * closing the stream releases the upstream subscription, and a principal at its limit of open listens is refused
+ * (429, recorded).
+ *
+ * Multi-round bridge: the upstream's `elicitation/create` during a call becomes an `InputRequiredResult` with a
+ * sealed `requestState`; the v2 client's automatic retry resumes the parked upstream call; a tampered, foreign,
+ * replayed or re-targeted state is refused (400/-32602, recorded) and never reaches the upstream.
  *
  * One stack (everything server + sidecar) for the whole file.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { connectV2Client } from "../fixtures/sdk_v2.ts";
+import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { type EverythingProcess, startEverything } from "../fixtures/everything_process.ts";
 import { type SidecarProcess, startSidecarProcess } from "../fixtures/sidecar_process.ts";
 import { configHeadYaml } from "../fixtures/config_yaml.ts";
@@ -228,5 +235,152 @@ securityCase(
     } finally {
       for (const response of open) await response.body?.cancel();
     }
+  },
+);
+
+const ELICITING_TOOL = "trigger-elicitation-request";
+
+/** A JSON-RPC answer, as far as the bridge cases read it. */
+interface Answer {
+  id?: unknown;
+  result?: {
+    resultType?: string;
+    inputRequests: Record<string, { method: string }>;
+    requestState: string;
+    content?: unknown;
+  };
+  error?: { code: number; data: { reason: string } };
+}
+const MODERN_HEADERS = {
+  "content-type": "application/json",
+  accept: "application/json, text/event-stream",
+  "mcp-protocol-version": "2026-07-28",
+};
+
+/** A raw 2026-07-28 tools/call (or retry) by `who`, and its JSON answer. */
+async function modernCall(
+  who: Record<string, string>,
+  id: string,
+  name: string,
+  extra: Record<string, unknown> = {},
+): Promise<{ status: number; body: Answer }> {
+  const response = await fetch(url(), {
+    method: "POST",
+    headers: { ...who, ...MODERN_HEADERS, "mcp-method": "tools/call", "mcp-name": name },
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id,
+      method: "tools/call",
+      params: {
+        name,
+        arguments: {},
+        ...extra,
+        _meta: {
+          "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+          "io.modelcontextprotocol/clientCapabilities": { elicitation: {} },
+        },
+      },
+    }),
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+securityCase(
+  "bridge: the v2 client answers a 2025 upstream's elicitation through a multi-round call",
+  async () => {
+    const client = new Client({ name: "bridge-test", version: "1.0.0" }, {
+      versionNegotiation: { mode: { pin: "2026-07-28" } },
+      capabilities: { elicitation: { form: {} } },
+    });
+    const asked: string[] = [];
+    client.setRequestHandler("elicitation/create", (request) => {
+      asked.push(String(request.params.message));
+      return { action: "accept", content: { name: "Ada", check: true } };
+    });
+    await client.connect(new StreamableHTTPClientTransport(url(), { requestInit: { headers: ALICE } }));
+    try {
+      const result = await client.callTool({ name: ELICITING_TOOL, arguments: {} });
+      assert.equal(asked.length, 1, "the client was asked once");
+      assert.match(asked[0], /Please provide inputs/);
+      const text = JSON.stringify(result.content);
+      assert.match(text, /accept/);
+      assert.match(text, /Ada/, "the client's answer reached the upstream's tool");
+      const lines = await auditDecisions(shared().root);
+      assert.ok(
+        lines.some((line) =>
+          line.method === "elicitation/create" && line.direction === "server_to_client" &&
+          line.principal === "alice"
+        ),
+        "the question was not decided and recorded",
+      );
+      // The call and its retry are each decided and recorded.
+      const calls = lines.filter((line) =>
+        line.method === "tools/call" && line.tool === `ev-http/${ELICITING_TOOL}`
+      );
+      assert.equal(calls.length, 2, "the call and its retry");
+      assert.notEqual(calls[0].request_id, calls[1].request_id, "each under the client's own id");
+      assert.ok(calls.every((line) => line.decision === "allow" && line.principal === "alice"));
+    } finally {
+      await client.close();
+    }
+  },
+);
+
+securityCase(
+  "bridge: a tampered, foreign, re-targeted or replayed requestState is refused and recorded",
+  async () => {
+    const first = await modernCall(ALICE, "round-1", ELICITING_TOOL);
+    assert.equal(first.status, 200);
+    assert.equal(first.body.result!.resultType, "input_required");
+    const [key] = Object.keys(first.body.result!.inputRequests);
+    assert.equal(first.body.result!.inputRequests[key].method, "elicitation/create");
+    const state: string = first.body.result!.requestState;
+    assert.match(state, /^s1\./);
+    const answers = { [key]: { action: "accept", content: { name: "Eve", check: true } } };
+    const refusedWith = async (who: Record<string, string>, id: string, name: string, sent: string) => {
+      const retry = await modernCall(who, id, name, { requestState: sent, inputResponses: answers });
+      assert.equal(retry.status, 400, `${id}: ${JSON.stringify(retry.body)}`);
+      assert.equal(retry.body.error!.code, -32602);
+      assert.equal(retry.body.error!.data.reason, "request_state_invalid");
+    };
+    const tampered = state.slice(0, -2) + (state.at(-2) === "A" ? "B" : "A") + state.at(-1);
+    await refusedWith(ALICE, "tampered", ELICITING_TOOL, tampered);
+    await refusedWith(BOB, "foreign", ELICITING_TOOL, state);
+    await refusedWith(ALICE, "retargeted", "toggle-subscriber-updates", state);
+    // The genuine retry resumes the parked call and gets its result.
+    const resumed = await modernCall(ALICE, "round-2", ELICITING_TOOL, {
+      requestState: state,
+      inputResponses: answers,
+    });
+    assert.equal(resumed.status, 200, JSON.stringify(resumed.body));
+    assert.equal(resumed.body.id, "round-2");
+    assert.match(JSON.stringify(resumed.body.result!.content), /Eve/);
+    // The same state again: the question it answered is gone.
+    await refusedWith(ALICE, "replayed", ELICITING_TOOL, state);
+    const lines = await auditDecisions(shared().root);
+    const refusals = lines.filter((line) => line.reason === "request_state_invalid");
+    assert.equal(refusals.length, 4, "each refused retry has its line");
+    assert.deepEqual(refusals.map((line) => line.principal).sort(), ["alice", "alice", "alice", "bob"]);
+  },
+);
+
+securityCase(
+  "bridge: parked calls are bounded; a question beyond the bound is refused to the upstream",
+  async () => {
+    const parked: string[] = [];
+    for (let index = 0; index < 8; index++) {
+      const round = await modernCall(ALICE, `park-${index}`, ELICITING_TOOL);
+      assert.equal(
+        round.body.result?.resultType,
+        "input_required",
+        `park-${index}: ${JSON.stringify(round.body)}`,
+      );
+      parked.push(round.body.result!.requestState);
+    }
+    const ninth = await modernCall(ALICE, "park-8", ELICITING_TOOL);
+    assert.notEqual(ninth.body.result?.resultType, "input_required", "a ninth call was parked");
+    // Bob's pooled session is his own: his calls are not counted against Alice's bound.
+    const bobs = await modernCall(BOB, "bob-park", ELICITING_TOOL);
+    assert.equal(bobs.body.result?.resultType, "input_required");
   },
 );

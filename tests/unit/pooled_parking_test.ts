@@ -1,0 +1,185 @@
+/**
+ * The multi-round bridge of a pooled session, with a fake session on the upstream side: an upstream question
+ * during a call parks the call and answers the client with an `InputRequiredResult`; a retry is decided by the
+ * session's hooks and resumes it; parked calls are bounded in count and in time; a refused retry ends the call.
+ */
+import assert from "node:assert/strict";
+import { PooledUpstream, type RoundOptions } from "../../src/proxy/pooled_upstream.ts";
+import type { JSONRPCMessage, RequestId } from "../../src/mcp/jsonrpc.ts";
+import type { ProxySession } from "../../src/proxy/session.ts";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport";
+
+interface Fake {
+  pooled: PooledUpstream;
+  /** What reached the upstream side, in order. */
+  upstream: JSONRPCMessage[];
+  /** The upstream sends something to the client side. */
+  send(message: Record<string, unknown>, relatedRequestId?: RequestId): void;
+}
+
+async function fakePooled(): Promise<Fake> {
+  const upstream: JSONRPCMessage[] = [];
+  let downstream: Transport | undefined;
+  const opened = await PooledUpstream.open(
+    (transport) => {
+      downstream = transport;
+      transport.onmessage = (message) => {
+        upstream.push(message);
+        if ("method" in message && message.method === "initialize" && "id" in message) {
+          void transport.send(
+            { jsonrpc: "2.0", id: message.id, result: { capabilities: {} } } as JSONRPCMessage,
+          );
+        }
+      };
+      return Promise.resolve({ closing: false, close: () => Promise.resolve() } as unknown as ProxySession);
+    },
+    "test",
+    "up",
+  );
+  assert.ok(opened instanceof PooledUpstream);
+  // Short, so a call a case leaves parked does not hold the test open.
+  opened.parking = { maxParked: 8, parkMs: 200 };
+  return {
+    pooled: opened,
+    upstream,
+    send: (message, relatedRequestId) =>
+      void downstream!.send(
+        message as JSONRPCMessage,
+        relatedRequestId === undefined ? {} : { relatedRequestId },
+      ),
+  };
+}
+
+/** A message on the upstream side, as far as the cases read it. */
+type Wire = { id?: RequestId; method?: string; error?: { code: number }; params?: { requestId?: RequestId } };
+
+const ROUNDS: RoundOptions = {
+  clientCapabilities: { elicitation: {} },
+  stateFor: (parked, round) => Promise.resolve(`state:${parked}:${round}`),
+};
+const CALL = { id: "c-1", method: "tools/call", params: { name: "deploy", arguments: {} } };
+const ELICIT = { jsonrpc: "2.0", id: 77, method: "elicitation/create", params: { message: "ok?" } };
+
+function stateParts(answer: JSONRPCMessage): { parked: string; round: number; key: string } {
+  const result =
+    (answer as unknown as { result: { requestState: string; inputRequests: Record<string, unknown> } })
+      .result;
+  const [, parked, round] = result.requestState.split(":");
+  return { parked, round: Number(round), key: Object.keys(result.inputRequests)[0] };
+}
+
+Deno.test("a question parks the call; an allowed retry answers it upstream and gets the call's result", async () => {
+  const fake = await fakePooled();
+  const decided: string[] = [];
+  fake.pooled.hooks = {
+    checkRequest: (request) => {
+      decided.push(`${request.method}:${String(request.id)}`);
+      return undefined;
+    },
+    completeRequest: (_request, answer) => answer,
+  };
+  const first = fake.pooled.exchange(CALL, () => {}, ROUNDS);
+  fake.send(ELICIT, "modern-1");
+  const irr = await first.answer;
+  assert.equal((irr as { id: RequestId }).id, "c-1");
+  assert.equal((irr as unknown as { result: { resultType: string } }).result.resultType, "input_required");
+  const { parked, round, key } = stateParts(irr);
+  assert.equal(fake.pooled.parkedCount, 1);
+  const retry = await fake.pooled.resume(parked, round, {
+    id: "c-2",
+    method: "tools/call",
+    params: {
+      ...CALL.params,
+      inputResponses: { [key]: { action: "accept", content: {} } },
+      requestState: "x",
+    },
+  });
+  assert.ok(retry && retry !== "unanswered");
+  assert.equal(decided.length, 1);
+  assert.match(decided[0], /^tools\/call:retry-/, "the retry is decided under an id of the bridge's own");
+  // The client's answer went upstream as the answer to the upstream's own request id.
+  assert.deepEqual(fake.upstream.at(-1), {
+    jsonrpc: "2.0",
+    id: 77,
+    result: { action: "accept", content: {} },
+  });
+  fake.send({ jsonrpc: "2.0", id: "modern-1", result: { content: [{ type: "text", text: "done" }] } });
+  assert.deepEqual(await retry.answer, {
+    jsonrpc: "2.0",
+    id: "c-2",
+    result: { content: [{ type: "text", text: "done" }] },
+  });
+  assert.equal(fake.pooled.parkedCount, 0);
+  // Answered: the same round cannot be resumed again.
+  assert.equal(
+    await fake.pooled.resume(parked, round, { id: "c-3", method: "tools/call", params: {} }),
+    undefined,
+  );
+});
+
+Deno.test("a question the client did not declare, or beyond the bound, is refused to the upstream", async () => {
+  const fake = await fakePooled();
+  fake.pooled.parking = { maxParked: 1, parkMs: 60_000 };
+  const undeclared = fake.pooled.exchange(CALL, () => {}, { ...ROUNDS, clientCapabilities: {} });
+  fake.send(ELICIT, "modern-1");
+  assert.deepEqual((fake.upstream.at(-1) as { id: number; error: { code: number } }).error.code, -32601);
+  fake.send({ jsonrpc: "2.0", id: "modern-1", result: { content: [] } });
+  assert.equal("result" in await undeclared.answer, true);
+  const first = fake.pooled.exchange({ ...CALL, id: "a" }, () => {}, ROUNDS);
+  fake.send({ ...ELICIT, id: 78 }, "modern-2");
+  await first.answer;
+  fake.pooled.exchange({ ...CALL, id: "b" }, () => {}, ROUNDS);
+  fake.send({ ...ELICIT, id: 79 }, "modern-3");
+  const refused = fake.upstream.at(-1) as { id: number; error: { code: number } };
+  assert.deepEqual([refused.id, refused.error.code], [79, -32601]);
+  assert.equal(fake.pooled.parkedCount, 1);
+});
+
+Deno.test("a parked call nobody resumes in time is cancelled upstream and forgotten", async () => {
+  const fake = await fakePooled();
+  fake.pooled.parking = { maxParked: 4, parkMs: 20 };
+  const first = fake.pooled.exchange(CALL, () => {}, ROUNDS);
+  fake.send(ELICIT, "modern-1");
+  const { parked, round } = stateParts(await first.answer);
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  assert.equal(fake.pooled.parkedCount, 0);
+  const tail = fake.upstream.slice(-2) as Wire[];
+  assert.deepEqual([tail[0].id, tail[0].error?.code], [77, -32603]);
+  assert.deepEqual([tail[1].method, tail[1].params?.requestId], ["notifications/cancelled", "modern-1"]);
+  assert.equal(
+    await fake.pooled.resume(parked, round, { id: "late", method: "tools/call", params: {} }),
+    undefined,
+  );
+});
+
+Deno.test("a retry refused by the policy ends the parked call for everyone", async () => {
+  const fake = await fakePooled();
+  fake.pooled.hooks = {
+    checkRequest: () => ({ code: -32003, message: "Request denied by policy", data: { reason: "revoked" } }),
+  };
+  const first = fake.pooled.exchange(CALL, () => {}, ROUNDS);
+  fake.send(ELICIT, "modern-1");
+  const { parked, round, key } = stateParts(await first.answer);
+  const retry = await fake.pooled.resume(parked, round, {
+    id: "r",
+    method: "tools/call",
+    params: { ...CALL.params, inputResponses: { [key]: { action: "accept" } } },
+  });
+  assert.ok(retry && retry !== "unanswered");
+  const denied = await retry.answer as { id: string; error: { code: number } };
+  assert.deepEqual([denied.id, denied.error.code], ["r", -32003]);
+  assert.equal(fake.pooled.parkedCount, 0);
+  const tail = fake.upstream.slice(-2) as Wire[];
+  assert.equal(tail[0].id, 77);
+  assert.ok("error" in tail[0], "the question was refused upstream, never answered with the client's answer");
+  assert.equal(tail[1].method, "notifications/cancelled");
+  // A retry without the answer to the open question is told so and does not consume the round.
+  const again = fake.pooled.exchange({ ...CALL, id: "z" }, () => {}, ROUNDS);
+  fake.send({ ...ELICIT, id: 80 }, "modern-3");
+  const next = stateParts(await again.answer);
+  assert.equal(
+    await fake.pooled.resume(next.parked, next.round, { id: "y", method: "tools/call", params: {} }),
+    "unanswered",
+  );
+  assert.equal(fake.pooled.parkedCount, 1);
+});
