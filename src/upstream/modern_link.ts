@@ -17,8 +17,12 @@
  *   answered here; revision 2026-07-28 has no such methods), and its notifications reach the session as the
  *   upstream's own (a legacy client's GET stream, a pooled session's listen streams);
  * - `resultType`, `ttlMs` and `cacheScope` are taken off results, because they mean nothing to a 2025 client
- *   and a strict one may refuse unknown keys; a result that asks for more input (`InputRequiredResult`) is
- *   refused with an error, since bridging multi-round requests to a legacy session is not built.
+ *   and a strict one may refuse unknown keys;
+ * - a result that asks for more input (`InputRequiredResult`) becomes server→client requests on the session
+ *   (elicitation, sampling, roots — only the kinds the client declared), and their answers go back in a retry
+ *   with a new id and the upstream's `requestState` untouched (bounded in rounds); for a pooled session
+ *   (`relayInputRequired`) the result is passed on as it is, for the 2026 client to answer;
+ * - a request the session cancelled is aborted upstream (every round of it) and gets no answer from the link.
  *
  * @module
  */
@@ -51,6 +55,16 @@ const CHANGE_NOTIFICATIONS = new Set([
   "notifications/resources/list_changed",
   "notifications/resources/updated",
 ]);
+/** How many multi-round answers one request may get before the link gives up on it. */
+const MAX_INPUT_ROUNDS = 8;
+/** How many questions one multi-round answer may ask. */
+const MAX_INPUT_REQUESTS = 16;
+/** What an upstream may ask a 2025 client through the link, and the client capability each needs. */
+const QUESTION_CAPABILITY: Readonly<Record<string, string>> = {
+  "elicitation/create": "elicitation",
+  "sampling/createMessage": "sampling",
+  "roots/list": "roots",
+};
 /** Result keys of 2026-07-28 that a 2025 client does not know. */
 const MODERN_ONLY_RESULT_KEYS = ["resultType", "ttlMs", "cacheScope"] as const;
 
@@ -88,8 +102,15 @@ export class ModernUpstreamLink implements Transport {
 
   readonly #options: ModernLinkOptions;
   readonly #fetch: typeof fetch;
-  /** In-flight POSTs by the request id they carry, so a cancellation can abort one. */
+  /** In-flight requests by the session's request id (every round of one), so a cancellation can abort it. */
   readonly #inFlight = new Map<string | number, AbortController>();
+  /** Requests the session cancelled, until their aborted work has ended (then they get no answer). */
+  readonly #cancelled = new Set<string | number>();
+  /** Questions asked of the session's client for a multi-round answer, by the id the link gave them. */
+  readonly #questions = new Map<string, { resolve(result: Json): void; reject(error: Error): void }>();
+  #questionCount = 0;
+  /** The link's own requests in flight, aborted when it closes. */
+  readonly #own = new Set<AbortController>();
   #clientCapabilities: Json = {};
   #clientInfo: Json | undefined;
   /** Tool name → its `Mcp-Param-*` declarations (undefined: the tool's schema is invalid). */
@@ -123,6 +144,7 @@ export class ModernUpstreamLink implements Transport {
     this.#closed = true;
     this.#listen?.abort();
     for (const controller of this.#inFlight.values()) controller.abort();
+    for (const controller of this.#own) controller.abort();
     this.#inFlight.clear();
     this.onclose?.();
     return Promise.resolve();
@@ -130,7 +152,11 @@ export class ModernUpstreamLink implements Transport {
 
   send(message: JSONRPCMessage): Promise<void> {
     if (this.#closed) return Promise.reject(new Error("the upstream link is closed"));
-    if (!("method" in message)) return Promise.resolve(); // 2026 has no server→client requests to answer
+    if (!("method" in message)) {
+      // The client's answer to a question this link asked for an upstream's multi-round answer.
+      this.#answered(message as Json);
+      return Promise.resolve();
+    }
     if (!("id" in message) || message.id === undefined) {
       this.#notify(message.method, message.params as Json | undefined);
       return Promise.resolve();
@@ -150,9 +176,12 @@ export class ModernUpstreamLink implements Transport {
   #notify(method: string, params: Json | undefined): void {
     if (method !== "notifications/cancelled") return; // initialized, roots changes: nothing upstream
     const requestId = params?.requestId;
-    if (typeof requestId === "string" || typeof requestId === "number") {
-      this.#inFlight.get(requestId)?.abort();
-    }
+    if (typeof requestId !== "string" && typeof requestId !== "number") return;
+    const controller = this.#inFlight.get(requestId);
+    if (!controller) return;
+    // Closing the request's stream is the cancellation in 2026-07-28; the session already answered the client.
+    this.#cancelled.add(requestId);
+    controller.abort();
   }
 
   async #initialize(id: string | number, params: Json | undefined): Promise<void> {
@@ -286,20 +315,90 @@ export class ModernUpstreamLink implements Transport {
 
   async #forward(id: string | number, method: string, params: Json | undefined): Promise<void> {
     const extra = method === "tools/call" ? await this.#paramHeaders(params) : {};
-    const answer = await this.#post(id, method, params ?? {}, extra);
-    if ("result" in answer && isJson(answer.result)) {
-      if (method === "tools/list") this.#learnTools(answer.result, false);
-      const result = { ...answer.result };
-      if (result.resultType !== undefined && result.resultType !== "complete") {
-        if (this.relayInputRequired && result.resultType === "input_required") {
+    const controller = new AbortController();
+    this.#inFlight.set(id, controller);
+    try {
+      let sent: Json = params ?? {};
+      for (let round = 0;; round++) {
+        // Each round is a new request upstream (a retry must carry a new id); the session knows only `id`.
+        const wireId = round === 0 ? id : `${id}#round-${round}`;
+        const answer = await this.#post(wireId, method, sent, extra, controller.signal);
+        if (!("result" in answer) || !isJson(answer.result)) return this.#deliver({ ...answer, id });
+        if (method === "tools/list") this.#learnTools(answer.result, false);
+        const result = { ...answer.result };
+        if (result.resultType === "input_required" && this.relayInputRequired) {
           return this.#deliver({ jsonrpc: "2.0", id, result } as JSONRPCMessage);
         }
-        throw new Error(`the upstream answered with resultType '${String(result.resultType)}', not relayed`);
+        if (result.resultType === "input_required") {
+          // A 2025 client is asked the questions as server→client requests on its session; the answers go back
+          // in the retry, with the upstream's requestState untouched.
+          if (round >= MAX_INPUT_ROUNDS) {
+            throw new Error(`the upstream asked for input more than ${MAX_INPUT_ROUNDS} times`);
+          }
+          const inputResponses = await this.#askSession(result.inputRequests, controller.signal);
+          const { requestState: _, inputResponses: __, ...base } = params ?? {};
+          sent = {
+            ...base,
+            inputResponses,
+            ...(typeof result.requestState === "string" && { requestState: result.requestState }),
+          };
+          continue;
+        }
+        if (result.resultType !== undefined && result.resultType !== "complete") {
+          throw new Error(
+            `the upstream answered with resultType '${String(result.resultType)}', not relayed`,
+          );
+        }
+        for (const key of MODERN_ONLY_RESULT_KEYS) delete result[key];
+        return this.#deliver({ jsonrpc: "2.0", id, result } as JSONRPCMessage);
       }
-      for (const key of MODERN_ONLY_RESULT_KEYS) delete result[key];
-      return this.#deliver({ jsonrpc: "2.0", id, result } as JSONRPCMessage);
+    } finally {
+      this.#inFlight.delete(id);
     }
-    this.#deliver(answer);
+  }
+
+  /**
+   * Asks the session's client each embedded request of an `InputRequiredResult` (the kinds the client declared
+   * at initialize, and no others) and collects the answers by key. A refused or failed question fails the call.
+   */
+  async #askSession(inputRequests: unknown, signal: AbortSignal): Promise<Json> {
+    if (!isJson(inputRequests)) return {};
+    const entries = Object.entries(inputRequests);
+    if (entries.length > MAX_INPUT_REQUESTS) {
+      throw new Error(`the upstream asked more than ${MAX_INPUT_REQUESTS} questions`);
+    }
+    // Every question is checked before any is asked: a refused one fails the call with nothing asked.
+    const questions = entries.map(([key, request]) => {
+      if (
+        !isJson(request) || typeof request.method !== "string" || !(request.method in QUESTION_CAPABILITY)
+      ) {
+        throw new Error(`the upstream asked the client something it may not (${key})`);
+      }
+      if (!isJson(this.#clientCapabilities[QUESTION_CAPABILITY[request.method]])) {
+        throw new Error(`the upstream asked for ${request.method}, which the client did not declare`);
+      }
+      return { key, method: request.method, params: isJson(request.params) ? request.params : undefined };
+    });
+    const asked = questions.map(({ key, method, params }) => {
+      const questionId = `sidecar-input-${++this.#questionCount}`;
+      const answered = new Promise<Json>((resolve, reject) => {
+        this.#questions.set(questionId, { resolve, reject });
+        if (signal.aborted) reject(new Error("cancelled"));
+        signal.addEventListener("abort", () => reject(new Error("cancelled")), { once: true });
+      }).finally(() => this.#questions.delete(questionId));
+      this.#deliver({ jsonrpc: "2.0", id: questionId, method, ...(params !== undefined && { params }) });
+      return answered.then((result) => [key, result] as const);
+    });
+    return Object.fromEntries(await Promise.all(asked));
+  }
+
+  /** The client answered a question (or refused it). */
+  #answered(message: Json): void {
+    const question = typeof message.id === "string" ? this.#questions.get(message.id) : undefined;
+    if (!question) return;
+    if (isJson(message.result)) return question.resolve(message.result);
+    const error = isJson(message.error) ? message.error : {};
+    question.reject(new Error(`the client could not answer: ${String(error.message ?? "no result")}`));
   }
 
   /** The `Mcp-Param-*` headers a call needs; a tool whose declarations are invalid is refused. */
@@ -344,19 +443,21 @@ export class ModernUpstreamLink implements Transport {
     method: string,
     params: Json,
     extraHeaders: Record<string, string> = {},
+    signal?: AbortSignal,
   ): Promise<Json & { id: string | number }> {
-    const controller = new AbortController();
-    this.#inFlight.set(id, controller);
+    // Requests of the link's own (discover, tool lists, subscriptions) end with the link.
+    const own = signal ? undefined : new AbortController();
+    if (own) this.#own.add(own);
     try {
       const response = await this.#fetch(this.#options.url, {
         method: "POST",
         headers: this.#headersFor(method, params, extraHeaders),
         body: JSON.stringify(this.#bodyFor(id, method, params)),
-        signal: controller.signal,
+        signal: signal ?? own!.signal,
       });
       return await this.#answerOf(id, response);
     } finally {
-      this.#inFlight.delete(id);
+      if (own) this.#own.delete(own);
     }
   }
 
@@ -433,6 +534,8 @@ export class ModernUpstreamLink implements Transport {
 
   #answerError(id: string | number, error: unknown): void {
     if (this.#closed) return;
+    // A cancelled request is not answered: the client gave up on it and the session settled it as cancelled.
+    if (this.#cancelled.delete(id)) return;
     const reason = error instanceof Error ? error.message : String(error);
     this.#options.log.warn("modern upstream request failed", { upstream: this.#options.name, reason });
     this.#deliver({

@@ -17,6 +17,15 @@ import {
   McpServer,
 } from "@modelcontextprotocol/server";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
+import { Client as V1Client } from "@modelcontextprotocol/sdk/client";
+// @ts-types="@modelcontextprotocol/sdk/client/streamableHttp"
+import { StreamableHTTPClientTransport as V1StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+// @ts-types="@modelcontextprotocol/sdk/types"
+import {
+  ElicitRequestSchema,
+  ResourceUpdatedNotificationSchema,
+  ToolListChangedNotificationSchema,
+} from "@modelcontextprotocol/sdk/types.js";
 import { type SidecarProcess, startSidecarProcess } from "../fixtures/sidecar_process.ts";
 import { TOKENS } from "../fixtures/policy_stack.ts";
 import { auditDecisions, securityCase, sharedStack, waitFor } from "../fixtures/security_client.ts";
@@ -320,5 +329,68 @@ securityCase(
       upstream.seen.slice(before).every((request) => request.body.method !== "tools/call"),
       "the denied retry reached the upstream",
     );
+  },
+);
+
+/** An SDK v1 (2025) client of the 2026 upstream, declaring elicitation and accepting every question. */
+async function legacyClient(asked: string[]): Promise<V1Client> {
+  const client = new V1Client({ name: "legacy-rounds", version: "1.0.0" }, {
+    capabilities: { elicitation: {} },
+  });
+  client.setRequestHandler(ElicitRequestSchema, (request) => {
+    asked.push(String(request.params.message));
+    return { action: "accept", content: { yes: true } };
+  });
+  await client.connect(new V1StreamableHTTPClientTransport(route(), { requestInit: { headers: ALICE } }));
+  return client;
+}
+
+securityCase(
+  "a 2025 client answers a 2026 upstream's multi-round call as an ordinary elicitation",
+  async () => {
+    const { upstream } = shared();
+    const asked: string[] = [];
+    const client = await legacyClient(asked);
+    try {
+      const before = upstream.seen.length;
+      const result = await client.callTool({ name: "confirm", arguments: { text: "rollout" } });
+      assert.deepEqual(result.content, [{ type: "text", text: "confirmed rollout" }]);
+      assert.deepEqual(asked, ["Proceed with rollout?"]);
+      const calls = upstream.seen.slice(before).filter((request) => request.body.method === "tools/call");
+      assert.equal(calls.length, 2);
+      const retry = calls[1].body.params as Record<string, unknown>;
+      assert.equal(retry.requestState, "state-for-rollout", "the upstream's state came back untouched");
+      assert.notEqual(calls[0].body.id, calls[1].body.id);
+    } finally {
+      await client.close();
+    }
+  },
+);
+
+securityCase(
+  "a 2025 client gets list_changed and resources/updated from the link's upstream listen",
+  async () => {
+    const { upstream } = shared();
+    const client = await legacyClient([]);
+    try {
+      const events: string[] = [];
+      client.setNotificationHandler(ToolListChangedNotificationSchema, () => void events.push("tools"));
+      client.setNotificationHandler(
+        ResourceUpdatedNotificationSchema,
+        (notification) => void events.push(`updated ${notification.params.uri}`),
+      );
+      assert.equal(client.getServerCapabilities()?.resources?.subscribe, true);
+      await client.subscribeResource({ uri: "memo://one" });
+      const listens = upstream.seen.filter((request) => request.body.method === "subscriptions/listen");
+      const filter =
+        (listens.at(-1)!.body.params as { notifications: Record<string, unknown> }).notifications;
+      assert.deepEqual(filter.resourceSubscriptions, ["memo://one"]);
+      upstream.bus.publish({ kind: "tools_list_changed" });
+      upstream.bus.publish({ kind: "resource_updated", uri: "memo://one" });
+      assert.ok(await waitFor(() => events.length >= 2, 5_000), `events: ${events}`);
+      assert.deepEqual(events.sort(), ["tools", "updated memo://one"]);
+    } finally {
+      await client.close();
+    }
   },
 );

@@ -104,8 +104,8 @@ Deno.test("a legacy upstream refusing server/discover answers initialize with it
   assert.equal(delivered[0].id, 0);
 });
 
-Deno.test("results lose resultType/ttlMs/cacheScope; an input-required result is refused", async () => {
-  const { link, delivered } = linkTo((body) =>
+Deno.test("results lose resultType/ttlMs/cacheScope; an input-required result that never ends is bounded", async () => {
+  const { link, delivered, sent } = linkTo((body) =>
     body.method === "tools/list"
       ? json({
         jsonrpc: "2.0",
@@ -121,6 +121,11 @@ Deno.test("results lose resultType/ttlMs/cacheScope; an input-required result is
   await until(() => delivered.length === 2);
   assert.equal((delivered[1].error as { code: number }).code, -32603);
   assert.equal("result" in delivered[1], false);
+  // The first request and 8 retries, each echoing the state, each under a new id.
+  const gets = sent.filter((request) => request.body.method === "prompts/get").map((request) => request.body);
+  assert.equal(gets.length, 9);
+  assert.equal(new Set(gets.map((body) => body.id)).size, 9);
+  assert.ok(gets.slice(1).every((body) => body.params.requestState === "x"));
 });
 
 Deno.test("a call carries Mcp-Name and the tool's Mcp-Param headers; an SSE answer relays notifications", async () => {
@@ -163,7 +168,7 @@ Deno.test("a call carries Mcp-Name and the tool's Mcp-Param headers; an SSE answ
   );
 });
 
-Deno.test("notifications/cancelled aborts the request's POST", async () => {
+Deno.test("notifications/cancelled aborts the request's POST and the link does not answer it", async () => {
   let aborted = false;
   const { link, delivered } = linkTo((_body, init) =>
     new Promise<Response>((_resolve, reject) => {
@@ -177,7 +182,87 @@ Deno.test("notifications/cancelled aborts the request's POST", async () => {
   await link.send(
     { jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: 3 } } as JSONRPCMessage,
   );
-  await until(() => aborted && delivered.length === 1);
-  assert.equal(delivered[0].id, 3);
+  await until(() => aborted);
+  // The session settled the request as cancelled: a late -32603 from the link would be a second answer.
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.deepEqual(delivered, []);
+  await link.close();
+});
+
+const INPUT_REQUIRED = {
+  resultType: "input_required",
+  inputRequests: {
+    ok: {
+      method: "elicitation/create",
+      params: { message: "Proceed?", requestedSchema: { type: "object" } },
+    },
+  },
+  requestState: "upstream-opaque-state",
+};
+
+Deno.test("an InputRequiredResult becomes a question on the legacy session; the answer goes back in a retry", async () => {
+  const { link, sent, delivered } = linkTo((body) => {
+    if (body.method === "server/discover") return json({ jsonrpc: "2.0", id: body.id, result: DISCOVER });
+    if (body.params.requestState === undefined) {
+      return json({ jsonrpc: "2.0", id: body.id, result: INPUT_REQUIRED });
+    }
+    return json({ jsonrpc: "2.0", id: body.id, result: { content: [{ type: "text", text: "done" }] } });
+  });
+  await link.send(
+    {
+      ...INITIALIZE,
+      params: { ...(INITIALIZE as { params: object }).params, capabilities: { elicitation: {} } },
+    } as JSONRPCMessage,
+  );
+  await until(() => delivered.length === 1);
+  await link.send(
+    {
+      jsonrpc: "2.0",
+      id: 5,
+      method: "tools/call",
+      params: { name: "deploy", arguments: {} },
+    } as JSONRPCMessage,
+  );
+  await until(() => delivered.length === 2);
+  const question = delivered[1] as { id: string; method: string; params: Record<string, unknown> };
+  assert.equal(question.method, "elicitation/create");
+  assert.equal(question.params.message, "Proceed?");
+  await link.send(
+    {
+      jsonrpc: "2.0",
+      id: question.id,
+      result: { action: "accept", content: { yes: true } },
+    } as JSONRPCMessage,
+  );
+  await until(() => delivered.length === 3);
+  assert.deepEqual(delivered[2], {
+    jsonrpc: "2.0",
+    id: 5,
+    result: { content: [{ type: "text", text: "done" }] },
+  });
+  const calls = sent.filter((request) => request.body.method === "tools/call").map((request) => request.body);
+  assert.equal(calls.length, 2);
+  assert.notEqual(calls[0].id, calls[1].id, "the retry is a new request");
+  assert.equal(calls[1].params.requestState, "upstream-opaque-state");
+  assert.deepEqual(calls[1].params.inputResponses, { ok: { action: "accept", content: { yes: true } } });
+  await link.close();
+});
+
+Deno.test("a question the client did not declare is never asked; the call fails without a retry", async () => {
+  const { link, sent, delivered } = linkTo((body) =>
+    body.method === "server/discover"
+      ? json({ jsonrpc: "2.0", id: body.id, result: DISCOVER })
+      : json({ jsonrpc: "2.0", id: body.id, result: INPUT_REQUIRED })
+  );
+  await link.send(INITIALIZE); // declares roots only
+  await until(() => delivered.length === 1);
+  await link.send(
+    { jsonrpc: "2.0", id: 6, method: "tools/call", params: { name: "deploy" } } as JSONRPCMessage,
+  );
+  await until(() => delivered.length === 2);
+  const failed = delivered[1] as { id: number; error: { message: string } };
+  assert.equal(failed.id, 6);
+  assert.match(failed.error.message, /did not declare/);
+  assert.equal(sent.filter((request) => request.body.method === "tools/call").length, 1);
   await link.close();
 });
