@@ -68,15 +68,21 @@ const urlUpstream = z.strictObject({
   transport: z.enum(["streamable-http", "sse"]).default("streamable-http"),
   headers: z.record(z.string(), z.string()).default({}),
   /**
-   * Which MCP revision the upstream speaks: `legacy` (2024-11-05 … 2025-11-25, sessions and `initialize`) or
+   * Which MCP revision the upstream speaks: `legacy` (2024-11-05 … 2025-11-25, sessions and `initialize`),
    * `2026-07-28` (stateless; the sidecar answers a legacy client's `initialize` from the upstream's
-   * `server/discover` and forwards each request as a stateless 2026-07-28 request). Absent means `legacy`.
+   * `server/discover` and forwards each request as a stateless 2026-07-28 request), or `auto` (the sidecar asks
+   * `server/discover` once and uses 2026-07-28 when the upstream offers it, legacy when it answers like a legacy
+   * server). Absent means `legacy`.
    */
-  protocol: z.enum(["legacy", "2026-07-28"]).optional(),
-}).refine((upstream) => !(upstream.protocol === "2026-07-28" && upstream.transport === "sse"), {
-  error: "protocol 2026-07-28 has no HTTP+SSE transport: use `transport: streamable-http`",
-  path: ["protocol"],
-});
+  protocol: z.enum(["legacy", "2026-07-28", "auto"]).optional(),
+}).refine(
+  (upstream) =>
+    !(upstream.protocol !== undefined && upstream.protocol !== "legacy" && upstream.transport === "sse"),
+  {
+    error: "protocol 2026-07-28 (and auto) has no HTTP+SSE transport: use `transport: streamable-http`",
+    path: ["protocol"],
+  },
+);
 
 const upstream = z.union([commandUpstream, urlUpstream], {
   error: "an upstream needs exactly one of `command` (a stdio server) or `url` (an HTTP server)",

@@ -37,6 +37,7 @@ import {
 import { checkModernVersion, type EraRefusal, META } from "../mcp/protocol_versions.ts";
 import { checkInputRequired } from "./input_required.ts";
 import { ModernUpstreamLink } from "../upstream/modern_link.ts";
+import { AutoUpstreamLink } from "../upstream/era_probe.ts";
 import type { RefusalKind } from "../mcp/refusals.ts";
 import { PoolFullError, type SessionPool } from "../upstream/session_pool.ts";
 import { openSession, type RouteOptions } from "./open_session.ts";
@@ -119,14 +120,14 @@ export async function openPooledUpstream(context: PoolOpenContext): Promise<Pool
   // Known once open; the session may end before (then the open fails and the pool forgets it by itself).
   const held: { pooled?: PooledUpstream } = {};
   let sessionId: string | undefined;
-  let modernUpstream = false;
+  let link: { relayInputRequired: boolean; readonly isModern: boolean } | undefined;
   let hooks: PooledUpstream["hooks"];
   const openUpstream = () => {
     const transport = options.openUpstream();
-    if (transport instanceof ModernUpstreamLink) {
-      // A 2026-07-28 upstream: its multi-round answers and each request's own envelope pass through.
+    if (transport instanceof ModernUpstreamLink || transport instanceof AutoUpstreamLink) {
+      // A 2026-07-28 upstream (or one that may turn out to be): its multi-round answers pass through.
       transport.relayInputRequired = true;
-      modernUpstream = true;
+      link = transport;
     }
     return transport;
   };
@@ -157,7 +158,9 @@ export async function openPooledUpstream(context: PoolOpenContext): Promise<Pool
     upstream.name,
   );
   if (opened instanceof Response) throw new OpenRefused(opened);
-  opened.keepEnvelope = modernUpstream;
+  // Known once the session started (an auto link has asked the upstream by then): each request's own envelope
+  // reaches a 2026-07-28 upstream.
+  opened.keepEnvelope = link?.isModern === true;
   // A retry of a parked call is decided and recorded by the same policy stage as the session's requests.
   opened.hooks = hooks;
   held.pooled = opened;

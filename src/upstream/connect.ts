@@ -13,6 +13,7 @@ import { spawnSpecFor } from "./spawn_spec.ts";
 import { StdioUpstream } from "./stdio.ts";
 import { OrderedStreamableHttpUpstream } from "./ordered_streamable.ts";
 import { ModernUpstreamLink } from "./modern_link.ts";
+import { AutoUpstreamLink } from "./era_probe.ts";
 
 /** A transport to an upstream, plus the hooks HTTP upstreams offer. */
 export type UpstreamTransport = Transport & {
@@ -38,6 +39,16 @@ export function connectUpstream(upstream: UpstreamConfig, log: Logger): Upstream
   if (upstream.protocol === "2026-07-28") {
     // Stateless upstream: the link answers `initialize` from `server/discover` and sends each request alone.
     return new ModernUpstreamLink({ url, headers: upstream.headers, name: upstream.name, log });
+  }
+  if (upstream.protocol === "auto") {
+    // Asks server/discover once, then becomes the modern link or the ordinary transport below.
+    return new AutoUpstreamLink({
+      url,
+      headers: upstream.headers,
+      name: upstream.name,
+      log,
+      legacy: () => new OrderedStreamableHttpUpstream(url, upstream.headers, log),
+    });
   }
   return upstream.transport === "sse"
     ? new SSEClientTransport(url, { requestInit })

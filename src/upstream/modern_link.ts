@@ -129,6 +129,8 @@ export class ModernUpstreamLink implements Transport {
    * session's. Unset (a 2025 client's session), a multi-round answer cannot be relayed.
    */
   relayInputRequired = false;
+  /** This link always speaks 2026-07-28 upstream (see `AutoUpstreamLink.isModern`). */
+  readonly isModern = true;
 
   constructor(options: ModernLinkOptions) {
     this.#options = options;

@@ -28,6 +28,8 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import { type SidecarProcess, startSidecarProcess } from "../fixtures/sidecar_process.ts";
 import { TOKENS } from "../fixtures/policy_stack.ts";
+import { streamableSessions } from "../fixtures/streamable_sessions.ts";
+import { McpServer as V1McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { auditDecisions, securityCase, sharedStack, waitFor } from "../fixtures/security_client.ts";
 import { sha256Hex } from "../../src/sha256.ts";
 
@@ -120,9 +122,39 @@ function startRoundsUpstream(): RoundsUpstream {
   };
 }
 
+/** A legacy-only Streamable HTTP server (SDK v1, sessions required), for `protocol: auto` to fall back on. */
+function startLegacyUpstream(): { url: string; seen: string[]; close(): Promise<void> } {
+  const seen: string[] = [];
+  const sessions = streamableSessions(() => {
+    const server = new V1McpServer({ name: "legacy-echo", version: "1.0.0" });
+    server.registerTool(
+      "confirm",
+      { description: "Echoes" },
+      () => ({ content: [{ type: "text", text: "legacy" }] }),
+    );
+    return { server };
+  });
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (request) => {
+    if (request.method === "POST") {
+      const body = await request.clone().json().catch(() => ({}));
+      seen.push(String(body.method));
+    }
+    return await sessions.handle(request);
+  });
+  return {
+    url: `http://127.0.0.1:${server.addr.port}/mcp`,
+    seen,
+    close: async () => {
+      await sessions.closeAll();
+      await server.shutdown();
+    },
+  };
+}
+
 interface RoundsStack extends AsyncDisposable {
   root: string;
   upstream: RoundsUpstream;
+  legacy: ReturnType<typeof startLegacyUpstream>;
   sidecar: SidecarProcess;
 }
 
@@ -132,6 +164,8 @@ async function startRoundsStack(): Promise<RoundsStack> {
   started.defer(() => Deno.remove(root, { recursive: true }));
   const upstream = startRoundsUpstream();
   started.defer(() => upstream.close());
+  const legacy = startLegacyUpstream();
+  started.defer(() => legacy.close());
   await Deno.writeTextFile(
     join(root, "policy.yaml"),
     `version: perm.unify.r1
@@ -149,7 +183,7 @@ roles:
     permissions: []
   reader:
     epochs: [epoch-1]
-    tools: [rounds]
+    tools: [rounds, autorounds, autolegacy]
     resources: ["memo://one"]
     permissions: [read, call]
 principals:
@@ -160,6 +194,12 @@ tools:
       confirm: { action: read }
       sneaky: { action: read }
       wipe: { action: write }
+  autorounds:
+    ops:
+      confirm: { action: read }
+  autolegacy:
+    ops:
+      confirm: { action: read }
 `,
   );
   const configFile = join(root, "config.yaml");
@@ -181,18 +221,26 @@ upstreams:
     route: m1
     url: ${upstream.url}
     protocol: 2026-07-28
+  - name: autorounds
+    route: m2
+    url: ${upstream.url}
+    protocol: auto
+  - name: autolegacy
+    route: m3
+    url: ${legacy.url}
+    protocol: auto
 `,
   );
   const sidecar = started.use(await startSidecarProcess(configFile));
   const teardown = started.move();
-  return { root, upstream, sidecar, [Symbol.asyncDispose]: () => teardown.disposeAsync() };
+  return { root, upstream, legacy, sidecar, [Symbol.asyncDispose]: () => teardown.disposeAsync() };
 }
 
 const shared = sharedStack(startRoundsStack);
-const route = () => new URL(`${shared().sidecar.url}/m1/mcp`);
+const route = (name = "m1") => new URL(`${shared().sidecar.url}/${name}/mcp`);
 
 /** A pinned SDK v2 client that answers elicitations with "accept". */
-async function pinnedClient(capabilities: Record<string, unknown> = {}): Promise<Client> {
+async function pinnedClient(capabilities: Record<string, unknown> = {}, name = "m1"): Promise<Client> {
   const client = new Client({ name: "rounds-test", version: "1.0.0" }, {
     versionNegotiation: { mode: { pin: "2026-07-28" } },
     capabilities,
@@ -200,7 +248,7 @@ async function pinnedClient(capabilities: Record<string, unknown> = {}): Promise
   if (capabilities.elicitation) {
     client.setRequestHandler("elicitation/create", () => ({ action: "accept", content: { yes: true } }));
   }
-  await client.connect(new StreamableHTTPClientTransport(route(), { requestInit: { headers: ALICE } }));
+  await client.connect(new StreamableHTTPClientTransport(route(name), { requestInit: { headers: ALICE } }));
   return client;
 }
 
@@ -333,7 +381,7 @@ securityCase(
 );
 
 /** An SDK v1 (2025) client of the 2026 upstream, declaring elicitation and accepting every question. */
-async function legacyClient(asked: string[]): Promise<V1Client> {
+async function legacyClient(asked: string[], name = "m1"): Promise<V1Client> {
   const client = new V1Client({ name: "legacy-rounds", version: "1.0.0" }, {
     capabilities: { elicitation: {} },
   });
@@ -341,7 +389,7 @@ async function legacyClient(asked: string[]): Promise<V1Client> {
     asked.push(String(request.params.message));
     return { action: "accept", content: { yes: true } };
   });
-  await client.connect(new V1StreamableHTTPClientTransport(route(), { requestInit: { headers: ALICE } }));
+  await client.connect(new V1StreamableHTTPClientTransport(route(name), { requestInit: { headers: ALICE } }));
   return client;
 }
 
@@ -394,3 +442,40 @@ securityCase(
     }
   },
 );
+
+securityCase("protocol auto: a 2026 upstream is found by one server/discover and served as one", async () => {
+  const { upstream } = shared();
+  const asked: string[] = [];
+  const legacyClientOfAuto = await legacyClient(asked, "m2");
+  const modern = await pinnedClient({ elicitation: {} }, "m2");
+  try {
+    const viaLegacy = await legacyClientOfAuto.callTool({ name: "confirm", arguments: { text: "auto-1" } });
+    assert.deepEqual(viaLegacy.content, [{ type: "text", text: "confirmed auto-1" }]);
+    const viaModern = await modern.callTool({ name: "confirm", arguments: { text: "auto-2" } });
+    assert.deepEqual(viaModern.content, [{ type: "text", text: "confirmed auto-2" }]);
+    const methods = upstream.seen.map((request) => request.body.method);
+    assert.ok(!methods.includes("initialize"), "the 2026 upstream never sees initialize");
+    const probes = upstream.seen.filter((request) => request.body.id === "sidecar-era-probe");
+    assert.equal(probes.length, 1, "the era is asked once");
+  } finally {
+    await legacyClientOfAuto.close();
+    await modern.close();
+  }
+});
+
+securityCase("protocol auto: a legacy-only upstream is served through ordinary sessions", async () => {
+  const { legacy } = shared();
+  const client = await legacyClient([], "m3");
+  const modern = await pinnedClient({}, "m3");
+  try {
+    const result = await client.callTool({ name: "confirm", arguments: {} });
+    assert.deepEqual(result.content, [{ type: "text", text: "legacy" }]);
+    const pooled = await modern.callTool({ name: "confirm", arguments: {} });
+    assert.deepEqual(pooled.content, [{ type: "text", text: "legacy" }]);
+    assert.equal(legacy.seen.filter((method) => method === "server/discover").length, 1, "asked once");
+    assert.ok(legacy.seen.includes("initialize"), "legacy sessions initialize upstream");
+  } finally {
+    await client.close();
+    await modern.close();
+  }
+});
