@@ -44,6 +44,8 @@ import type { Logger } from "../telemetry/log.ts";
 const INTERNAL_ERROR = -32603;
 /** How many `tools/list` pages are read to learn a tool's `x-mcp-header` declarations. */
 const MAX_TOOL_PAGES = 20;
+/** How long an upstream has to acknowledge `subscriptions/listen`, in milliseconds. */
+const LISTEN_ACK_MS = 10_000;
 /** How often a lost upstream listen is re-opened in a row before the link gives up on it (and logs why). */
 const MAX_LISTEN_RETRIES = 5;
 /** How long to wait before re-opening a lost upstream listen, in milliseconds. */
@@ -122,6 +124,8 @@ export class ModernUpstreamLink implements Transport {
   /** The upstream listen in force, if any. */
   #listen: AbortController | undefined;
   #listens = 0;
+  /** Whether the session has its initialize answer (change notifications are relayed only after it). */
+  #initialized = false;
   #closed = false;
   /**
    * Set for a pooled session (2026-07-28 clients): an `InputRequiredResult` is passed on unchanged for the
@@ -199,10 +203,23 @@ export class ModernUpstreamLink implements Transport {
     }
     const requested = typeof params?.protocolVersion === "string" ? params.protocolVersion : "";
     this.#upstreamCapabilities = isJson(discover.capabilities) ? discover.capabilities : {};
-    const result = initializeResultFromDiscover(discover, requested, LEGACY_VERSIONS);
+    // list_changed reaches the session unasked, as a 2025 server's would, through the link's upstream listen.
+    // An upstream that will not hold one cannot deliver what it announced: the client is not promised it.
+    const listening = await this.#relisten().then(() => true, (error) => {
+      this.#options.log.warn("upstream refused subscriptions/listen; change notifications are not offered", {
+        upstream: this.#options.name,
+        reason: error instanceof Error ? error.message : String(error),
+      });
+      return false;
+    });
+    if (!listening) this.#upstreamCapabilities = withoutChangeNotifications(this.#upstreamCapabilities);
+    const result = initializeResultFromDiscover(
+      { ...discover, capabilities: this.#upstreamCapabilities },
+      requested,
+      LEGACY_VERSIONS,
+    );
     this.#deliver({ jsonrpc: "2.0", id, result } as JSONRPCMessage);
-    // list_changed reaches the session unasked, as a 2025 server's would.
-    void this.#relisten().catch(() => {});
+    this.#initialized = true;
   }
 
   /** `resources/subscribe` and `unsubscribe`: the upstream listen is re-opened with the new set of URIs. */
@@ -219,9 +236,16 @@ export class ModernUpstreamLink implements Transport {
     if (typeof uri !== "string" || uri.length === 0) {
       return this.#deliver({ jsonrpc: "2.0", id, error: { code: -32602, message: "Invalid params: uri" } });
     }
+    const had = this.#subscribed.has(uri);
     if (method === "resources/subscribe") this.#subscribed.add(uri);
     else this.#subscribed.delete(uri);
-    await this.#relisten();
+    try {
+      await this.#relisten();
+    } catch (error) {
+      // Not subscribed after all: the set stays what the upstream really listens for.
+      if (!had && method === "resources/subscribe") this.#subscribed.delete(uri);
+      throw error;
+    }
     this.#deliver({ jsonrpc: "2.0", id, result: {} });
   }
 
@@ -254,7 +278,22 @@ export class ModernUpstreamLink implements Transport {
     this.#listen = controller;
     const acknowledged = Promise.withResolvers<void>();
     void this.#holdListen(filter, controller, acknowledged, 0);
-    await acknowledged.promise;
+    // An upstream that holds the stream but never acknowledges it is not listening.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error("subscriptions/listen was not acknowledged")), LISTEN_ACK_MS);
+    });
+    try {
+      await Promise.race([acknowledged.promise, late]);
+    } catch (error) {
+      if (this.#listen === controller) {
+        controller.abort();
+        this.#listen = undefined;
+      }
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async #holdListen(
@@ -293,7 +332,8 @@ export class ModernUpstreamLink implements Transport {
           acked = true;
           retries = 0;
           acknowledged.resolve();
-        } else if (acked && CHANGE_NOTIFICATIONS.has(message.method)) {
+        } else if (acked && this.#initialized && CHANGE_NOTIFICATIONS.has(message.method)) {
+          // (Before the client has its initialize answer a change means nothing to it: it lists afterwards.)
           this.#deliver(withoutSubscriptionId(message));
         }
       }
@@ -550,6 +590,20 @@ export class ModernUpstreamLink implements Transport {
   #deliver(message: JSONRPCMessage | Json): void {
     if (!this.#closed) this.onmessage?.(message as JSONRPCMessage);
   }
+}
+
+/** Capabilities without `listChanged` and `subscribe`: what a link without an upstream listen can deliver. */
+function withoutChangeNotifications(capabilities: Json): Json {
+  const cut: Json = {};
+  for (const [family, value] of Object.entries(capabilities)) {
+    if (!isJson(value)) {
+      cut[family] = value;
+      continue;
+    }
+    const { listChanged: _, subscribe: __, ...rest } = value;
+    cut[family] = rest;
+  }
+  return cut;
 }
 
 /** `_meta` without the envelope keys a client may not set for a 2025 session (the session's own are used). */

@@ -266,3 +266,50 @@ Deno.test("a question the client did not declare is never asked; the call fails 
   assert.equal(sent.filter((request) => request.body.method === "tools/call").length, 1);
   await link.close();
 });
+
+Deno.test("list_changed and subscribe are not promised when the upstream will not hold a listen", async () => {
+  const announcing = {
+    ...DISCOVER,
+    capabilities: { tools: { listChanged: true }, resources: { subscribe: true, listChanged: true } },
+  };
+  const { link, sent, delivered } = linkTo((body) =>
+    body.method === "server/discover"
+      ? json({ jsonrpc: "2.0", id: body.id, result: announcing })
+      : json({ jsonrpc: "2.0", id: body.id, error: { code: -32601, message: "Method not found" } }, 404)
+  );
+  await link.send(INITIALIZE);
+  await until(() => delivered.length === 1);
+  const result = delivered[0].result as { capabilities: Record<string, unknown> };
+  assert.deepEqual(result.capabilities, { tools: {}, resources: {} });
+  assert.ok(sent.some((request) => request.body.method === "subscriptions/listen"), "the listen was tried");
+  await link.close();
+});
+
+Deno.test("with an upstream that holds a listen, its change notifications reach the session", async () => {
+  const announcing = { ...DISCOVER, capabilities: { tools: { listChanged: true } } };
+  const { link, delivered } = linkTo((body) => {
+    if (body.method === "server/discover") return json({ jsonrpc: "2.0", id: body.id, result: announcing });
+    const events = [
+      {
+        method: "notifications/subscriptions/acknowledged",
+        params: {
+          notifications: body.params.notifications,
+          _meta: { "io.modelcontextprotocol/subscriptionId": body.id },
+        },
+      },
+      {
+        method: "notifications/tools/list_changed",
+        params: { _meta: { "io.modelcontextprotocol/subscriptionId": body.id } },
+      },
+      { method: "notifications/message", params: { level: "info", data: "not a change" } },
+    ].map((event) => `event: message\ndata: ${JSON.stringify({ jsonrpc: "2.0", ...event })}\n\n`).join("");
+    return new Response(events, { headers: { "content-type": "text/event-stream" } });
+  });
+  await link.send(INITIALIZE);
+  await until(() => delivered.length >= 2);
+  const result = delivered[0].result as { capabilities: Record<string, unknown> };
+  assert.deepEqual(result.capabilities, { tools: { listChanged: true } });
+  // The upstream's subscription id is not passed on; only change notifications are.
+  assert.deepEqual(delivered[1], { jsonrpc: "2.0", method: "notifications/tools/list_changed", params: {} });
+  await link.close();
+});
