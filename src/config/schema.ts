@@ -79,7 +79,8 @@ const urlUpstream = z.strictObject({
   (upstream) =>
     !(upstream.protocol !== undefined && upstream.protocol !== "legacy" && upstream.transport === "sse"),
   {
-    error: "protocol 2026-07-28 (and auto) has no HTTP+SSE transport: use `transport: streamable-http`",
+    error:
+      "protocol 2026-07-28 has no HTTP+SSE transport (nor does auto, which may find 2026-07-28): use `transport: streamable-http`",
     path: ["protocol"],
   },
 );
