@@ -9,6 +9,7 @@
  * - Every later notification passes the policy again (a rotation or revocation in between applies): a
  *   `resources/updated` for a URI this caller may not read (or did not subscribe to) is dropped, a
  *   `list_changed` only reaches a caller who may still use that family. Anything else is not relayed.
+ * - A listen with nothing honored ends right after its acknowledgement (as the SDK's own listen router does).
  * - Closing the stream ends the subscription: the feed listener goes, the upstream resource subscriptions are
  *   released, and so is the pooled session. An upstream session that ends closes the stream without a result,
  *   which tells the client the subscription was lost (it re-listens).
@@ -234,6 +235,8 @@ export async function openListen(options: ListenOptions): Promise<Response> {
     start(sse) {
       controller = sse;
       send(stamped("notifications/subscriptions/acknowledged", { notifications: honored }, options.id));
+      // Nothing honored: nothing will ever be sent, so the stream (and the caller's slot) ends at once.
+      if (Object.keys(honored).length === 0) return end(true);
       stopListening = feed.onNotification(relay);
       stopWatchingClose = feed.onClose(() => end(true));
       keepAlive = setInterval(() => {

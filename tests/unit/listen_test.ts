@@ -175,3 +175,20 @@ Deno.test("the client closing the stream ends the subscription", async () => {
   assert.equal(ended, 1);
   assert.equal(fake.listeners.size, 0);
 });
+
+Deno.test("a listen with nothing honored ends after its acknowledgement and frees its slot", async () => {
+  const fake = fakeFeed({ tools: {} }); // no listChanged anywhere, no subscribe
+  let ended = 0;
+  const response = await openListen({
+    id: "l",
+    filter: { toolsListChanged: true, resourceSubscriptions: ["memo://x"] },
+    feed: fake.feed,
+    policy: { reach: () => ({ tools: true, prompts: true, resources: true }), mayRead: () => true },
+    keepAliveMs: 60_000,
+    onEnd: () => ended++,
+  });
+  const text = await response.text();
+  assert.match(text, /notifications\/subscriptions\/acknowledged/);
+  assert.equal(ended, 1);
+  assert.equal(fake.listeners.size, 0);
+});
