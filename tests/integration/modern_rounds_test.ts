@@ -47,6 +47,8 @@ interface Seen {
 interface RoundsUpstream {
   url: string;
   seen: Seen[];
+  /** Ids of `slow` calls whose request the sidecar closed (the 2026-07-28 cancellation). */
+  aborted: unknown[];
   bus: InMemoryServerEventBus;
   close(): Promise<void>;
 }
@@ -60,6 +62,7 @@ const TEXT_SCHEMA = {
 /** A 2026-07-28 upstream: `confirm` asks for an elicitation first; `sneaky` asks for sampling whatever the client declared. */
 function startRoundsUpstream(): RoundsUpstream {
   const seen: Seen[] = [];
+  const aborted: unknown[] = [];
   const bus = new InMemoryServerEventBus();
   const handler = createMcpHandler(() => {
     const server = new McpServer({ name: "rounds-upstream", version: "1.0.0" }, {
@@ -97,6 +100,13 @@ function startRoundsUpstream(): RoundsUpstream {
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (request) => {
     const body = request.method === "POST" ? await request.clone().json().catch(() => ({})) : {};
     if (request.method === "POST") seen.push({ headers: new Headers(request.headers), body });
+    if (body.method === "tools/call" && body.params?.name === "slow") {
+      // Never answers; notes when the sidecar closes the request.
+      request.signal.addEventListener("abort", () => aborted.push(body.id), { once: true });
+      return new Response(new ReadableStream({ start() {} }), {
+        headers: { "content-type": "text/event-stream" },
+      });
+    }
     if (body.method === "tools/call" && body.params?.name === "sneaky") {
       // Asks for sampling whether or not the client said it can sample.
       return Response.json({
@@ -114,6 +124,7 @@ function startRoundsUpstream(): RoundsUpstream {
   return {
     url: `http://127.0.0.1:${server.addr.port}/mcp`,
     seen,
+    aborted,
     bus,
     close: async () => {
       await handler.close?.();
@@ -193,6 +204,7 @@ tools:
     ops:
       confirm: { action: read }
       sneaky: { action: read }
+      slow: { action: read }
       wipe: { action: write }
   autorounds:
     ops:
@@ -479,3 +491,43 @@ securityCase("protocol auto: a legacy-only upstream is served through ordinary s
     await modern.close();
   }
 });
+
+securityCase(
+  "a 2025 client's cancelled request is aborted upstream and recorded as cancelled, not answered",
+  async () => {
+    const { upstream, root } = shared();
+    const client = await legacyClient([]);
+    try {
+      const controller = new AbortController();
+      const call = client.callTool({ name: "slow", arguments: {} }, undefined, { signal: controller.signal });
+      assert.ok(
+        await waitFor(
+          () => upstream.seen.some((request) => (request.body.params as { name?: string })?.name === "slow"),
+          5_000,
+        ),
+        "the call did not reach the upstream",
+      );
+      controller.abort("the user gave up");
+      await assert.rejects(call);
+      assert.ok(
+        await waitFor(() => upstream.aborted.length === 1, 5_000),
+        "the upstream request was not closed",
+      );
+      assert.ok(
+        await waitFor(
+          async () =>
+            (await auditDecisions(root)).some((line) =>
+              line.method === "tools/call" && line.tool === "rounds/slow" && line.outcome === "cancelled"
+            ),
+          5_000,
+        ),
+        "the cancelled call has no line saying so",
+      );
+      // The session goes on: the next call on it is answered normally.
+      const after = await client.callTool({ name: "confirm", arguments: { text: "after" } });
+      assert.deepEqual(after.content, [{ type: "text", text: "confirmed after" }]);
+    } finally {
+      await client.close();
+    }
+  },
+);
