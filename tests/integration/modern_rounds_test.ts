@@ -531,3 +531,52 @@ securityCase(
     }
   },
 );
+
+securityCase("a 2026 client closing its request cancels it upstream through the pooled session", async () => {
+  const { upstream, root, sidecar } = shared();
+  const before = upstream.aborted.length;
+  const slowCalls = () =>
+    upstream.seen.filter((request) => (request.body.params as { name?: string } | undefined)?.name === "slow")
+      .length;
+  const slowBefore = slowCalls();
+  const body = JSON.stringify({
+    jsonrpc: "2.0",
+    id: "modern-slow",
+    method: "tools/call",
+    params: { name: "slow", arguments: {}, _meta: MODERN_META({}) },
+  });
+  // A raw connection, so that closing it is exactly what the server sees (no client connection pool).
+  const address = new URL(sidecar.url);
+  const conn = await Deno.connect({ hostname: address.hostname, port: Number(address.port) });
+  const head = [
+    "POST /m1/mcp HTTP/1.1",
+    `host: ${address.host}`,
+    `authorization: ${ALICE.authorization}`,
+    "content-type: application/json",
+    "accept: application/json, text/event-stream",
+    "mcp-protocol-version: 2026-07-28",
+    "mcp-method: tools/call",
+    "mcp-name: slow",
+    `content-length: ${new TextEncoder().encode(body).length}`,
+  ].join("\r\n");
+  await conn.write(new TextEncoder().encode(`${head}\r\n\r\n${body}`));
+  assert.ok(
+    await waitFor(() => slowCalls() === slowBefore + 1, 5_000),
+    "the call did not reach the upstream",
+  );
+  conn.close();
+  assert.ok(
+    await waitFor(() => upstream.aborted.length === before + 1, 5_000),
+    "the upstream request was not closed",
+  );
+  assert.ok(
+    await waitFor(
+      async () =>
+        (await auditDecisions(root)).some((line) =>
+          line.request_id === "modern-slow" && line.outcome === "cancelled"
+        ),
+      5_000,
+    ),
+    "the cancelled modern call has no line saying so",
+  );
+});
