@@ -99,6 +99,7 @@ const ANSWERED_BY_SIDECAR = new Set(["server/discover", "subscriptions/listen"])
 // Methods revision 2026-07-28 removed, or that need a relay this sidecar does not have yet.
 const NOT_SERVED_TO_MODERN = new Set([
   "initialize",
+  "ping",
   "logging/setLevel",
   "resources/subscribe",
   "resources/unsubscribe",
@@ -503,11 +504,17 @@ function envelopeCapabilities(params: Record<string, unknown> | undefined): Reco
 }
 
 function jsonAnswer(message: JSONRPCMessage | { jsonrpc: "2.0"; id: RequestId; error: Denial }): Response {
+  // The revision's own request errors (a header mismatch, a missing client capability, an unsupported version)
+  // are HTTP 400 whoever found them; every other answer, errors included, is 200.
+  const code = "error" in message ? (message.error as { code?: unknown }).code : undefined;
   return new Response(JSON.stringify(message), {
-    status: 200,
+    status: typeof code === "number" && HTTP_400_CODES.has(code) ? 400 : 200,
     headers: { "content-type": "application/json" },
   });
 }
+
+/** JSON-RPC codes of revision 2026-07-28 answered with HTTP 400 (-32020 … -32022). */
+const HTTP_400_CODES = new Set([-32020, -32021, -32022]);
 
 const encoder = new TextEncoder();
 

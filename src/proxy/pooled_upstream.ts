@@ -90,6 +90,8 @@ interface ParkedCall {
   timer?: ReturnType<typeof setTimeout>;
 }
 
+/** 2026-07-28's MissingRequiredClientCapability. */
+const MISSING_REQUIRED_CLIENT_CAPABILITY = -32021;
 /** The methods whose answer may be a multi-round `InputRequiredResult` (revision 2026-07-28). */
 const ROUND_METHODS = new Set(["tools/call", "prompts/get", "resources/read"]);
 /** The server→client requests a parked call turns into questions, with the client capability each needs. */
@@ -391,9 +393,15 @@ export class PooledUpstream implements NotificationFeed {
     clientId: RequestId,
   ): boolean {
     const capability = QUESTION_CAPABILITY[question.method];
-    const declared = capability !== undefined && isObject(rounds.clientCapabilities[capability]);
+    if (capability === undefined) return false;
     let parked = [...this.#parked.values()].find((call) => call.internalId === internalId);
-    if (!declared || parked?.question) return false;
+    if (!isObject(rounds.clientCapabilities[capability])) {
+      // The client cannot answer this: the call fails now with what it lacks (2026-07-28's -32021), and the
+      // upstream's question is refused and its call cancelled.
+      if (!parked) this.#missingCapability(internalId, pending, capability, firstRound, clientId);
+      return false;
+    }
+    if (parked?.question) return false;
     if (!parked) {
       if (this.#parked.size >= this.parking.maxParked) return false;
       const call: ParkedCall = { id: crypto.randomUUID(), internalId, round: 0, rounds };
@@ -408,6 +416,33 @@ export class PooledUpstream implements NotificationFeed {
     parked.question = { ...question, key: `${capability}-${parked.round}` };
     this.#happened(parked, { kind: "question" });
     return true;
+  }
+
+  #missingCapability(
+    internalId: string,
+    pending: Pending,
+    capability: string,
+    firstRound: (message: JSONRPCMessage) => void,
+    clientId: RequestId,
+  ): void {
+    pending.settle = () => {};
+    firstRound(
+      errorResponse(
+        clientId,
+        MISSING_REQUIRED_CLIENT_CAPABILITY,
+        `Missing required client capability: ${capability}`,
+        { requiredCapabilities: { [capability]: {} } },
+      ) as JSONRPCMessage,
+    );
+    // After the refusal of the question has gone upstream (the caller answers it when this returns false).
+    queueMicrotask(() => {
+      if (this.closed || !this.downstream.forget(internalId)) return;
+      this.downstream.onmessage?.({
+        jsonrpc: "2.0",
+        method: "notifications/cancelled",
+        params: { requestId: internalId, reason: `the client lacks the ${capability} capability` },
+      } as JSONRPCMessage);
+    });
   }
 
   #happened(

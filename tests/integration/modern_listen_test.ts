@@ -249,7 +249,7 @@ interface Answer {
     requestState: string;
     content?: unknown;
   };
-  error?: { code: number; data: { reason: string } };
+  error?: { code: number; data: { reason: string; requiredCapabilities?: unknown } };
 }
 const MODERN_HEADERS = {
   "content-type": "application/json",
@@ -263,6 +263,7 @@ async function modernCall(
   id: string,
   name: string,
   extra: Record<string, unknown> = {},
+  capabilities: Record<string, unknown> = { elicitation: {} },
 ): Promise<{ status: number; body: Answer }> {
   const response = await fetch(url(), {
     method: "POST",
@@ -277,7 +278,7 @@ async function modernCall(
         ...extra,
         _meta: {
           "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-          "io.modelcontextprotocol/clientCapabilities": { elicitation: {} },
+          "io.modelcontextprotocol/clientCapabilities": capabilities,
         },
       },
     }),
@@ -382,5 +383,33 @@ securityCase(
     // Bob's pooled session is his own: his calls are not counted against Alice's bound.
     const bobs = await modernCall(BOB, "bob-park", ELICITING_TOOL);
     assert.equal(bobs.body.result?.resultType, "input_required");
+  },
+);
+
+securityCase(
+  "bridge: a question the caller did not declare fails the call 400/-32021 naming what it lacks",
+  async () => {
+    const missing = await modernCall(ALICE, "no-elicitation", ELICITING_TOOL, {}, {});
+    assert.equal(missing.status, 400);
+    assert.equal(missing.body.error!.code, -32021);
+    assert.deepEqual(missing.body.error!.data.requiredCapabilities, { elicitation: {} });
+    // ping, removed in 2026-07-28, is not relayed to the 2025 upstream.
+    const ping = await fetch(url(), {
+      method: "POST",
+      headers: { ...ALICE, ...MODERN_HEADERS, "mcp-method": "ping" },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: "p",
+        method: "ping",
+        params: {
+          _meta: {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+          },
+        },
+      }),
+    });
+    assert.equal(ping.status, 404);
+    assert.equal((await ping.json()).error.code, -32601);
   },
 );

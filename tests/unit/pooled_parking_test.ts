@@ -117,14 +117,22 @@ Deno.test("a question parks the call; an allowed retry answers it upstream and g
   );
 });
 
-Deno.test("a question the client did not declare, or beyond the bound, is refused to the upstream", async () => {
+Deno.test("a question the client did not declare fails the call -32021; one beyond the bound is refused", async () => {
   const fake = await fakePooled();
   fake.pooled.parking = { maxParked: 1, parkMs: 60_000 };
   const undeclared = fake.pooled.exchange(CALL, () => {}, { ...ROUNDS, clientCapabilities: {} });
   fake.send(ELICIT, "modern-1");
-  assert.deepEqual((fake.upstream.at(-1) as { id: number; error: { code: number } }).error.code, -32601);
-  fake.send({ jsonrpc: "2.0", id: "modern-1", result: { content: [] } });
-  assert.equal("result" in await undeclared.answer, true);
+  const missing = await undeclared.answer as unknown as {
+    id: string;
+    error: { code: number; data: { requiredCapabilities: unknown } };
+  };
+  assert.deepEqual([missing.id, missing.error.code], ["c-1", -32021]);
+  assert.deepEqual(missing.error.data.requiredCapabilities, { elicitation: {} });
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  const [refusal, cancel] = fake.upstream.slice(-2) as Wire[];
+  assert.deepEqual([refusal.id, refusal.error?.code], [77, -32601]);
+  assert.deepEqual([cancel.method, cancel.params?.requestId], ["notifications/cancelled", "modern-1"]);
+  assert.equal(fake.pooled.parkedCount, 0);
   const first = fake.pooled.exchange({ ...CALL, id: "a" }, () => {}, ROUNDS);
   fake.send({ ...ELICIT, id: 78 }, "modern-2");
   await first.answer;
