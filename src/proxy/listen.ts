@@ -33,8 +33,11 @@ export interface SubscriptionFilter {
 
 /** How many resource URIs one listen may name; more is refused as invalid params. */
 export const MAX_RESOURCE_SUBSCRIPTIONS = 64;
-/** How many listens one principal may hold open on one sidecar, unless the route says otherwise. */
-export const DEFAULT_MAX_LISTENS_PER_PRINCIPAL = 4;
+/**
+ * How many listens one principal may hold open on one upstream. Per upstream, so one route's streams (a client
+ * that closed them is only noticed at the next keep-alive write) never starve another's.
+ */
+export const DEFAULT_MAX_LISTENS_PER_PRINCIPAL = 8;
 
 /** The change notifications a listen stream may carry. */
 const FAMILY_OF: Record<string, keyof CallerReach> = {
@@ -111,7 +114,7 @@ export function parseSubscriptionFilter(params: unknown): SubscriptionFilter | s
 }
 
 /**
- * Counts open listens per principal.
+ * Counts open listens per key (a principal on an upstream).
  *
  * @example
  * ```ts

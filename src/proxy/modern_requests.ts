@@ -10,7 +10,7 @@
  *    down to what this caller may use, the upstream's serverInfo;
  * 4. a method the sidecar does not know, or one revision 2026-07-28 removed, is 404/-32601;
  *    `subscriptions/listen` opens a stream of change notifications decided one by one (see `listen.ts`), at
- *    most `listens.maxPerPrincipal` at once per principal;
+ *    most `listens.maxPerPrincipal` at once per principal on each upstream;
  * 5. anything else goes through the caller's pooled upstream session (see `pooled_upstream.ts`): the same
  *    ProxySession, policy decision, path resolution, audit line and list filter as a legacy session's request;
  * 6. the answer gets the 2026-07-28 result fields (`resultType`; `ttlMs` and `cacheScope: "private"` on lists
@@ -68,7 +68,7 @@ export interface ModernServices {
   recordInfrastructure(caller: Caller, message: ClassifiedMessage): Promise<Denial | undefined>;
   /** Whether this caller may read `uri` now (a `resources/updated` for it reaches a listen stream). */
   mayRead(caller: Caller, uri: string): boolean;
-  /** Open `subscriptions/listen` streams per principal, bounded; shared by every route. */
+  /** Open `subscriptions/listen` streams per principal and upstream, bounded; shared by every route. */
   listens: ListenLimiter;
   /** Seals the `requestState` of the multi-round answers the sidecar makes of a 2025 upstream's questions. */
   requestStates: RequestStateCodec;
@@ -225,7 +225,7 @@ export async function serveModern(
     if (typeof filter === "string") {
       return await refuse("invalid_params", undefined, { message: `Invalid params: ${filter}` });
     }
-    releaseListen = services.listens.tryOpen(callerKey(caller));
+    releaseListen = services.listens.tryOpen(`${callerKey(caller)}\u0000${options.upstream.name}`);
     if (!releaseListen) {
       return await refuse("listen_limit", undefined, {
         data: { reason: "listen_limit", limit: services.listens.maxPerPrincipal },
@@ -320,22 +320,15 @@ export async function serveModern(
         digest,
       }));
     let start: (onProgress: (notification: JSONRPCMessage) => void) => BridgedExchange;
-    if (
-      !pooled.keepEnvelope &&
-      (body.params?.requestState !== undefined || body.params?.inputResponses !== undefined)
-    ) {
-      const state = body.params?.requestState;
+    if (!pooled.keepEnvelope && body.params?.requestState !== undefined) {
+      // A retry: only a state this sidecar sealed for this caller, upstream and request resumes anything.
+      const state = body.params.requestState;
       const opened = typeof state === "string"
         ? await services.requestStates.open(state, await bindingOf())
-        : { ok: false as const, reason: "requestState is missing" };
+        : { ok: false as const, reason: "requestState must be a string" };
       const resumed = opened.ok
         ? await pooled.resume(opened.claims.parked, opened.claims.round, modernBody)
         : undefined;
-      if (resumed === "unanswered") {
-        return await refuse("invalid_params", undefined, {
-          message: "Invalid params: inputResponses does not answer the open input request",
-        });
-      }
       if (!resumed) {
         return await refuse("request_state_invalid", undefined, {
           data: {
@@ -348,6 +341,12 @@ export async function serveModern(
       }
       start = () => resumed;
     } else {
+      // Without a requestState there is nothing to resume: answers nobody asked for are left out (a 2025
+      // upstream would not know them), and the call starts afresh.
+      if (!pooled.keepEnvelope && body.params?.inputResponses !== undefined) {
+        const { inputResponses: _, ...params } = body.params;
+        modernBody.params = params;
+      }
       const rounds = pooled.keepEnvelope ? undefined : {
         clientCapabilities,
         stateFor: async (parked: string, round: number) =>

@@ -510,19 +510,23 @@ export class PooledUpstream implements NotificationFeed {
    * Resumes a parked call with the client's retry: the retry is decided again (and recorded) like a new request,
    * its answer to the open question goes upstream, and the retry's answer is whatever the call does next (its
    * result, or its next question). Undefined when no parked call of this session is at that round with a question
-   * open (answered already, expired, or never this session's); `"unanswered"` when the retry lacks the answer.
+   * open (answered already, expired, or never this session's). A retry that lacks the answer is asked the same
+   * question again.
    */
   async resume(
     parkedId: string,
     round: number,
     retry: { id: RequestId; method: string; params?: Record<string, unknown> },
-  ): Promise<BridgedExchange | "unanswered" | undefined> {
+  ): Promise<BridgedExchange | undefined> {
     const parked = this.#parked.get(parkedId);
     if (!parked || parked.round !== round || !parked.question || this.closed) return undefined;
     const question = parked.question;
     const responses = retry.params?.inputResponses;
     const response = isObject(responses) ? responses[question.key] : undefined;
-    if (!isObject(response)) return "unanswered";
+    if (!isObject(response)) {
+      // The retry does not answer the open question: it is asked again (same round, a fresh state).
+      return { answer: this.#inputRequired(parked, retry.id), cancel: () => {} };
+    }
     // Taken before the decision's await, so two retries with one state cannot both answer the question.
     parked.question = undefined;
     clearTimeout(parked.timer);

@@ -24,6 +24,7 @@ import { configHeadYaml } from "../fixtures/config_yaml.ts";
 import { TOKENS } from "../fixtures/policy_stack.ts";
 import { auditDecisions, securityCase, sharedStack, waitFor } from "../fixtures/security_client.ts";
 import { sha256Hex } from "../../src/sha256.ts";
+import { DEFAULT_MAX_LISTENS_PER_PRINCIPAL } from "../../src/proxy/listen.ts";
 
 const READABLE = "demo://resource/static/document/architecture.md";
 const UNREADABLE = "demo://resource/static/document/features.md";
@@ -201,13 +202,13 @@ securityCase(
       });
     const open: Response[] = [];
     try {
-      for (let index = 0; index < 4; index++) {
+      for (let index = 0; index < DEFAULT_MAX_LISTENS_PER_PRINCIPAL; index++) {
         const response = await fetch(url(), { method: "POST", headers, body: listenBody(`l${index}`) });
         assert.equal(response.status, 200);
         assert.match(response.headers.get("content-type") ?? "", /text\/event-stream/);
         open.push(response);
       }
-      const refused = await fetch(url(), { method: "POST", headers, body: listenBody("l4") });
+      const refused = await fetch(url(), { method: "POST", headers, body: listenBody("one-too-many") });
       assert.equal(refused.status, 429);
       const body = await refused.json();
       assert.equal(body.error.data.reason, "listen_limit");
