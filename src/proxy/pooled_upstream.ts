@@ -13,8 +13,11 @@
  * What a 2025 upstream sends on its own: change notifications (`…/list_changed`, `resources/updated`) go to the
  * session's listeners (the `subscriptions/listen` streams of the same principal, see `listen.ts`, which decide
  * each one again); other notifications without a progress token (it cannot say which request they belong to)
- * are dropped, and its requests to the client (sampling, elicitation, roots) are answered -32601, because the
- * pooled session declared none of those capabilities and revision 2026-07-28 has no server→client requests.
+ * are dropped. Its requests to the client (elicitation, sampling, roots — the pooled session declares all three)
+ * during a `tools/call`, `prompts/get` or `resources/read` become a multi-round answer of that call when the
+ * caller declared the capability (the call is parked until the retry, see `exchange` and `resume`), fail the call
+ * with -32021 when it did not; outside such a call they are answered -32601, since revision 2026-07-28 has no
+ * other server→client requests.
  *
  * @module
  */
@@ -98,6 +101,7 @@ const ROUND_METHODS = new Set(["tools/call", "prompts/get", "resources/read"]);
 const QUESTION_CAPABILITY: Readonly<Record<string, string>> = {
   "elicitation/create": "elicitation",
   "sampling/createMessage": "sampling",
+  "roots/list": "roots",
 };
 
 /** One request in flight on the bridge: its answer, and a way to give up on it. */
@@ -293,8 +297,8 @@ export class PooledUpstream implements NotificationFeed {
       method: "initialize",
       params: {
         protocolVersion: LEGACY_VERSIONS[LEGACY_VERSIONS.length - 1],
-        // Questions during a call become multi-round answers (see `exchange`); roots have no such path.
-        capabilities: { elicitation: {}, sampling: {} },
+        // Questions during a call become multi-round answers (see `exchange`); outside a call they are refused.
+        capabilities: { elicitation: {}, sampling: {}, roots: {} },
         clientInfo: { name: "mcp-sidecar", version: sidecarVersion },
       },
     } as JSONRPCMessage);
