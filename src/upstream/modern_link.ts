@@ -6,7 +6,8 @@
  *
  * - the client's `initialize` is answered here, from the upstream's `server/discover` result (the upstream
  *   never sees an `initialize`), and the client's capabilities and info are kept for the envelope;
- * - `notifications/initialized` ends here (there is no session upstream);
+ * - `notifications/initialized` ends here (there is no session upstream), and so do `ping` and
+ *   `logging/setLevel` (removed in 2026-07-28; the level rides on later requests as `_meta` logLevel);
  * - every other request becomes one stateless POST: `params._meta` gets the protocol version, the client's
  *   capabilities and info, the request gets `Mcp-Method`, `Mcp-Name` and the `Mcp-Param-*` headers the tool
  *   declares (`x-mcp-header`), and the answer (JSON or an SSE stream) comes back as the session's message;
@@ -57,6 +58,8 @@ const CHANGE_NOTIFICATIONS = new Set([
   "notifications/resources/list_changed",
   "notifications/resources/updated",
 ]);
+/** The logging levels of MCP (RFC 5424 severities). */
+const LOG_LEVELS = new Set(["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"]);
 /** How many multi-round answers one request may get before the link gives up on it. */
 const MAX_INPUT_ROUNDS = 8;
 /** How many questions one multi-round answer may ask. */
@@ -126,6 +129,8 @@ export class ModernUpstreamLink implements Transport {
   #listens = 0;
   /** Whether the session has its initialize answer (change notifications are relayed only after it). */
   #initialized = false;
+  /** The level the client set with `logging/setLevel`, sent as `_meta` logLevel on each later request. */
+  #logLevel: string | undefined;
   #closed = false;
   /**
    * Set for a pooled session (2026-07-28 clients): an `InputRequiredResult` is passed on unchanged for the
@@ -174,6 +179,8 @@ export class ModernUpstreamLink implements Transport {
       ? this.#initialize(id, params)
       : message.method === "resources/subscribe" || message.method === "resources/unsubscribe"
       ? this.#subscription(id, message.method, params)
+      : message.method === "ping" || message.method === "logging/setLevel"
+      ? this.#answerLocally(id, message.method, params)
       : this.#forward(id, message.method, params);
     work.catch((error) => this.#answerError(id, error));
     return Promise.resolve();
@@ -220,6 +227,22 @@ export class ModernUpstreamLink implements Transport {
     );
     this.#deliver({ jsonrpc: "2.0", id, result } as JSONRPCMessage);
     this.#initialized = true;
+  }
+
+  /**
+   * Methods revision 2026-07-28 removed, answered here: `ping` (the link is up), and `logging/setLevel`, whose
+   * level later requests carry in `_meta` as 2026-07-28 wants.
+   */
+  #answerLocally(id: string | number, method: string, params: Json | undefined): Promise<void> {
+    if (method === "logging/setLevel") {
+      if (typeof params?.level !== "string" || !LOG_LEVELS.has(params.level)) {
+        this.#deliver({ jsonrpc: "2.0", id, error: { code: -32602, message: "Invalid params: level" } });
+        return Promise.resolve();
+      }
+      this.#logLevel = params.level;
+    }
+    this.#deliver({ jsonrpc: "2.0", id, result: {} });
+    return Promise.resolve();
   }
 
   /** `resources/subscribe` and `unsubscribe`: the upstream listen is re-opened with the new set of URIs. */
@@ -515,6 +538,7 @@ export class ModernUpstreamLink implements Transport {
         _meta: {
           ...(this.#clientInfo && { [META.clientInfo]: this.#clientInfo }),
           [META.clientCapabilities]: this.#clientCapabilities,
+          ...(this.#logLevel !== undefined && { [META.logLevel]: this.#logLevel }),
           // A pooled session's request carries its client's own envelope, which wins (see relayInputRequired).
           ...(this.relayInputRequired ? meta : stripEnvelope(meta)),
           [META.protocolVersion]: FIRST_MODERN_VERSION,

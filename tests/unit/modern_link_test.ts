@@ -313,3 +313,35 @@ Deno.test("with an upstream that holds a listen, its change notifications reach 
   assert.deepEqual(delivered[1], { jsonrpc: "2.0", method: "notifications/tools/list_changed", params: {} });
   await link.close();
 });
+
+Deno.test("ping and logging/setLevel are answered by the link; the level rides on later requests", async () => {
+  const { link, sent, delivered } = linkTo((body) =>
+    body.method === "server/discover"
+      ? json({ jsonrpc: "2.0", id: body.id, result: DISCOVER })
+      : json({ jsonrpc: "2.0", id: body.id, result: { tools: [] } })
+  );
+  await link.send(INITIALIZE);
+  await until(() => delivered.length === 1);
+  await link.send({ jsonrpc: "2.0", id: 2, method: "ping" } as JSONRPCMessage);
+  await link.send(
+    { jsonrpc: "2.0", id: 3, method: "logging/setLevel", params: { level: "warning" } } as JSONRPCMessage,
+  );
+  await link.send(
+    { jsonrpc: "2.0", id: 4, method: "logging/setLevel", params: { level: "loud" } } as JSONRPCMessage,
+  );
+  await until(() => delivered.length === 4);
+  assert.deepEqual(delivered.slice(1, 3), [
+    { jsonrpc: "2.0", id: 2, result: {} },
+    { jsonrpc: "2.0", id: 3, result: {} },
+  ]);
+  assert.equal((delivered[3].error as { code: number }).code, -32602);
+  assert.ok(!sent.some((request) => ["ping", "logging/setLevel"].includes(request.body.method)));
+  await link.send({ jsonrpc: "2.0", id: 5, method: "tools/list", params: {} } as JSONRPCMessage);
+  await until(() => delivered.length === 5);
+  const list = sent.find((request) => request.body.method === "tools/list")!;
+  assert.equal(
+    (list.body.params._meta as Record<string, unknown>)["io.modelcontextprotocol/logLevel"],
+    "warning",
+  );
+  await link.close();
+});
