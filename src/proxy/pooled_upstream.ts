@@ -75,7 +75,7 @@ export interface RoundOptions {
 
 /** Bounds on calls parked while their client answers the upstream's question. */
 export interface ParkingLimits {
-  /** Parked calls at once on one pooled session; a question beyond it is refused (-32601 to the upstream). */
+  /** Parked calls at once on one pooled session; at the bound the call parked longest is cancelled. */
   maxParked: number;
   /** How long a question may wait for the client's retry before the call is cancelled, in milliseconds. */
   parkMs: number;
@@ -255,7 +255,7 @@ export class PooledUpstream implements NotificationFeed {
   /** Calls waiting for their client's answer to the upstream's question, by parked id. */
   readonly #parked = new Map<string, ParkedCall>();
   /** Bounds on parked calls. */
-  parking: ParkingLimits = { maxParked: 8, parkMs: 60_000 };
+  parking: ParkingLimits = { maxParked: 16, parkMs: 60_000 };
   /** The session's policy hooks: a retry is decided (and recorded) with them, like any request. */
   hooks?: Pick<SessionHooks, "checkRequest" | "completeRequest">;
 
@@ -407,7 +407,12 @@ export class PooledUpstream implements NotificationFeed {
     }
     if (parked?.question) return false;
     if (!parked) {
-      if (this.#parked.size >= this.parking.maxParked) return false;
+      // At the bound the call parked longest is given up (a client that walked away from its question must not
+      // hold the principal's slots for the rest of the wait); its retry, if it ever comes, finds nothing.
+      while (this.#parked.size >= this.parking.maxParked) {
+        const oldest = this.#parked.values().next().value!;
+        this.#abandon(oldest, "too many calls are waiting for this caller's answers");
+      }
       const call: ParkedCall = { id: crypto.randomUUID(), internalId, round: 0, rounds };
       parked = call;
       this.#parked.set(call.id, call);

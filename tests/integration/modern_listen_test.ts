@@ -367,23 +367,39 @@ securityCase(
 );
 
 securityCase(
-  "bridge: parked calls are bounded; a question beyond the bound is refused to the upstream",
+  "bridge: parked calls are bounded; at the bound the call parked longest is given up, not the new one",
   async () => {
-    const parked: string[] = [];
-    for (let index = 0; index < 8; index++) {
+    const states: string[] = [];
+    const answers = { "elicitation-1": { action: "accept", content: { name: "Zed", check: true } } };
+    for (let index = 0; index <= 16; index++) {
       const round = await modernCall(ALICE, `park-${index}`, ELICITING_TOOL);
       assert.equal(
         round.body.result?.resultType,
         "input_required",
         `park-${index}: ${JSON.stringify(round.body)}`,
       );
-      parked.push(round.body.result!.requestState);
+      states.push(round.body.result!.requestState);
     }
-    const ninth = await modernCall(ALICE, "park-8", ELICITING_TOOL);
-    assert.notEqual(ninth.body.result?.resultType, "input_required", "a ninth call was parked");
-    // Bob's pooled session is his own: his calls are not counted against Alice's bound.
+    // The first of the 17 made room for the last: its state resumes nothing any more.
+    const evicted = await modernCall(ALICE, "park-0-retry", ELICITING_TOOL, {
+      requestState: states[0],
+      inputResponses: answers,
+    });
+    assert.equal(evicted.status, 400);
+    assert.equal(evicted.body.error!.data.reason, "request_state_invalid");
+    const newest = await modernCall(ALICE, "park-16-retry", ELICITING_TOOL, {
+      requestState: states[16],
+      inputResponses: answers,
+    });
+    assert.match(JSON.stringify(newest.body.result?.content), /Zed/);
+    // Bob's pooled session is his own: Alice's parked calls are not counted against him, nor evicted by him.
     const bobs = await modernCall(BOB, "bob-park", ELICITING_TOOL);
     assert.equal(bobs.body.result?.resultType, "input_required");
+    const alices = await modernCall(ALICE, "park-1-retry", ELICITING_TOOL, {
+      requestState: states[1],
+      inputResponses: answers,
+    });
+    assert.match(JSON.stringify(alices.body.result?.content), /Zed/);
   },
 );
 

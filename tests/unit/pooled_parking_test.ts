@@ -117,7 +117,7 @@ Deno.test("a question parks the call; an allowed retry answers it upstream and g
   );
 });
 
-Deno.test("a question the client did not declare fails the call -32021; one beyond the bound is refused", async () => {
+Deno.test("a question the client did not declare fails the call -32021; at the bound the oldest parked call goes", async () => {
   const fake = await fakePooled();
   fake.pooled.parking = { maxParked: 1, parkMs: 60_000 };
   const undeclared = fake.pooled.exchange(CALL, () => {}, { ...ROUNDS, clientCapabilities: {} });
@@ -135,11 +135,27 @@ Deno.test("a question the client did not declare fails the call -32021; one beyo
   assert.equal(fake.pooled.parkedCount, 0);
   const first = fake.pooled.exchange({ ...CALL, id: "a" }, () => {}, ROUNDS);
   fake.send({ ...ELICIT, id: 78 }, "modern-2");
-  await first.answer;
-  fake.pooled.exchange({ ...CALL, id: "b" }, () => {}, ROUNDS);
+  const firstState = stateParts(await first.answer);
+  // At the bound (1 here) the call parked longest is given up for the new one: its question refused upstream,
+  // the call cancelled, and its state no longer resumes anything.
+  const second = fake.pooled.exchange({ ...CALL, id: "b" }, () => {}, ROUNDS);
   fake.send({ ...ELICIT, id: 79 }, "modern-3");
-  const refused = fake.upstream.at(-1) as { id: number; error: { code: number } };
-  assert.deepEqual([refused.id, refused.error.code], [79, -32601]);
+  const secondState = stateParts(await second.answer);
+  const evicted = fake.upstream.slice(-2) as Wire[];
+  assert.deepEqual([evicted[0].id, evicted[0].error?.code], [78, -32603]);
+  assert.deepEqual([evicted[1].method, evicted[1].params?.requestId], [
+    "notifications/cancelled",
+    "modern-2",
+  ]);
+  assert.equal(
+    await fake.pooled.resume(firstState.parked, firstState.round, {
+      id: "late",
+      method: "tools/call",
+      params: {},
+    }),
+    undefined,
+  );
+  assert.notEqual(secondState.parked, firstState.parked);
   assert.equal(fake.pooled.parkedCount, 1);
 });
 
