@@ -33,6 +33,11 @@ export interface RelayAbility {
   listChanged: boolean;
   /** `notifications/resources/updated` reach the client. */
   resourceUpdates: boolean;
+  /**
+   * `notifications/message` (log messages) reach the client. Optional, absent = no: a capability the route
+   * cannot deliver would only make a client wait for messages that never come.
+   */
+  logging?: boolean;
 }
 
 /** The result of `server/discover` as the sidecar answers it. */
@@ -81,7 +86,8 @@ export function discoverResult(
 
 /**
  * The upstream's capabilities cut to what the caller may use and the route can relay. Only families the
- * 2026-07-28 revision defines pass (`tools`, `resources`, `prompts`, `completions`, `logging`); `tasks`,
+ * 2026-07-28 revision defines pass (`tools`, `resources`, `prompts`, `completions`, `logging` — the last only
+ * where the route relays log messages); `tasks`,
  * `experimental` and anything unknown are left out, because the sidecar cannot vouch for what it does not
  * check. Inside a family only the flags the route honours remain.
  *
@@ -117,7 +123,7 @@ export function callerCapabilities(
   if ((reach.prompts || reach.resources) && isPlainObject(upstream.completions)) {
     capabilities.completions = {};
   }
-  if (isPlainObject(upstream.logging)) capabilities.logging = {};
+  if (relay.logging === true && isPlainObject(upstream.logging)) capabilities.logging = {};
   return capabilities;
 }
 

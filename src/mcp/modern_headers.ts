@@ -63,6 +63,7 @@ export const MCP_NAME_SOURCE: Readonly<Record<string, "name" | "uri" | "taskId">
  * decodeHeaderValue("=?base64?aMOpbGxv?="); // "héllo"
  * decodeHeaderValue("plain"); // "plain"
  * decodeHeaderValue("=?base64?a?="); // undefined
+ * decodeHeaderValue("=?base64?aR==?="); // undefined (not canonical: "aQ==" is)
  * ```
  */
 export function decodeHeaderValue(value: string): string | undefined {
@@ -72,6 +73,10 @@ export function decodeHeaderValue(value: string): string | undefined {
   if (!CANONICAL_BASE64.test(payload)) return undefined;
   try {
     const binary = atob(payload);
+    // The regular expression admits a last character whose unused low bits are set ("ZR==" and "ZQ==" both
+    // decode to "e"); RFC 4648 §3.5 canonical encoding has them zero, so only the one spelling btoa gives
+    // back is accepted — two spellings of one name would be two strings to compare.
+    if (btoa(binary) !== payload) return undefined;
     const bytes = Uint8Array.from(binary, (char) => char.charCodeAt(0));
     return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {

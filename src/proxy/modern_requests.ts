@@ -271,8 +271,9 @@ export async function serveModern(
         pooled.description,
         services.supportedVersions,
         services.reach(caller),
-        // subscriptions/listen relays both (see listen.ts).
-        { listChanged: true, resourceUpdates: true },
+        // subscriptions/listen relays both (see listen.ts); a pooled session passes on only the progress of a
+        // request, never its log messages, so `logging` is not offered.
+        { listChanged: true, resourceUpdates: true, logging: false },
       );
       return jsonAnswer({ jsonrpc: "2.0", id: id!, result } as unknown as JSONRPCMessage);
     }

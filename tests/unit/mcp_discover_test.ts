@@ -24,7 +24,7 @@ Deno.test("discover answers for the caller: the route's versions, private and un
   const result = discoverResult(upstreamInit, ["2026-07-28", "2025-11-25"], everything, noRelay);
   assert.deepEqual(result, {
     supportedVersions: ["2026-07-28", "2025-11-25"],
-    capabilities: { tools: {}, resources: {}, prompts: {}, completions: {}, logging: {} },
+    capabilities: { tools: {}, resources: {}, prompts: {}, completions: {} }, // no relay: no logging
     instructions: "Use the tools.",
     resultType: "complete",
     ttlMs: 0,
@@ -36,10 +36,7 @@ Deno.test("discover answers for the caller: the route's versions, private and un
 Deno.test("capability families the caller may not use are not announced; tasks and experimental never are", () => {
   assert.deepEqual(
     callerCapabilities(upstreamInit.capabilities, { tools: true, resources: false, prompts: false }, noRelay),
-    {
-      tools: {},
-      logging: {},
-    },
+    { tools: {} },
   );
   // A caller who may use nothing hears of no tools, resources, prompts or completions.
   assert.deepEqual(
@@ -48,9 +45,7 @@ Deno.test("capability families the caller may not use are not announced; tasks a
       { tools: false, resources: false, prompts: false },
       noRelay,
     ),
-    {
-      logging: {},
-    },
+    {},
   );
   // Completions come with prompts or resources (completion/complete is decided as a read of either).
   assert.ok(
@@ -155,4 +150,14 @@ Deno.test("resource-not-found moves to -32602 for modern clients; other codes st
   assert.equal(modernErrorCode(-32002), -32602);
   assert.equal(modernErrorCode(-32003), -32003);
   assert.equal(modernErrorCode(-32601), -32601);
+});
+
+Deno.test("logging is offered only where the route relays log messages", () => {
+  const upstream = { tools: {}, logging: {} };
+  const relay = { listChanged: true, resourceUpdates: true };
+  assert.equal(callerCapabilities(upstream, everything, relay).logging, undefined);
+  assert.equal(callerCapabilities(upstream, everything, { ...relay, logging: false }).logging, undefined);
+  assert.deepEqual(callerCapabilities(upstream, everything, { ...relay, logging: true }).logging, {});
+  // Relaying logs does not invent the capability for an upstream without it.
+  assert.equal(callerCapabilities({ tools: {} }, everything, { ...relay, logging: true }).logging, undefined);
 });

@@ -18,6 +18,8 @@ Deno.test("the base64 sentinel decodes strictly: canonical base64 of valid UTF-8
   assert.equal(decodeHeaderValue("=?base64??="), "");
   assert.equal(decodeHeaderValue("plain value"), "plain value");
   assert.equal(decodeHeaderValue("=?base64?aGk?="), undefined); // missing padding: not canonical
+  assert.equal(decodeHeaderValue("=?base64?aGl=?="), undefined); // unused low bits set: "aGk=" is canonical
+  assert.equal(decodeHeaderValue("=?base64?aGk=?="), "hi");
   assert.equal(decodeHeaderValue("=?base64?a?="), undefined);
   assert.equal(decodeHeaderValue("=?base64?/w==?="), undefined); // 0xFF is not UTF-8
   assert.equal(decodeHeaderValue("=?base64?aGk=?"), "=?base64?aGk=?"); // no suffix: not the sentinel form
