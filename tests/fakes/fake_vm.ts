@@ -146,7 +146,12 @@ export async function execOnVm(
       "--mount",
       "--propagation",
       "private",
+      // --norc: the harness's own shell must not read the HOST's ~/.bashrc, which bash sources for a
+      // non-interactive shell when SSH_CLIENT is set (Debian's SSH_SOURCE_BASHRC). A host rc (pyenv, nvm…)
+      // cost 0.2–0.6 s per exec and leaked its PATH into the VM; the VM's own login shell below still reads
+      // the VM's rc files, as sshd's would.
       "/bin/bash",
+      "--norc",
       "-c",
       NAMESPACE_SETUP,
       "fake-vm",
