@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { startMorphDouble } from "../fakes/morph_double.ts";
 import { startDenoDownload } from "../fakes/deno_download.ts";
 import { freePort, runProvision } from "../fixtures/provision_cli.ts";
+import { sharedBundle } from "../fixtures/shared_bundle.ts";
 
 Deno.test({
   name: "status, logs, rotate, down: after a partial up, when ready, after the TTL expired, twice each",
@@ -30,12 +31,14 @@ Deno.test({
     const infoFile = join(work, "instance_info.json");
     const common = ["--info", infoFile, "--clients", join(work, "clients"), "--port", String(freePort())];
     const run = (args: string[]) => runProvision([...args, ...common], env, work);
+    // Day two is the subject here, not the build: this run's bundle, built once (provision_e2e builds its own).
+    const bundle = ["--artifact", "bundle", "--prebuilt", await sharedBundle()];
     const twice = async (args: string[]) => [await run(args), await run(args)];
     const noStack = (output: { stdout: string; stderr: string }) => {
       assert.doesNotMatch(output.stdout + output.stderr, /^\s+at /m, "no stack trace");
     };
     try {
-      const partial = await run(["up", "--artifact", "bundle"]);
+      const partial = await run(["up", ...bundle]);
       assert.equal(partial.code, 1, partial.stdout + partial.stderr);
       assert.match(partial.stderr, /again to resume, or `deno task provision down` to delete morphvm_/);
       const info = JSON.parse(await Deno.readTextFile(infoFile));
@@ -60,7 +63,7 @@ Deno.test({
       }
 
       double.faults.failWith500 = undefined;
-      const resumed = await run(["up", "--artifact", "bundle"]);
+      const resumed = await run(["up", ...bundle]);
       assert.equal(resumed.code, 0, resumed.stdout + resumed.stderr);
       assert.match(resumed.stdout, new RegExp(`resuming with instance ${info.instance_id}`));
       for (const status of await twice(["status"])) {

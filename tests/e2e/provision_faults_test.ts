@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { startMorphDouble } from "../fakes/morph_double.ts";
 import { REPO_ROOT } from "../fixtures/sidecar_process.ts";
 import { startDenoDownload } from "../fakes/deno_download.ts";
+import { sharedBundle } from "../fixtures/shared_bundle.ts";
 
 async function provision(args: string[], env: Record<string, string>, timeoutMs = 300_000) {
   const output = await new Deno.Command(Deno.execPath(), {
@@ -92,6 +93,9 @@ Deno.test({
     const args = [
       "up",
       "--bundle",
+      // The upload is the subject, not the build: this run's bundle, built once (provision_e2e builds its own).
+      "--prebuilt",
+      await sharedBundle(),
       "--info",
       join(work, "i.json"),
       "--clients",

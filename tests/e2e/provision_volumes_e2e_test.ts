@@ -12,7 +12,7 @@ import { startDenoDownload } from "../fakes/deno_download.ts";
 import { sandboxPids } from "../fakes/fake_vm.ts";
 import { connectClient, firstText } from "../fixtures/mcp_client.ts";
 import { freePort, jsonLines, runProvision } from "../fixtures/provision_cli.ts";
-import { REPO_ROOT } from "../fixtures/sidecar_process.ts";
+import { sharedBundle } from "../fixtures/shared_bundle.ts";
 import { sha256Hex } from "../../src/sha256.ts";
 import { volumesBucketName } from "../../provision/volumes_client.ts";
 
@@ -45,11 +45,13 @@ Deno.test({
       "--port",
       String(freePort()),
     ];
+    // The upload is the subject, not the build: this run's bundle, built once (provision_e2e builds its own).
+    const artifact = ["--prebuilt", await sharedBundle()];
     const objectCalls = (method: string) =>
       double.volumes.calls.filter((call) => call.method === method && call.path.split("/").length === 3);
     try {
       const first = await runProvision(
-        ["up", "--bundle", "--upload", "volumes", "--json", ...common],
+        ["up", "--bundle", ...artifact, "--upload", "volumes", "--json", ...common],
         env,
         work,
       );
@@ -106,8 +108,7 @@ Deno.test({
         });
         assert.equal(gone.status, 204);
       }
-      // The bundle the first run built: same bytes, same object key, and no second build.
-      const artifact = ["--prebuilt", join(REPO_ROOT, "dist/mcp-sidecar-bundle.tar")];
+      // The same artifact: same bytes, same object key.
       const second = await runProvision(
         ["up", "--bundle", ...artifact, "--upload", "volumes", "--json", ...common],
         env,
