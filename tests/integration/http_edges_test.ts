@@ -209,8 +209,18 @@ Deno.test("a client that disconnects mid-stream leaves no child process or sessi
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   assert.deepEqual(sessionChildren.filter(isAlive), [], "the child went away with the client");
-  const metrics = await (await fetch(`${sidecar.url}/metrics`)).text();
-  assert.match(metrics, /sidecar_open_sessions\{upstream="filesystem"\} 0/);
+  // The session is counted closed once its close has run to the end, which may be just after the child
+  // exits: wait for the gauge within the same bounded deadline rather than reading it once.
+  const openSessions = async () =>
+    (await (await fetch(`${sidecar.url}/metrics`)).text()).match(
+      /sidecar_open_sessions\{upstream="filesystem"\} (\d+)/,
+    )?.[1];
+  let open = await openSessions();
+  while (open !== "0" && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    open = await openSessions();
+  }
+  assert.equal(open, "0", "the session is no longer counted as open");
 });
 
 Deno.test("the anonymous session pool answers 429 with a clear message once full", async () => {
