@@ -10,15 +10,9 @@
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { serveTaskFlags } from "./serve_flags.ts";
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-
-/** The `deno run` flags of the serve task in deno.json (permissions and any --v8-flags), read, not copied. */
-async function serveFlags(): Promise<string[]> {
-  const tasks = JSON.parse(await Deno.readTextFile(join(REPO_ROOT, "deno.json"))).tasks as Record<string, string>;
-  const words = tasks.serve.split(/\s+/);
-  return words.slice(words.indexOf("run") + 1, words.indexOf("main.ts"));
-}
 
 async function vmRssMiB(pid: number): Promise<number> {
   // Deno refuses to read /proc/PID/* without --allow-all; cat can.
@@ -28,7 +22,7 @@ async function vmRssMiB(pid: number): Promise<number> {
   return Number(kib) / 1024;
 }
 
-async function oneRun(entry: string, settleMs: number): Promise<number> {
+async function oneRun(entry: string, settleMs: number, v8Flags?: string): Promise<number> {
   const dir = await Deno.makeTempDir({ prefix: "idle-rss-" });
   try {
     const workspace = join(dir, "workspace");
@@ -41,7 +35,17 @@ async function oneRun(entry: string, settleMs: number): Promise<number> {
     const file = join(dir, "config.yaml");
     await Deno.writeTextFile(file, config);
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", ...await serveFlags(), entry, "serve", "--config", file, "--port", "0"],
+      args: [
+        "run",
+        ...await serveTaskFlags(REPO_ROOT),
+        ...(v8Flags ? [`--v8-flags=${v8Flags}`] : []),
+        entry,
+        "serve",
+        "--config",
+        file,
+        "--port",
+        "0",
+      ],
       cwd: REPO_ROOT,
       env: { NO_COLOR: "1" },
       stdin: "null",
@@ -77,11 +81,12 @@ if (import.meta.main) {
       sidecar: { type: "string", default: join(REPO_ROOT, "main.ts") },
       runs: { type: "string", default: "3" },
       settle: { type: "string", default: "3000" },
+      "v8-flags": { type: "string" },
     },
   });
   const results: number[] = [];
   for (let run = 0; run < Number(values.runs); run++) {
-    results.push(await oneRun(values.sidecar!, Number(values.settle)));
+    results.push(await oneRun(values.sidecar!, Number(values.settle), values["v8-flags"]));
     console.log(`run ${run + 1}: idle VmRSS ${results.at(-1)!.toFixed(1)} MiB`);
   }
   const sorted = [...results].sort((a, b) => a - b);

@@ -30,21 +30,13 @@ import { Client } from "@modelcontextprotocol/sdk/client";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { findWrk, type FixedPost, runWrk, type WrkResult } from "./wrk.ts";
 import { type Figure, figureRows, verdict } from "./figures.ts";
+import { serveTaskFlags } from "./serve_flags.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const ECHO_SERVER = fileURLToPath(new URL("./echo_server.ts", import.meta.url));
 const ECHO_SERVER_2026 = fileURLToPath(new URL("./echo_server_2026.ts", import.meta.url));
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 5_000;
-/** Permissions of the sidecar child: the same as `deno task serve`. */
-const SIDECAR_PERMISSIONS = [
-  "--allow-net",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-run",
-  "--allow-sys=hostname,osRelease",
-];
 
 // ---------------------------------------------------------------------------------------------------------
 // Child processes
@@ -322,7 +314,7 @@ async function startSidecar(
   const { proc, match } = await spawn(
     name,
     Deno.execPath(),
-    ["run", ...SIDECAR_PERMISSIONS, entry, "serve", "--config", config, "--port", "0"],
+    ["run", ...await serveTaskFlags(REPO_ROOT), entry, "serve", "--config", config, "--port", "0"],
     /^mcp-sidecar listening on (http:\/\/127\.0\.0\.1:\d+)/,
   );
   return { proc, base: match! };
