@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { sha256Hex } from "../sha256.ts";
+import { createHash } from "node:crypto";
 
 /** Where the token travels: `Authorization: Bearer …` by default, `X-Sidecar-Token` behind Morph's edge. */
 export interface TokenHeader {
@@ -26,11 +26,11 @@ export type PresentedToken =
  * ```ts
  * import { presentedToken } from "./bearer.ts";
  * const headers = new Headers({ authorization: "Bearer s3cret" });
- * const token = await presentedToken(headers, { header: "Authorization", prefix: "Bearer " });
+ * const token = presentedToken(headers, { header: "Authorization", prefix: "Bearer " });
  * token.kind; // "token"
  * ```
  */
-export async function presentedToken(headers: Headers, where: TokenHeader): Promise<PresentedToken> {
+export function presentedToken(headers: Headers, where: TokenHeader): PresentedToken {
   const value = headers.get(where.header);
   if (value === null) return { kind: "none" };
   const prefix = where.prefix;
@@ -40,5 +40,7 @@ export async function presentedToken(headers: Headers, where: TokenHeader): Prom
   }
   const token = value.slice(prefix.length).trim();
   if (token === "") return { kind: "malformed" };
-  return { kind: "token", sha256: await sha256Hex(token) };
+  // node:crypto's hash is synchronous (the audit chain loads it anyway): about a third of the time of an awaited
+  // crypto.subtle.digest per request, with the same lower-case hex digest.
+  return { kind: "token", sha256: createHash("sha256").update(token).digest("hex") };
 }

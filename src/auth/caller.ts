@@ -9,6 +9,7 @@
 import type { MiddlewareHandler } from "hono";
 import type { Refusal, RefuseAt } from "../mcp/refusals.ts";
 import { authenticate, type Principal } from "../policy/decide.ts";
+import { principalById } from "../policy/principals.ts";
 import type { PolicySnapshot } from "../policy/snapshot.ts";
 import { presentedToken, type TokenHeader } from "./bearer.ts";
 
@@ -38,10 +39,10 @@ export function authenticateCaller(
   refuse: RefuseAt,
 ): MiddlewareHandler<{ Variables: CallerVariables }> {
   return async (c, next) => {
-    const presented = await presentedToken(c.req.raw.headers, where);
+    const presented = presentedToken(c.req.raw.headers, where);
     const current = snapshot();
     const tokenSha256 = presented.kind === "token" ? presented.sha256 : undefined;
-    const principal = presented.kind === "malformed" ? undefined : authenticate(current, tokenSha256);
+    const principal = presented.kind === "malformed" ? undefined : authenticateCached(current, tokenSha256);
     if (!principal && current.policy.mode !== "shadow") return await refuse(c, unauthorized(where));
     c.set("caller", { tokenSha256, principal });
     await next();
@@ -59,6 +60,30 @@ export function authenticateCaller(
  */
 export function callerKey(caller: Caller): string {
   return caller.tokenSha256 ?? "anonymous";
+}
+
+/**
+ * Per snapshot, the principal id each token digest already authenticated as. Only successes are kept, so the
+ * map holds at most one entry per principal of the snapshot, and a new snapshot (a reload) starts empty. A digest
+ * seen for the first time, and every unknown one, goes through `authenticate`'s constant-time scan of all
+ * principals; a known one is a map lookup on the digest (never on the token), which says nothing about the token.
+ */
+const knownDigests = new WeakMap<PolicySnapshot, Map<string, string>>();
+
+function authenticateCached(
+  snapshot: PolicySnapshot,
+  tokenSha256: string | undefined,
+): Principal | undefined {
+  if (tokenSha256 === undefined) return authenticate(snapshot, undefined);
+  const known = knownDigests.get(snapshot)?.get(tokenSha256);
+  if (known !== undefined) return principalById(snapshot, known);
+  const principal = authenticate(snapshot, tokenSha256);
+  if (principal !== undefined) {
+    let digests = knownDigests.get(snapshot);
+    if (digests === undefined) knownDigests.set(snapshot, digests = new Map());
+    digests.set(tokenSha256, principal.id);
+  }
+  return principal;
 }
 
 function unauthorized(where: TokenHeader): Refusal {

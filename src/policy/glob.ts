@@ -22,7 +22,12 @@
  * ```
  */
 export function matchNameGlob(pattern: string, text: string): boolean {
-  return matchTokens(nameTokens(pattern), text);
+  // Most policy globs are a plain name or `prefix*`: those need no simulation (the result is the same, since a
+  // well-formed pattern's code points match exactly when its UTF-16 text does).
+  const star = pattern.indexOf("*");
+  if (star < 0 && pattern.isWellFormed()) return pattern === text;
+  if (star === pattern.length - 1 && pattern.isWellFormed()) return text.startsWith(pattern.slice(0, -1));
+  return matchTokens(cachedTokens(nameTokenCache, pattern, nameTokens), text);
 }
 
 /**
@@ -39,12 +44,33 @@ export function matchNameGlob(pattern: string, text: string): boolean {
  * ```
  */
 export function matchUriGlob(pattern: string, uri: string): boolean {
-  if (matchTokens(uriTokens(pattern), uri)) return true;
-  return pattern.endsWith("/**") && matchTokens(uriTokens(pattern.slice(0, -3)), uri);
+  if (matchTokens(cachedTokens(uriTokenCache, pattern, uriTokens), uri)) return true;
+  return pattern.endsWith("/**") &&
+    matchTokens(cachedTokens(uriTokenCache, pattern.slice(0, -3), uriTokens), uri);
 }
 
 /** A literal character, `*` within a segment, or `**` / name-glob `*` across everything. */
 type Token = { literal: string } | "segment" | "any";
+
+// Patterns come from the policy in force and from grants: a few, matched on every decision. Their tokens are
+// remembered (the arrays are never changed); the caches are bounded and start over when full.
+const TOKEN_CACHE_MAX = 1024;
+const nameTokenCache = new Map<string, readonly Token[]>();
+const uriTokenCache = new Map<string, readonly Token[]>();
+
+function cachedTokens(
+  cache: Map<string, readonly Token[]>,
+  pattern: string,
+  tokenize: (pattern: string) => Token[],
+): readonly Token[] {
+  let tokens = cache.get(pattern);
+  if (tokens === undefined) {
+    if (cache.size >= TOKEN_CACHE_MAX) cache.clear();
+    tokens = tokenize(pattern);
+    cache.set(pattern, tokens);
+  }
+  return tokens;
+}
 
 function nameTokens(pattern: string): Token[] {
   return Array.from(pattern, (char): Token => char === "*" ? "any" : { literal: char });

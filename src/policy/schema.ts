@@ -45,6 +45,21 @@ const RFC3339_EXAMPLE = `"2099-12-31T23:59:59Z" or "2099-12-31T23:59:59+02:00"`;
  * ```
  */
 export function parseRfc3339(text: string): number | undefined {
+  // Every decision reads the times of the epochs it scans (and of revocations and grants): the same few strings
+  // of the policy in force. Their parse is remembered; the memo is bounded (grant requests bring new strings) and
+  // starts over when full.
+  const known = parsedTimes.get(text);
+  if (known !== undefined || parsedTimes.has(text)) return known;
+  const parsed = parseRfc3339Uncached(text);
+  if (parsedTimes.size >= PARSED_TIMES_MAX) parsedTimes.clear();
+  parsedTimes.set(text, parsed);
+  return parsed;
+}
+
+const PARSED_TIMES_MAX = 1024;
+const parsedTimes = new Map<string, number | undefined>();
+
+function parseRfc3339Uncached(text: string): number | undefined {
   const match = RFC3339.exec(text);
   if (match === null) return undefined;
   const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number);
