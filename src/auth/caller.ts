@@ -70,7 +70,24 @@ export function callerKey(caller: Caller): string {
  */
 const knownDigests = new WeakMap<PolicySnapshot, Map<string, string>>();
 
-function authenticateCached(
+/**
+ * `authenticate`, remembering per snapshot the digests that authenticated (see `knownDigests`).
+ *
+ * @example
+ * ```ts
+ * import { createSnapshot } from "../policy/snapshot.ts";
+ * import { authenticateCached } from "./caller.ts";
+ * const snapshot = createSnapshot({
+ *   epochs: { e: { active: true, expires_at: "2099-01-01T00:00:00Z", permissions: ["call"] } },
+ *   roles: { default: { epochs: ["e"], tools: ["git"], permissions: ["call"] } },
+ *   principals: [{ id: "ci", token_sha256: "a".repeat(64), roles: ["default"] }],
+ * }, "0".repeat(64));
+ * authenticateCached(snapshot, "a".repeat(64))?.id; // "ci"
+ * authenticateCached(snapshot, "a".repeat(64))?.id; // "ci", from the map this time
+ * authenticateCached(snapshot, "b".repeat(64)); // undefined
+ * ```
+ */
+export function authenticateCached(
   snapshot: PolicySnapshot,
   tokenSha256: string | undefined,
 ): Principal | undefined {

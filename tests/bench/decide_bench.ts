@@ -1,7 +1,7 @@
 /**
  * `deno run --allow-read --allow-env tests/bench/decide_bench.ts [--rounds N]`: the per-request cost of authentication and
  * the policy decision, in process: the shipped `policy.yaml` with 16 principals added, and for each round the
- * token header read and hashed (`presentedToken`), the caller looked up (`authenticate`) and a `tools/call`
+ * token header read and hashed (`presentedToken`), the caller looked up (`authenticate`, and `authenticateCached` as the middleware does) and a `tools/call`
  * decided (`decide`). Prints µs per request for each part. A micro-benchmark for issue 11's decision cost, not
  * a test.
  *
@@ -14,6 +14,7 @@ import { parsePolicy } from "../../src/policy/load.ts";
 import { createSnapshot } from "../../src/policy/snapshot.ts";
 import { authenticate, decide } from "../../src/policy/decide.ts";
 import { presentedToken } from "../../src/auth/bearer.ts";
+import { authenticateCached } from "../../src/auth/caller.ts";
 import { sha256Hex } from "../../src/sha256.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -50,5 +51,6 @@ if (import.meta.main) {
   if (check.decision !== "allow") throw new Error(`the bench call is not allowed: ${check.reason}`);
   await time("presentedToken (read + SHA-256)", () => presentedToken(headers, where));
   await time("authenticate (token → principal)", () => authenticate(snapshot, sha));
+  await time("authenticateCached (digest seen before)", () => authenticateCached(snapshot, sha));
   await time("decide (tools/call, permitted)", () => decide(snapshot, principal, action, {}, new Date()));
 }
