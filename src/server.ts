@@ -13,6 +13,7 @@ import type { Principal } from "./policy/decide.ts";
 import type { PolicySnapshot } from "./policy/snapshot.ts";
 import { GrantStore } from "./policy/grant_store.ts";
 import { LivePolicy } from "./policy/live_policy.ts";
+import { parsePolicyIsolated } from "./config/isolated_load.ts";
 import { hostOriginCheck } from "./auth/origin.ts";
 import { authenticateCaller, type CallerVariables } from "./auth/caller.ts";
 import { grantsHandler } from "./admin/grants.ts";
@@ -77,7 +78,12 @@ export function createSidecar(
   const { config } = loaded;
   const metrics = options.metrics ?? createMetrics();
   const audit = options.audit;
-  const policy = new LivePolicy(loaded.policy, { reloadIntervalMs: config.policy.reload_interval, log });
+  const policy = new LivePolicy(loaded.policy, {
+    reloadIntervalMs: config.policy.reload_interval,
+    log,
+    // Reloads validate in a child process, as the start did: no YAML parser or zod in this one.
+    parse: parsePolicyIsolated,
+  });
   const parts: SidecarParts = {
     loaded,
     config,

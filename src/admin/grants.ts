@@ -6,19 +6,15 @@
  * @module
  */
 import type { Context } from "hono";
-import { z } from "zod";
 import type { CallerVariables } from "../auth/caller.ts";
 import { decide, type GrantRequest } from "../policy/decide.ts";
 import type { GrantStore } from "../policy/grant_store.ts";
 import type { LivePolicy } from "../policy/live_policy.ts";
 import type { Logger } from "../telemetry/log.ts";
 
-const GrantBody = z.strictObject({
-  grantee: z.string().min(1),
-  verbs: z.array(z.enum(["read", "write", "call", "grant", "admin"])).min(1),
-  tools: z.array(z.string().min(1)).default([]),
-  expires_at: z.iso.datetime({ offset: true, error: "must be an RFC3339 time, e.g. 2026-12-31T23:59:59Z" }),
-});
+// The body's schema is zod, loaded on the first grant request only: the serving process does not load zod
+// at start (issue 11, idle memory), and grants are rare.
+let grantBody: Promise<typeof import("./grant_body.ts")> | undefined;
 
 /**
  * Builds the handler; the route must run `authenticateCaller` first.
@@ -39,6 +35,7 @@ export function grantsHandler(
     } catch {
       return c.json({ error: "the body must be JSON: {grantee, verbs, tools, expires_at}" }, 400);
     }
+    const { GrantBody } = await (grantBody ??= import("./grant_body.ts"));
     const parsed = GrantBody.safeParse(body);
     if (!parsed.success) {
       const problems = parsed.error.issues.map((issue) =>

@@ -9,24 +9,10 @@
 import { egressRules } from "../policy/snapshot.ts";
 import { EgressSchema } from "../policy/schema.ts";
 import type { EgressRules } from "../policy/egress.ts";
-import type { PolicyEgress } from "../policy/schema.ts";
+import { EGRESS_ENV, egressEnvValue } from "./egress_env_value.ts";
 
-/** The environment variable that carries the rules. */
-export const EGRESS_ENV = "MCP_SIDECAR_EGRESS";
-
-/**
- * The variable's value for a policy's `egress` block (absent: the defaults).
- *
- * @example
- * ```ts
- * import { egressEnvValue } from "./egress_env.ts";
- * egressEnvValue({ allow_private: ["10.0.0.0/8"] }); // '{"allow_private":["10.0.0.0/8"]}'
- * egressEnvValue(undefined); // "{}"
- * ```
- */
-export function egressEnvValue(block: PolicyEgress | undefined): string {
-  return JSON.stringify(block ?? {});
-}
+// Re-exported: the sidecar imports them from egress_env_value.ts, which loads no zod.
+export { EGRESS_ENV, egressEnvValue };
 
 /**
  * Reads the rules from the variable's value; throws with a message naming the variable when it is not valid.

@@ -3,9 +3,10 @@
  *
  * @module
  */
-import { loadConfig, resolveConfigPath } from "../config/load.ts";
+import { loadConfigIsolated } from "../config/isolated_load.ts";
+import { resolveConfigPath } from "../config/config_path.ts";
 import type { LoadedConfig } from "../config/load.ts";
-import { ValidationError } from "../config/located_yaml.ts";
+import { ValidationError } from "../config/problems.ts";
 import { createSidecar } from "../server.ts";
 import { createLogger, type Logger } from "../telemetry/log.ts";
 import { createMetrics, type SidecarMetrics } from "../telemetry/metrics.ts";
@@ -134,7 +135,8 @@ export async function serveCommand(args: string[]): Promise<number> {
     }
     let loaded: LoadedConfig;
     try {
-      loaded = await loadConfig(resolveConfigPath(parsed.values.config as string | undefined));
+      // Validated in a short-lived child process: the YAML parser and zod never load in the serving one.
+      loaded = await loadConfigIsolated(resolveConfigPath(parsed.values.config as string | undefined));
     } catch (error) {
       if (error instanceof ValidationError) {
         console.error(error.message);

@@ -9,6 +9,7 @@ import { dirname, resolve } from "node:path";
 import { validateYaml, ValidationError } from "./located_yaml.ts";
 import { ConfigSchema, isCommandUpstream, type SidecarConfig } from "./schema.ts";
 import { type LoadedPolicy, parsePolicy } from "../policy/load.ts";
+import { CONFIG_ENV, resolveConfigPath } from "./config_path.ts";
 
 /** A validated config with its policy. */
 export interface LoadedConfig {
@@ -22,24 +23,8 @@ export interface LoadedConfig {
   policy: LoadedPolicy;
 }
 
-/** The environment variable naming the config file when `--config` is not given. */
-const CONFIG_ENV = "SIDECAR_CONFIG";
-
-/**
- * Picks the config file: the `--config` flag's value, else `$SIDECAR_CONFIG`. Throws when neither is set.
- *
- * @example
- * ```ts
- * import { resolveConfigPath } from "./load.ts";
- * resolveConfigPath("/opt/mcp-sidecar/config.yaml"); // "/opt/mcp-sidecar/config.yaml"
- * ```
- */
-export function resolveConfigPath(flag?: string): string {
-  if (flag !== undefined && flag !== "") return flag;
-  const fromEnv = Deno.env.get(CONFIG_ENV);
-  if (fromEnv !== undefined && fromEnv !== "") return fromEnv;
-  throw new Error(`no config file given: pass --config FILE or set ${CONFIG_ENV}=FILE`);
-}
+// Re-exported: serve imports it from config_path.ts, which loads neither the YAML parser nor zod.
+export { resolveConfigPath };
 
 /**
  * Reads and validates a config file, then loads the policy it names. Throws {@linkcode ValidationError}

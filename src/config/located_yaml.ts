@@ -17,20 +17,10 @@ import {
   type YAMLError,
 } from "yaml";
 import type { z } from "zod";
+import { formatProblem, type Problem, ValidationError } from "./problems.ts";
 
-/** One thing wrong with a file, where it is, and what to do about it. */
-export interface Problem {
-  /** The file the problem is in. */
-  file: string;
-  /** 1-based line. */
-  line: number;
-  /** 1-based column. */
-  col: number;
-  /** Dotted key path, like `upstreams[1].url`; empty when the problem is about the file as a whole. */
-  key: string;
-  /** What is wrong and how to fix it. */
-  message: string;
-}
+// Re-exported: the loaders' callers import them from here; the zod/yaml-free home is problems.ts.
+export { formatProblem, type Problem, ValidationError };
 
 /** A 1-based line and column in a text. */
 export interface Position {
@@ -45,43 +35,6 @@ export type KeyPath = readonly PropertyKey[];
 export type YamlValidation<T> =
   | { ok: true; value: T; yaml: LocatedYaml }
   | { ok: false; problems: Problem[] };
-
-/**
- * Thrown by loaders when a file cannot be used; carries every problem found, and its message lists them one per
- * line in {@linkcode formatProblem} form.
- *
- * @example
- * ```ts
- * import { ValidationError } from "./located_yaml.ts";
- * const error = new ValidationError([{ file: "c.yaml", line: 1, col: 1, key: "", message: "is empty" }]);
- * error.message; // "c.yaml:1:1 is empty"
- * ```
- */
-export class ValidationError extends Error {
-  /** Every problem found, in file order. */
-  readonly problems: readonly Problem[];
-
-  constructor(problems: readonly Problem[]) {
-    super(problems.map(formatProblem).join("\n"));
-    this.name = "ValidationError";
-    this.problems = problems;
-  }
-}
-
-/**
- * Formats a problem as `FILE:LINE:COL key.path: message`, or `FILE:LINE:COL message` when it has no key.
- *
- * @example
- * ```ts
- * import { formatProblem } from "./located_yaml.ts";
- * formatProblem({ file: "config.yaml", line: 3, col: 8, key: "upstreams[1].url", message: "must be a URL" });
- * // "config.yaml:3:8 upstreams[1].url: must be a URL"
- * ```
- */
-export function formatProblem(problem: Problem): string {
-  const where = `${problem.file}:${problem.line}:${problem.col}`;
-  return problem.key === "" ? `${where} ${problem.message}` : `${where} ${problem.key}: ${problem.message}`;
-}
 
 /**
  * Writes a key path the way a reader would look it up: `upstreams[1].url`. Keys that are not plain words are

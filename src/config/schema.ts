@@ -201,15 +201,5 @@ export type CommandUpstreamConfig = z.infer<typeof commandUpstream>;
 /** An upstream reached by URL. */
 export type UrlUpstreamConfig = z.infer<typeof urlUpstream>;
 
-/**
- * Tells a command upstream from a URL upstream.
- *
- * @example
- * ```ts
- * import { isCommandUpstream } from "./schema.ts";
- * isCommandUpstream({ name: "fs", route: "mcp1", command: "self", args: [], env: {} }); // true
- * ```
- */
-export function isCommandUpstream(upstream: UpstreamConfig): upstream is CommandUpstreamConfig {
-  return "command" in upstream;
-}
+// Re-exported: serving code imports it from upstream_kind.ts, which loads no zod.
+export { isCommandUpstream } from "./upstream_kind.ts";

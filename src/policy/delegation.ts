@@ -21,7 +21,7 @@ import type { Requirement } from "./requirement.ts";
 import { findRevocation } from "./revocations.ts";
 import { decideByRoles } from "./role_decision.ts";
 import { principalById } from "./principals.ts";
-import { parseRfc3339 } from "./schema.ts";
+import { parseRfc3339 } from "./policy_values.ts";
 import type { PolicySnapshot } from "./snapshot.ts";
 
 /** A requirement grants can cover: tool calls, reads and lists. */

@@ -10,7 +10,8 @@
  * @module
  */
 import type { Verb } from "./action.ts";
-import { parseRfc3339, type PolicyEpoch, type PolicyRole } from "./schema.ts";
+import type { PolicyEpoch, PolicyRole } from "./schema.ts";
+import { parseRfc3339 } from "./policy_values.ts";
 import type { PolicySnapshot } from "./snapshot.ts";
 
 /** Where an epoch stands at an instant, before any verb or tool is considered. */

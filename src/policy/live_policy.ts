@@ -7,9 +7,9 @@
  * @module
  */
 import { dirname, resolve } from "node:path";
-import { formatProblem, ValidationError } from "../config/located_yaml.ts";
+import { formatProblem, ValidationError } from "../config/problems.ts";
 import type { Logger } from "../telemetry/log.ts";
-import { type LoadedPolicy, parsePolicy } from "./load.ts";
+import type { LoadedPolicy } from "./load.ts";
 import { createSnapshot, type PolicySnapshot } from "./snapshot.ts";
 
 /** The outcome of the latest reload attempt. */
@@ -53,7 +53,15 @@ export class LivePolicy {
 
   constructor(
     initial: LoadedPolicy,
-    private readonly options: { reloadIntervalMs: number; log: Logger },
+    private readonly options: {
+      reloadIntervalMs: number;
+      log: Logger;
+      /**
+       * Validates a changed file; default `parsePolicy` of `load.ts`, in process. `serve` passes
+       * `parsePolicyIsolated` (config/isolated_load.ts), which keeps the YAML parser and zod out of its process.
+       */
+      parse?: (file: string, bytes: Uint8Array) => Promise<LoadedPolicy>;
+    },
   ) {
     this.file = resolve(initial.file);
     this.#snapshot = createSnapshot(initial.policy, initial.sha256);
@@ -112,7 +120,7 @@ export class LivePolicy {
     this.#lastText = text;
     let loaded: LoadedPolicy;
     try {
-      loaded = await parsePolicy(this.file, bytes);
+      loaded = await (this.options.parse ?? await inProcessParser())(this.file, bytes);
     } catch (error) {
       if (error instanceof ValidationError) return this.#refuse(error.problems.map(formatProblem));
       throw error;
@@ -176,6 +184,11 @@ export class LivePolicy {
       });
     }
   }
+}
+
+/** Loaded on first use: a LivePolicy given its own parser never loads the YAML parser and zod. */
+async function inProcessParser(): Promise<(file: string, bytes: Uint8Array) => Promise<LoadedPolicy>> {
+  return (await import("./load.ts")).parsePolicy;
 }
 
 function generationOf(snapshot: PolicySnapshot): number {

@@ -7,7 +7,8 @@
  * @module
  */
 import type { Principal } from "./action.ts";
-import { ANONYMOUS_PRINCIPAL_ID, type PolicyPrincipal } from "./schema.ts";
+import type { PolicyPrincipal } from "./schema.ts";
+import { ANONYMOUS_PRINCIPAL_ID } from "./policy_values.ts";
 import type { PolicySnapshot } from "./snapshot.ts";
 
 /** Why a principal cannot act under a snapshot. */

@@ -19,7 +19,7 @@ import {
 } from "./action.ts";
 import { annotationKey } from "./caller_state.ts";
 import { type Normalised, normalisePathArgument, normaliseResourceUri } from "./paths.ts";
-import { parseRfc3339, PERMISSIONS } from "./schema.ts";
+import { parseRfc3339, PERMISSIONS } from "./policy_values.ts";
 import { type PolicySnapshot, rulesFor } from "./snapshot.ts";
 import { scopeCoversServer, scopeCoversTool, scopeTouchesServer } from "./tool_scope.ts";
 

@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { parseRfc3339, type PolicyRevocation } from "./schema.ts";
+import type { PolicyRevocation } from "./schema.ts";
+import { parseRfc3339 } from "./policy_values.ts";
 import type { PolicySnapshot } from "./snapshot.ts";
 
 /** Whom a revocation may name: a principal, through its id, roles and tenant. */

@@ -6,8 +6,9 @@
  *
  * @module
  */
-import { EGRESS_ENV, egressEnvValue } from "../backends/egress_env.ts";
-import { isCommandUpstream, type UpstreamConfig } from "../config/schema.ts";
+import { EGRESS_ENV, egressEnvValue } from "../backends/egress_env_value.ts";
+import type { UpstreamConfig } from "../config/schema.ts";
+import { isCommandUpstream } from "../config/upstream_kind.ts";
 import type { PolicySnapshot } from "../policy/snapshot.ts";
 
 /**

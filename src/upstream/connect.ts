@@ -7,7 +7,8 @@
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport";
 // @ts-types="@modelcontextprotocol/sdk/client/sse"
 import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
-import { isCommandUpstream, type UpstreamConfig } from "../config/schema.ts";
+import type { UpstreamConfig } from "../config/schema.ts";
+import { isCommandUpstream } from "../config/upstream_kind.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { spawnSpecFor } from "./spawn_spec.ts";
 import { StdioUpstream } from "./stdio.ts";

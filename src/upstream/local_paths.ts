@@ -7,7 +7,8 @@
  * @module
  */
 import { posix } from "node:path";
-import { type CommandUpstreamConfig, isCommandUpstream, type UpstreamConfig } from "../config/schema.ts";
+import type { CommandUpstreamConfig, UpstreamConfig } from "../config/schema.ts";
+import { isCommandUpstream } from "../config/upstream_kind.ts";
 
 /** How one local upstream reads paths. */
 export type LocalPathModel =

@@ -5,7 +5,8 @@
  * @module
  */
 import { delimiter, isAbsolute, join, resolve } from "node:path";
-import { isCommandUpstream, type UpstreamConfig } from "../config/schema.ts";
+import type { UpstreamConfig } from "../config/schema.ts";
+import { isCommandUpstream } from "../config/upstream_kind.ts";
 import { spawnSpecFor } from "./spawn_spec.ts";
 
 /**

@@ -20,6 +20,7 @@ const LAYERS: readonly (readonly string[])[] = [
     "version.ts",
     "telemetry/log.ts",
     "config/located_yaml.ts",
+    "config/problems.ts",
   ],
   // The permission model (decide is pure).
   ["policy/"],
