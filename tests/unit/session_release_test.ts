@@ -130,7 +130,11 @@ upstreams:
     assert.equal(sidecar.sessions.count("up"), 0, "every quota slot is given back");
     assert.equal(sidecar.sessions.inFlight(), 0);
     for (const id of ids) {
-      assert.equal(sidecar.sessions.get("up", id, "streamable-http"), undefined, `session ${id} is forgotten`);
+      assert.equal(
+        sidecar.sessions.get("up", id, "streamable-http"),
+        undefined,
+        `session ${id} is forgotten`,
+      );
     }
     assert.equal(upstream.count(), 0, "every upstream session was ended");
   } finally {
