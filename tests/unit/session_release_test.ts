@@ -123,8 +123,8 @@ upstreams:
       assert.equal(closed.status, 200);
       await closed.body?.cancel();
     }
-    // Closing ends the upstream session too, asynchronously: wait for it, bounded.
-    for (let wait = 0; wait < 100 && upstream.count() > 0; wait++) {
+    // Closing ends the upstream session and gives the slot back asynchronously: wait for both, bounded (2 s).
+    for (let wait = 0; wait < 100 && (upstream.count() > 0 || sidecar.sessions.count("up") > 0); wait++) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     assert.equal(sidecar.sessions.count("up"), 0, "every quota slot is given back");
