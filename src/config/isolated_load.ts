@@ -9,7 +9,8 @@
  * given back to the system (idle RSS +15 MiB instead of -8 MiB).
  *
  * The child is used only when this program runs from source under `deno` (`deno task serve`); a compiled
- * binary or a one-file bundle has no `load_child.ts` to start, and validates in process (the old memory cost).
+ * binary or a one-file bundle has no `load_child.ts` to start, and validates in process (the old memory cost),
+ * as does a start or reload whose child cannot run or answer.
  *
  * @module
  */
@@ -38,9 +39,10 @@ const DENO_JSON = new URL("../../deno.json", import.meta.url);
  * ```
  */
 export async function loadConfigIsolated(file: string): Promise<LoadedConfig> {
+  const inProcess = async () => await (await import("./load.ts")).loadConfig(file);
   const command = childCommand("config", file);
-  if (command === undefined) return await (await import("./load.ts")).loadConfig(file);
-  return await run(command) as LoadedConfig;
+  if (command === undefined) return await inProcess();
+  return await run(command, undefined, inProcess) as LoadedConfig;
 }
 
 /**
@@ -54,9 +56,10 @@ export async function loadConfigIsolated(file: string): Promise<LoadedConfig> {
  * ```
  */
 export async function parsePolicyIsolated(file: string, bytes: Uint8Array): Promise<LoadedPolicy> {
+  const inProcess = async () => await (await import("../policy/load.ts")).parsePolicy(file, bytes);
   const command = childCommand("policy", file);
-  if (command === undefined) return await (await import("../policy/load.ts")).parsePolicy(file, bytes);
-  return await run(command, bytes) as LoadedPolicy;
+  if (command === undefined) return await inProcess();
+  return await run(command, bytes, inProcess) as LoadedPolicy;
 }
 
 /**
@@ -92,7 +95,25 @@ function childCommand(kind: "config" | "policy", file: string): string[] | undef
   ];
 }
 
-async function run(args: string[], stdin?: Uint8Array): Promise<LoadedConfig | LoadedPolicy> {
+async function run(
+  args: string[],
+  stdin: Uint8Array | undefined,
+  inProcess: () => Promise<LoadedConfig | LoadedPolicy>,
+): Promise<LoadedConfig | LoadedPolicy> {
+  let reply: LoadReply;
+  try {
+    reply = await childReply(args, stdin);
+  } catch {
+    // The child could not run or answer (deno gone mid-upgrade, no permission to run it): validate here rather
+    // than fail a reload or the start for a reason that has nothing to do with the file.
+    return await inProcess();
+  }
+  if (reply.ok) return reply.value;
+  if ("problems" in reply) throw new ValidationError(reply.problems);
+  throw new Error(reply.message);
+}
+
+async function childReply(args: string[], stdin: Uint8Array | undefined): Promise<LoadReply> {
   const child = new Deno.Command(Deno.execPath(), {
     args,
     cwd: dirname(fileURLToPath(CHILD)),
@@ -107,16 +128,12 @@ async function run(args: string[], stdin?: Uint8Array): Promise<LoadedConfig | L
   }
   const output = await child.output();
   const text = new TextDecoder().decode(output.stdout).trim();
-  let reply: LoadReply;
   try {
-    reply = JSON.parse(text.slice(text.lastIndexOf("\n") + 1));
+    return JSON.parse(text.slice(text.lastIndexOf("\n") + 1));
   } catch {
     const why = new TextDecoder().decode(output.stderr).trim().split("\n")[0] ?? "";
     throw new Error(`the validating child process failed (exit ${output.code}): ${why || text}`);
   }
-  if (reply.ok) return reply.value;
-  if ("problems" in reply) throw new ValidationError(reply.problems);
-  throw new Error(reply.message);
 }
 
 function basename(path: string): string {
