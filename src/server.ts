@@ -15,15 +15,14 @@ import { GrantStore } from "./policy/grant_store.ts";
 import { LivePolicy } from "./policy/live_policy.ts";
 import { parsePolicyIsolated } from "./config/isolated_load.ts";
 import { hostOriginCheck } from "./auth/origin.ts";
-import { authenticateCaller, type CallerVariables } from "./auth/caller.ts";
+import { authenticateCaller, callerOf, type CallerVariables } from "./auth/caller.ts";
 import { grantsHandler } from "./admin/grants.ts";
 import { decisionRecorder } from "./audit/decision_recorder.ts";
 import { refusalRecorder } from "./audit/refusal_recorder.ts";
 import type { AuditWriter } from "./audit/writer.ts";
 import { SessionRegistry } from "./proxy/session_registry.ts";
-import { streamableHttpHandler } from "./proxy/streamable_http.ts";
 import { legacySseHandlers } from "./proxy/legacy_sse.ts";
-import { routeFor, type RouteServices } from "./proxy/pipeline.ts";
+import { routeFor, type RouteServices, serveMcp } from "./proxy/pipeline.ts";
 import { PrincipalStates } from "./proxy/flow_state.ts";
 import { connectUpstream } from "./upstream/connect.ts";
 import { UpstreamHealth } from "./upstream/health.ts";
@@ -118,6 +117,8 @@ export function createSidecar(
       maxPerPrincipal: config.upstreams.length,
     }),
     log,
+    authenticate: (headers) => callerOf(headers, config.auth, policy.current()),
+    draining: () => draining,
   };
   trackPolicyMetrics(policy, metrics);
   policy.start();
@@ -181,11 +182,11 @@ export function createSidecar(
   for (const upstream of config.upstreams) {
     const route = routeFor(upstream, parts);
     const base = `/${upstream.route}`;
-    app.use(`${base}/*`, refuseWhileDraining, authenticate);
-    app.all(`${base}/mcp`, streamableHttpHandler(route));
+    // The Streamable HTTP endpoint runs the whole pipeline itself (draining and authentication included).
+    app.all(`${base}/mcp`, (c) => serveMcp(c.req.raw, route, c.req.path));
     const legacy = legacySseHandlers(route);
-    app.get(`${base}/sse`, legacy.stream);
-    app.post(`${base}/messages`, legacy.messages);
+    app.get(`${base}/sse`, refuseWhileDraining, authenticate, legacy.stream);
+    app.post(`${base}/messages`, refuseWhileDraining, authenticate, legacy.messages);
   }
 
   return {

@@ -39,14 +39,34 @@ export function authenticateCaller(
   refuse: RefuseAt,
 ): MiddlewareHandler<{ Variables: CallerVariables }> {
   return async (c, next) => {
-    const presented = presentedToken(c.req.raw.headers, where);
-    const current = snapshot();
-    const tokenSha256 = presented.kind === "token" ? presented.sha256 : undefined;
-    const principal = presented.kind === "malformed" ? undefined : authenticateCached(current, tokenSha256);
-    if (!principal && current.policy.mode !== "shadow") return await refuse(c, unauthorized(where));
-    c.set("caller", { tokenSha256, principal });
+    const caller = callerOf(c.req.raw.headers, where, snapshot());
+    if ("kind" in caller) return await refuse(c, caller);
+    c.set("caller", caller);
     await next();
   };
+}
+
+/**
+ * The caller of one HTTP request, or the 401 refusal (in shadow mode a failed token is an unauthenticated
+ * caller instead, which the decision records). The same check as {@linkcode authenticateCaller}, without Hono.
+ *
+ * @example
+ * ```ts ignore
+ * import { callerOf } from "./caller.ts";
+ * const caller = callerOf(request.headers, { header: "Authorization", prefix: "Bearer " }, live.current());
+ * if ("kind" in caller) return refusalResponse(caller);
+ * ```
+ */
+export function callerOf(
+  headers: Headers,
+  where: TokenHeader,
+  current: PolicySnapshot,
+): Caller | Refusal {
+  const presented = presentedToken(headers, where);
+  const tokenSha256 = presented.kind === "token" ? presented.sha256 : undefined;
+  const principal = presented.kind === "malformed" ? undefined : authenticateCached(current, tokenSha256);
+  if (!principal && current.policy.mode !== "shadow") return unauthorized(where);
+  return { tokenSha256, principal };
 }
 
 /**

@@ -17,6 +17,7 @@ import { type Denial, ProxySession, type SessionHooks } from "./session.ts";
 import type { SessionRegistry } from "./session_registry.ts";
 import { quotaKeyOf } from "./session_quota.ts";
 import type { ModernServices } from "./modern_requests.ts";
+import type { ProxyHooks } from "./pipeline.ts";
 
 /** What one upstream's routes need from the rest of the sidecar. */
 export interface RouteOptions {
@@ -39,8 +40,12 @@ export interface RouteOptions {
   servedRoots?: readonly string[];
   /** Opens a fresh transport to the upstream for a new session. */
   openUpstream(): UpstreamTransport;
-  /** Records a refusal on this upstream's route `path` and returns its response (see `mcp/refusals.ts`). */
-  refuse(refusal: Refusal, caller: Caller | undefined, path: string): Promise<Response>;
+  /** The REFUSE hook: records a refusal on this upstream's route `path` and returns its response. */
+  refuse: ProxyHooks["refuse"];
+  /** The AUTHENTICATE stage: the caller of one HTTP request, or its 401 refusal (see `auth/caller.ts`). */
+  authenticate(headers: Headers): Caller | Refusal;
+  /** Whether the sidecar is draining: new MCP requests are refused (503) while in-flight ones finish. */
+  draining?(): boolean;
   /** Records a refusal the MCP SDK's transport answered itself. */
   recordRefusal(refusal: Refusal, caller: Caller | undefined, path: string): Promise<void>;
   /** Whether the caller may open a session on this upstream at all; a denial (recorded) answers 403. */

@@ -1,36 +1,38 @@
 /**
  * THE PIPELINE, read top to bottom. Every MCP message the sidecar relays passes the same named stages, in
- * the spirit of Go's `httputil.ReverseProxy.ServeHTTP`:
+ * the spirit of Go's `httputil.ReverseProxy.ServeHTTP`: {@linkcode serveMcp} is that `ServeHTTP` for
+ * `/<route>/mcp`, and {@linkcode messagePipeline} holds the per-message stages of one flow.
  *
  * ```
- *  HTTP request ─► transport ─► authenticate ─► read ─► era ─┬─ legacy session (ProxySession) ─┐
- *                (Host, Origin, (once per       (one      │  2026-07-28 stateless request   ├─► per message:
- *                 method, size)  HTTP request)   parse)    └─ (modern_requests.ts, pooled) ──┘
+ *  HTTP request ─► transport ─► authenticate ─► read ─► era ─┬─ legacy session (streamable_http.ts) ─┐
+ *                (method,      (once per       (one      │  2026-07-28 stateless request         ├─► per message:
+ *                 draining)     HTTP request)   parse)    └─ (modern_requests.ts, pooled) ────────┘
  *
- *  client → server:  classify ─► decide ─► record (denial) ─► forward ─► inspect ─► record (outcome) ─► client
+ *  client → server:  classify ─► decide ─► record (denial) ─► [rewrite] ─► forward ─► inspect ─► record (outcome)
+ *                    ─► [modifyAnswer] ─► client
  *  server → client:  classify ─► decide ─► record (requests; notifications as metrics) ─► deliver or refuse/drop
+ *  any refusal:      [refuse] (the refusal table → HTTP status, JSON-RPC error, audit line)
  * ```
  *
- * | stage        | where                                                                                |
- * | ------------ | ------------------------------------------------------------------------------------ |
- * | transport    | `auth/origin.ts`, `proxy/transport_refusals.ts`, `proxy/streamable_http.ts`          |
- * | authenticate | `auth/caller.ts` (middleware, once per HTTP request; handed to the flow's `FlowState`) |
- * | read         | `mcp/read_post.ts`                                                                   |
- * | era          | `mcp/protocol_versions.ts`, `mcp/modern_headers.ts`                                  |
- * | classify     | `mcp/classify.ts` → the one `Action` of `policy/action.ts`                           |
- * | decide       | `proxy/stages/decision.ts` (resolution I/O) → `policy/decide.ts` (pure)              |
- * | forward      | `proxy/session.ts` (`ProxySession`: ids, timeouts, the upstream transport)           |
- * | inspect      | `proxy/stages/inspect.ts` (result inspection, list filters, annotations into state)  |
- * | record       | `audit/decision_recorder.ts` (audit line + metrics)                                  |
- * | refuse       | `mcp/refusals.ts` (the one table) + `audit/refusal_recorder.ts`                      |
+ * | stage        | where                                                                                 |
+ * | ------------ | ------------------------------------------------------------------------------------- |
+ * | transport    | `auth/origin.ts` (app-wide: Host, Origin), {@linkcode serveMcp} (method, draining)    |
+ * | authenticate | `auth/caller.ts` `callerOf` (once per HTTP request; handed to the flow's `FlowState`) |
+ * | read         | `mcp/read_post.ts` (one parse, the raw text kept)                                     |
+ * | era          | `mcp/protocol_versions.ts`, `mcp/modern_headers.ts`                                   |
+ * | flow         | `proxy/streamable_http.ts` (legacy session), `proxy/modern_requests.ts` (2026-07-28)  |
+ * | classify     | `mcp/classify.ts` → the one `Action` of `policy/action.ts`                            |
+ * | decide       | `proxy/stages/decision.ts` (resolution I/O) → `policy/decide.ts` (pure)               |
+ * | forward      | `proxy/session.ts` (`ProxySession`: ids, timeouts, the upstream transport)            |
+ * | inspect      | `proxy/stages/inspect.ts` (result inspection, list filters, annotations into state)   |
+ * | record       | `audit/decision_recorder.ts` (audit line + metrics)                                   |
  *
- * This module holds the per-message stages of one flow ({@linkcode messagePipeline}) and builds a route from
- * the config ({@linkcode routeFor}): `server.ts` only wires routes to HTTP paths. The state a decision reads
- * (grants, tool annotations) is the flow's ({@linkcode FlowState}), passed to `decide`, never captured.
- *
- * Three hooks, as in `httputil.ReverseProxy` (`Rewrite`, `ModifyResponse`, `ErrorHandler`): era bridging
- * rewrites requests and modifies answers in `modern_requests.ts`/`pooled_upstream.ts`; refusals go through
- * `RouteOptions.refuse` (the table + its audit line).
+ * Three hooks, as in `httputil.ReverseProxy` (`Rewrite`, `ModifyResponse`, `ErrorHandler`), typed in
+ * {@linkcode ProxyHooks}: `rewrite(message)` is the request as the upstream gets it (era bridging strips the
+ * 2026-07-28 envelope; `undefined` means unchanged), `modifyAnswer(request, answer)` is the answer as the
+ * client gets it (era bridging adds `resultType`, `ttlMs`, `cacheScope`), and `refuse(refusal)` is the one
+ * way out for every refusal (the table + its audit line). The state a decision reads (grants, tool
+ * annotations) is the flow's ({@linkcode FlowState}), passed to `decide`, never captured.
  *
  * @module
  */
@@ -39,9 +41,16 @@ import type { Caller } from "../auth/caller.ts";
 import type { DecisionRecorder } from "../audit/decision_record.ts";
 import type { RefusalRecorder } from "../audit/refusal_recorder.ts";
 import { type ClassifiedMessage, methodLabel } from "../mcp/classify.ts";
-import { errorResponse, type JSONRPCMessage, type RequestId } from "../mcp/jsonrpc.ts";
-import { MODERN_VERSIONS } from "../mcp/protocol_versions.ts";
-import { policyDenial, refusalError } from "../mcp/refusals.ts";
+import { ErrorCode, errorResponse, type JSONRPCMessage, type RequestId } from "../mcp/jsonrpc.ts";
+import { eraOf, isModernVersion, MODERN_VERSIONS, ModernErrorCode } from "../mcp/protocol_versions.ts";
+import { readMcpPost } from "../mcp/read_post.ts";
+import {
+  policyDenial,
+  type Refusal,
+  refusalError,
+  type RefusalKind,
+  refusalKindOf,
+} from "../mcp/refusals.ts";
 import type { PolicySnapshot } from "../policy/snapshot.ts";
 import type { GrantStore } from "../policy/grant_store.ts";
 import type { LivePolicy } from "../policy/live_policy.ts";
@@ -55,15 +64,131 @@ import type { SessionPool } from "../upstream/session_pool.ts";
 import type { ListenLimiter } from "./listen.ts";
 import type { RequestStateCodec } from "../mcp/request_state.ts";
 import type { FlowState, PrincipalStates } from "./flow_state.ts";
-import type { ModernServices } from "./modern_requests.ts";
+import { type ModernServices, serveModern } from "./modern_requests.ts";
 import type { RouteOptions } from "./open_session.ts";
 import { pathArgumentsInPolicy, type PathResolver, pathResolver } from "./path_resolution.ts";
 import type { PooledUpstream } from "./pooled_upstream.ts";
 import type { Denial, Outcome, ServerVerdict, SessionHooks } from "./session.ts";
 import type { SessionRegistry } from "./session_registry.ts";
+import { serveSession } from "./streamable_http.ts";
 import { type Decided, DecisionStage } from "./stages/decision.ts";
 import { InspectStage } from "./stages/inspect.ts";
 import { admit } from "./stages/admit.ts";
+
+/**
+ * The three hooks of a route, in the spirit of `httputil.ReverseProxy`'s `Rewrite`, `ModifyResponse` and
+ * `ErrorHandler`. The first two are per era (a flow that needs no bridging has none); `refuse` is the route's.
+ */
+export interface ProxyHooks {
+  /** REWRITE: the request as the upstream gets it; `undefined` when unchanged (the client's text is sent). */
+  rewrite?(message: JSONRPCMessage): JSONRPCMessage | undefined;
+  /** MODIFY ANSWER: the answer as the client gets it, after inspection and the audit line. */
+  modifyAnswer?(request: ClassifiedMessage, answer: JSONRPCMessage): JSONRPCMessage;
+  /** REFUSE: every refusal on the route, through the one table; it is recorded before it is answered. */
+  refuse(refusal: Refusal, caller: Caller | undefined, path: string): Promise<Response>;
+}
+
+/**
+ * `ServeHTTP` for `/<route>/mcp`: transport refusals → authenticate (once) → read (one parse) → era → the
+ * flow's per-message stages → the answer. Every refusal leaves through `route.refuse`.
+ *
+ * @example
+ * ```ts ignore
+ * import { routeFor, serveMcp } from "./pipeline.ts";
+ * const route = routeFor(upstream, services);
+ * app.all("/git/mcp", (c) => serveMcp(c.req.raw, route, c.req.path));
+ * ```
+ */
+export async function serveMcp(request: Request, route: RouteOptions, path: string): Promise<Response> {
+  // TRANSPORT: what no caller may do here, whoever it is (Host and Origin were checked app-wide, first).
+  const refused = transportRefusal(request, route);
+  if (refused) return await route.refuse(refused, undefined, path);
+
+  // AUTHENTICATE, once for this HTTP request; the flow decides as this caller from now on.
+  const caller = route.authenticate(request.headers);
+  if ("kind" in caller) return await route.refuse(caller, undefined, path);
+  if (request.method !== "POST") return await serveSession(route, request, caller, path);
+
+  // READ: one parse; the text is kept for a forward that changes nothing.
+  const read = await readMcpPost(request, {
+    maxBytes: route.limits.maxBodyBytes,
+    requireAccept: true,
+    readTimeoutMs: route.limits.readTimeoutMs,
+  });
+  if ("problem" in read) {
+    const { status, code, message, id, headers } = read.problem;
+    return await route.refuse(
+      { kind: refusalKindOf(status, code), status, code, message, id, headers },
+      caller,
+      path,
+    );
+  }
+
+  // ERA: the body decides, before any session lookup (a modern request's stray Mcp-Session-Id is ignored).
+  const era = eraOf({
+    httpMethod: "POST",
+    protocolVersionHeader: request.headers.get("mcp-protocol-version") ?? undefined,
+    mcpMethodHeader: request.headers.get("mcp-method") ?? undefined,
+    body: read.body,
+  });
+  if (era.era === "refused") {
+    const { status, code, message, data } = era.refusal;
+    const first = read.messages[0];
+    return await route.refuse(
+      {
+        kind: eraRefusalKind(code),
+        status,
+        code,
+        message,
+        data,
+        id: "id" in first ? first.id as RequestId : null,
+        method: "method" in first ? first.method : undefined,
+      },
+      caller,
+      path,
+    );
+  }
+
+  // FLOW: the per-message stages (messagePipeline) run inside the flow the request belongs to.
+  if (era.era === "modern" && route.modern) {
+    return await serveModern(
+      route,
+      route.modern,
+      request,
+      caller,
+      path,
+      read.body as { id?: RequestId; method: string; params?: Record<string, unknown> },
+      era,
+    );
+  }
+  return await serveSession(route, request, caller, path, read);
+}
+
+// The transport stage's own refusals: an HTTP method the endpoint has not, a session stream in the stateless
+// revision, and any request while the sidecar drains.
+function transportRefusal(request: Request, route: RouteOptions): Refusal | undefined {
+  if (route.draining?.()) return { kind: "draining", headers: { "retry-after": "5" } };
+  if (request.method !== "GET" && request.method !== "POST" && request.method !== "DELETE") {
+    return {
+      kind: "method_not_allowed",
+      message: `Method ${request.method} is not allowed here`,
+      headers: { allow: "GET, POST, DELETE" },
+    };
+  }
+  const version = request.headers.get("mcp-protocol-version")?.trim();
+  if (request.method !== "POST" && version !== undefined && isModernVersion(version)) {
+    // Revision 2026-07-28 has no session streams and no session to delete.
+    return { kind: "modern_stream_not_allowed", headers: { allow: "POST" } };
+  }
+  return undefined;
+}
+
+// The table row of a request `eraOf` refused before it could be served in either era.
+function eraRefusalKind(code: number): RefusalKind {
+  if (code === ModernErrorCode.HeaderMismatch) return "header_mismatch";
+  if (code === ErrorCode.InvalidParams) return "envelope_invalid";
+  return "invalid_request";
+}
 
 /** What one flow's stages share. */
 export interface PipelineContext {
@@ -239,6 +364,10 @@ export interface RouteServices {
   requestStates: RequestStateCodec;
   log: Logger;
   sidecarVersion: string;
+  /** The AUTHENTICATE stage, as the config's `auth` section and the policy in force define it. */
+  authenticate(headers: Headers): Caller | Refusal;
+  /** Whether the sidecar is draining (new MCP requests get 503). */
+  draining(): boolean;
 }
 
 /**
@@ -268,6 +397,8 @@ export function routeFor(upstream: UpstreamConfig, services: RouteServices): Rou
     },
     servedRoots: pathModel?.kind === "filesystem" ? pathModel.folders : undefined,
     openUpstream: () => connectUpstream(withEgressRules(upstream, policy.current()), log),
+    authenticate: services.authenticate,
+    draining: services.draining,
     refuse: (refusal, caller, path) =>
       refusals.refuse(refusal, { server: upstream.name, route: path, principal: caller?.principal }),
     recordRefusal: (refusal, caller, path) =>
