@@ -100,13 +100,19 @@ export interface ProxyHooks {
  * ```
  */
 export async function serveMcp(request: Request, route: RouteOptions, path: string): Promise<Response> {
-  // TRANSPORT: what no caller may do here, whoever it is (Host and Origin were checked app-wide, first).
-  const refused = transportRefusal(request, route);
-  if (refused) return await route.refuse(refused, undefined, path);
+  // TRANSPORT, before anyone is known: a draining sidecar takes no new request (Host and Origin were checked
+  // app-wide, first).
+  if (route.draining?.()) {
+    return await route.refuse({ kind: "draining", headers: { "retry-after": "5" } }, undefined, path);
+  }
 
   // AUTHENTICATE, once for this HTTP request; the flow decides as this caller from now on.
   const caller = route.authenticate(request.headers);
   if ("kind" in caller) return await route.refuse(caller, undefined, path);
+
+  // TRANSPORT, what this endpoint refuses whoever asks (after authentication, so the audit line names who).
+  const refused = transportRefusal(request);
+  if (refused) return await route.refuse(refused, caller, path);
   if (request.method !== "POST") return await serveSession(route, request, caller, path);
 
   // READ: one parse; the text is kept for a forward that changes nothing.
@@ -165,9 +171,8 @@ export async function serveMcp(request: Request, route: RouteOptions, path: stri
 }
 
 // The transport stage's own refusals: an HTTP method the endpoint has not, a session stream in the stateless
-// revision, and any request while the sidecar drains.
-function transportRefusal(request: Request, route: RouteOptions): Refusal | undefined {
-  if (route.draining?.()) return { kind: "draining", headers: { "retry-after": "5" } };
+// revision.
+function transportRefusal(request: Request): Refusal | undefined {
   if (request.method !== "GET" && request.method !== "POST" && request.method !== "DELETE") {
     return {
       kind: "method_not_allowed",
