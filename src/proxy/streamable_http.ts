@@ -2,20 +2,23 @@
  * The legacy-session flow of `/<route>/mcp` (revisions 2024-11-05 … 2025-11-25): what `serveMcp` in
  * `pipeline.ts` hands a request to once it is authenticated, read and found legacy. A request on a session is
  * checked against the session's owner and batch rules and given to the session's downstream transport; an
- * `initialize` without a session opens one (`open_session.ts`). The MCP SDK's web-standard server transport
- * speaks the protocol (SSE or JSON answers, GET streams, DELETE, `Mcp-Session-Id`, `MCP-Protocol-Version`,
- * resumability through an event store).
+ * `initialize` without a session opens one (`open_session.ts`). A POST on an open session is answered by our
+ * own exchange responder (`session_downstream.ts`, `post_exchange.ts`: JSON when the answer comes first, SSE
+ * when related messages do); the `initialize` POST, GET streams with `Last-Event-ID` resumption, and DELETE are
+ * still served by the MCP SDK's web-standard server transport inside the same `SessionDownstream`.
  *
  * @module
  */
-// @ts-types="@modelcontextprotocol/sdk/server/webStandardStreamableHttp"
-import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { batchRefusal } from "../mcp/batch_rule.ts";
-import { MemoryEventStore } from "../mcp/event_store.ts";
-import type { JSONRPCMessage, RequestId } from "../mcp/jsonrpc.ts";
+import { ErrorCode, type JSONRPCMessage, type RequestId } from "../mcp/jsonrpc.ts";
+import { refusalKindOf } from "../mcp/refusals.ts";
 import { openSession, type RouteOptions } from "./open_session.ts";
 import { auditedTransportAnswer } from "./transport_refusals.ts";
+import { SessionDownstream } from "./session_downstream.ts";
 import { type Caller, callerKey } from "../auth/caller.ts";
+
+/** The most messages one batch may carry (the MCP SDK's limit; a larger batch is refused whole). */
+const MAX_BATCH_SIZE = 100;
 
 /** A POST's body as the read stage left it. */
 export interface ReadBody {
@@ -64,11 +67,46 @@ export async function serveSession(
         path,
       );
     }
+    if (Array.isArray(parsedBody) && parsedBody.length > MAX_BATCH_SIZE) {
+      // The SDK transport's limit, kept now that our exchange answers the session's POSTs.
+      return await route.refuse(
+        {
+          kind: "invalid_request",
+          message: `Invalid Request: Batch must not exceed ${MAX_BATCH_SIZE} messages`,
+          id: null,
+          method,
+          session: sessionId,
+        },
+        caller,
+        path,
+      );
+    }
     session.lastActivity = Date.now();
     session.authenticated(caller);
-    const downstream = session.downstream as WebStandardStreamableHTTPServerTransport;
+    const downstream = session.downstream as SessionDownstream;
+    if (read && !read.messages.some(isInitializeRequest)) {
+      // A POST on the open session: our exchange answers it (JSON when it can), no SDK transport in between.
+      const started = downstream.exchange(request, read.messages);
+      if ("refused" in started) {
+        return await route.refuse(
+          {
+            // The SDK transport's answer (400/-32000), so a session's refusals read the same on both paths.
+            kind: refusalKindOf(400, ErrorCode.UpstreamError),
+            status: 400,
+            code: ErrorCode.UpstreamError,
+            message: started.message,
+            id: firstId,
+            method,
+            session: sessionId,
+          },
+          caller,
+          path,
+        );
+      }
+      return await started;
+    }
     return await auditedTransportAnswer(
-      await downstream.handleRequest(request, { parsedBody }),
+      await downstream.handleHttp(request, parsedBody),
       (refusal) => route.recordRefusal({ ...refusal, session: sessionId }, caller, path),
     );
   }
@@ -83,17 +121,13 @@ export async function serveSession(
       path,
     );
   }
-  const downstream = new WebStandardStreamableHTTPServerTransport({
-    sessionIdGenerator: () => crypto.randomUUID(),
-    keepAliveMs: route.limits.keepAliveMs,
-    eventStore: new MemoryEventStore(),
-  });
+  const downstream = new SessionDownstream({ keepAliveMs: route.limits.keepAliveMs });
   const opened = await openSession(route, caller, downstream, firstId, () => {
     if (downstream.sessionId) sessions.remove(upstream.name, downstream.sessionId);
   }, path);
   if (opened instanceof Response) return opened;
   const response = await auditedTransportAnswer(
-    await downstream.handleRequest(request, { parsedBody }),
+    await downstream.handleHttp(request, parsedBody),
     (refusal) => route.recordRefusal(refusal, caller, path),
   );
   // Registered before the response (and so the session id) reaches the client.

@@ -34,7 +34,15 @@ async function expectError(response: Response, status: number, code: number, pat
 }
 
 /** Reads SSE events (event name and data) off a response body until `count` events arrived. */
+// A POST's answer as a client that accepts both reads it: a JSON body (the answer came first), or SSE events.
 async function readEvents(response: Response, count: number): Promise<{ event: string; data: string }[]> {
+  if ((response.headers.get("content-type") ?? "").startsWith("application/json")) {
+    const body = await response.json();
+    return (Array.isArray(body) ? body : [body]).slice(0, count).map((message) => ({
+      event: "message",
+      data: JSON.stringify(message),
+    }));
+  }
   const lines = response.body!.pipeThrough(new TextDecoderStream()).pipeThrough(new TextLineStream())
     .getReader();
   const events: { event: string; data: string }[] = [];

@@ -13,6 +13,19 @@ interface Event {
 }
 
 function events(response: Response) {
+  if ((response.headers.get("content-type") ?? "").startsWith("application/json")) {
+    // A POST answered with JSON (the answer came first): one message, no event id.
+    const body = response.text();
+    let taken = false;
+    return {
+      async next(): Promise<Event> {
+        if (taken) throw new Error("stream ended");
+        taken = true;
+        return { data: await body };
+      },
+      cancel: async () => void await body,
+    };
+  }
   const lines = response.body!.pipeThrough(new TextDecoderStream()).pipeThrough(new TextLineStream())
     .getReader();
   return {
