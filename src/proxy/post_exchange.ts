@@ -19,8 +19,10 @@ export interface ExchangeEventStore {
 export interface PostExchangeOptions {
   /** The POST's requests, in order; the exchange ends once each has its answer. */
   ids: readonly RequestId[];
-  /** The client's `Accept` lists `application/json` (else only SSE is sent). */
+  /** The client would rather have `application/json` than SSE (else only SSE is sent). */
   acceptsJson: boolean;
+  /** Open an SSE stream with a priming event (an id and empty data) the client can resume from. */
+  priming?: boolean;
   /** Headers every answer carries (`mcp-session-id`). */
   headers: Record<string, string>;
   /** Keeps an SSE stream's events for resumption; absent, events carry no id. */
@@ -133,6 +135,13 @@ export class PostExchange {
         },
       }),
     );
+    if (this.options.priming && this.options.store) {
+      const store = this.options.store;
+      this.#writes = this.#writes.then(async () => {
+        const id = await store.storeEvent(this.#streamId, {} as JSONRPCMessage);
+        this.#enqueue(encoder.encode(`id: ${id}\ndata: \n\n`));
+      }).catch(() => {});
+    }
     for (const message of held) this.#writes = this.#writes.then(() => this.#write(message)).catch(() => {});
   }
 

@@ -23,6 +23,9 @@ export type ExchangeStart = Response | { refused: "protocol_version"; message: s
 // SDK's oldest); the same rule, so both halves of a session answer alike.
 const SESSION_VERSIONS: readonly string[] = ["2024-10-07", ...LEGACY_VERSIONS];
 
+// The revision a request without `MCP-Protocol-Version` is taken to speak (the SDK transport's default).
+const DEFAULT_SESSION_VERSION = "2025-03-26";
+
 /**
  * A session's downstream transport: our POST exchanges in front of the SDK's transport.
  *
@@ -109,7 +112,9 @@ export class SessionDownstream implements Transport {
     if (this.sessionId !== undefined) headers["mcp-session-id"] = this.sessionId;
     const exchange: PostExchange = new PostExchange({
       ids,
-      acceptsJson: acceptsJson(request.headers.get("accept")),
+      acceptsJson: prefersJson(request.headers.get("accept")),
+      // As the SDK transport does: a stream of a 2025-11-25 (or later) client opens with a priming event.
+      priming: (version ?? DEFAULT_SESSION_VERSION) >= "2025-11-25",
       headers,
       store: this.#store,
       keepAliveMs: this.#keepAliveMs,
@@ -152,8 +157,34 @@ export class SessionDownstream implements Transport {
   }
 }
 
-function acceptsJson(accept: string | null): boolean {
-  return accept === null || accept.includes("application/json") || accept.includes("*/*");
+/**
+ * Whether the client would rather have JSON than SSE: by the `q` of each in `Accept`, and on a tie by which it
+ * lists first (the SDK clients send `application/json, text/event-stream`; a client that lists
+ * `text/event-stream` first, or gives JSON `q=0`, gets SSE).
+ *
+ * @example
+ * ```ts
+ * import { prefersJson } from "./session_downstream.ts";
+ * prefersJson("application/json, text/event-stream"); // true
+ * prefersJson("text/event-stream, application/json"); // false
+ * prefersJson("text/event-stream;q=0.5, application/json;q=0.9"); // true
+ * ```
+ */
+export function prefersJson(accept: string | null): boolean {
+  if (accept === null) return true;
+  let json: { q: number; at: number } | undefined;
+  let sse: { q: number; at: number } | undefined;
+  accept.split(",").forEach((range, at) => {
+    const [type, ...parameters] = range.split(";").map((part) => part.trim().toLowerCase());
+    const qParameter = parameters.find((parameter) => parameter.startsWith("q="));
+    const q = qParameter === undefined ? 1 : Number(qParameter.slice(2));
+    const weight = { q: Number.isFinite(q) ? q : 0, at };
+    if (type === "application/json" || type === "application/*" || type === "*/*") json ??= weight;
+    if (type === "text/event-stream") sse ??= weight;
+  });
+  if (json === undefined || json.q <= 0) return false;
+  if (sse === undefined) return true;
+  return json.q > sse.q || (json.q === sse.q && json.at < sse.at);
 }
 
 // The session closed before a POST's requests were answered (ProxySession answers what it forwarded first).

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { PostExchange } from "../../src/proxy/post_exchange.ts";
-import { SessionDownstream } from "../../src/proxy/session_downstream.ts";
+import { prefersJson, SessionDownstream } from "../../src/proxy/session_downstream.ts";
 import type { JSONRPCMessage } from "../../src/mcp/jsonrpc.ts";
 
 const ACCEPT_BOTH = "application/json, text/event-stream";
@@ -145,4 +145,31 @@ Deno.test("closing the session answers a POST still waiting (404), never leaves 
   const response = await (waiting as Promise<Response>);
   assert.equal(response.status, 404);
   assert.equal((await response.json()).error.code, -32001);
+});
+
+Deno.test("the client's Accept decides JSON or SSE: q first, then the order it lists them in", () => {
+  assert.equal(prefersJson("application/json, text/event-stream"), true);
+  assert.equal(prefersJson("text/event-stream, application/json"), false);
+  assert.equal(prefersJson("text/event-stream;q=0.5, application/json;q=0.9"), true);
+  assert.equal(prefersJson("application/json;q=0, text/event-stream"), false);
+  assert.equal(prefersJson("text/event-stream"), false);
+  assert.equal(prefersJson("*/*"), true);
+});
+
+Deno.test("a client listing SSE first gets SSE, opened by a priming event it can resume from", async () => {
+  const downstream = new SessionDownstream({ keepAliveMs: 0 });
+  await downstream.start();
+  const started = downstream.exchange(
+    post("text/event-stream, application/json", { "mcp-protocol-version": "2025-11-25" }),
+    [{ jsonrpc: "2.0", id: 5, method: "ping" }] as JSONRPCMessage[],
+  );
+  await downstream.send({ jsonrpc: "2.0", id: 5, result: {} } as JSONRPCMessage);
+  const response = await (started as Promise<Response>);
+  assert.equal(response.headers.get("content-type"), "text/event-stream");
+  const text = await response.text();
+  assert.match(
+    text,
+    /^id: [^\n]+\ndata: \n\nevent: message\nid: [^\n]+\ndata: \{"jsonrpc":"2.0","id":5,"result":\{\}\}\n\n$/,
+  );
+  await downstream.close();
 });
