@@ -74,6 +74,7 @@ import { serveSession } from "./streamable_http.ts";
 import { type Decided, DecisionStage } from "./stages/decision.ts";
 import { InspectStage } from "./stages/inspect.ts";
 import { admit } from "./stages/admit.ts";
+import { withoutRootsCapability } from "./served_roots.ts";
 
 /**
  * The three hooks of a route, in the spirit of `httputil.ReverseProxy`'s `Rewrite`, `ModifyResponse` and
@@ -207,6 +208,8 @@ export interface PipelineContext {
   metrics?: Pick<SidecarMetrics, "decisions">;
   /** The MCP session id, once the transport has one (for the audit line). */
   sessionId?: () => string | undefined;
+  /** The MODIFY ANSWER hook of the route (see {@linkcode ProxyHooks}); absent, the answer goes as inspected. */
+  modifyAnswer?: ProxyHooks["modifyAnswer"];
   /** The resolution stage, for an upstream on this machine. */
   paths?: PathResolver;
   clock?: () => Date;
@@ -304,7 +307,9 @@ export function messagePipeline(context: PipelineContext): MessagePipeline {
         }
       }
       // INSPECT a list: a list the filter cannot read is not passed on unfiltered (the throw becomes an error).
-      return inspect.list(request, inspected.answer);
+      const listed = await inspect.list(request, inspected.answer);
+      // MODIFY ANSWER (a hook of the route: the era's result fields), last, on what the client will get.
+      return context.modifyAnswer ? context.modifyAnswer(request, listed) : listed;
     },
 
     serverMessage(message) {
@@ -389,6 +394,7 @@ export function routeFor(upstream: UpstreamConfig, services: RouteServices): Rou
   const { sessions, health, metrics, policy, grants, recorder, refusals, states, log } = services;
   const { server } = services.config;
   const pathModel = localPathModelOf(upstream);
+  const servedRoots = pathModel?.kind === "filesystem" ? pathModel.folders : undefined;
   return {
     upstream,
     sessions,
@@ -400,7 +406,7 @@ export function routeFor(upstream: UpstreamConfig, services: RouteServices): Rou
       maxStreamBufferBytes: server.max_stream_buffer_bytes,
       readTimeoutMs: server.read_timeout,
     },
-    servedRoots: pathModel?.kind === "filesystem" ? pathModel.folders : undefined,
+    servedRoots,
     openUpstream: () => connectUpstream(withEgressRules(upstream, policy.current()), log),
     authenticate: services.authenticate,
     draining: services.draining,
@@ -416,6 +422,7 @@ export function routeFor(upstream: UpstreamConfig, services: RouteServices): Rou
       metrics.openSessions.inc({ upstream: upstream.name });
       // A pooled session carries its principal's stateless requests: it decides with their shared flow.
       const flow = extra?.stateless ? states.statelessFlow(caller) : states.sessionFlow(caller);
+      const hooks = routeHooks(servedRoots);
       const pipeline = messagePipeline({
         server: upstream.name,
         policy,
@@ -423,12 +430,14 @@ export function routeFor(upstream: UpstreamConfig, services: RouteServices): Rou
         flow,
         metrics,
         recorder: extra?.auditIdOf ? withClientIds(recorder, extra.auditIdOf) : recorder,
+        modifyAnswer: hooks.modifyAnswer,
         sessionId,
         paths: pathModel && pathResolver(pathModel, {
           pathArgumentsFor: (tool) => pathArgumentsInPolicy(policy.current(), upstream.name, tool),
         }),
       });
       return {
+        rewrite: hooks.rewrite,
         authenticated: (who) => flow.authenticated(who),
         checkRequest: pipeline.clientMessage,
         completeRequest: (request, answer, outcome, seconds) => {
@@ -445,6 +454,30 @@ export function routeFor(upstream: UpstreamConfig, services: RouteServices): Rou
         onUpstreamFailure: (reason) => health.markDown(upstream.name, reason),
         onClosed: () => metrics.openSessions.dec({ upstream: upstream.name }),
       };
+    },
+  };
+}
+
+/**
+ * The REWRITE and MODIFY ANSWER hooks of a legacy route. An upstream that serves configured folders (the
+ * filesystem backend) is told the client has no MCP roots, so that it keeps its own folders: `initialize` is
+ * rewritten without the `roots` capability (see `served_roots.ts`); anything else goes as the client sent it.
+ *
+ * @example
+ * ```ts
+ * import { routeHooks } from "./pipeline.ts";
+ * const { rewrite } = routeHooks(["/srv/data"]);
+ * rewrite?.({ jsonrpc: "2.0", id: 1, method: "ping" }); // undefined: sent unchanged
+ * ```
+ */
+export function routeHooks(
+  servedRoots: readonly string[] | undefined,
+): Pick<ProxyHooks, "rewrite" | "modifyAnswer"> {
+  if (servedRoots === undefined) return {};
+  return {
+    rewrite: (message) => {
+      const rewritten = withoutRootsCapability(message);
+      return rewritten === message ? undefined : rewritten;
     },
   };
 }

@@ -12,7 +12,7 @@ import { type JsonRpcError, refusalError } from "../mcp/refusals.ts";
 import type { Caller } from "../auth/caller.ts";
 import { type ClassifiedMessage, classify } from "../mcp/classify.ts";
 import { methodNotFound } from "../mcp/method_not_found.ts";
-import { isRootsListChanged, rootsListAnswer, withoutRootsCapability } from "./served_roots.ts";
+import { isRootsListChanged, rootsListAnswer } from "./served_roots.ts";
 import type { UpstreamTransport } from "../upstream/connect.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { endRequestSpan, startRequestSpan } from "../telemetry/tracing.ts";
@@ -53,6 +53,11 @@ export interface SessionHooks {
    * upstream's messages keep their order); absent, everything is delivered.
    */
   checkServerMessage?(message: ClassifiedMessage): ServerVerdict;
+  /**
+   * The REWRITE hook (see `ProxyHooks` in `pipeline.ts`): the client message as the upstream gets it, or
+   * `undefined` to send it unchanged.
+   */
+  rewrite?(message: JSONRPCMessage): JSONRPCMessage | undefined;
   /** Sees every message that passes, in both directions, after the decision. */
   observe?(message: ClassifiedMessage): void;
   /** The upstream answered `initialize`: it is up. */
@@ -262,7 +267,8 @@ export class ProxySession {
       hooks.observe?.(classified);
     }
     try {
-      await upstream.send(this.options.servedRoots === undefined ? message : withoutRootsCapability(message));
+      // REWRITE (a hook of the route), then FORWARD.
+      await upstream.send(hooks.rewrite?.(message) ?? message);
     } catch (error) {
       // The upstream side of this session is gone (a dead child, or an HTTP upstream that lost the session):
       // answer this request, then end the session so the client's next message gets 404 and re-initializes.
