@@ -50,7 +50,10 @@ export class PostExchange {
   /** The HTTP answer: JSON once every request is answered, or an SSE stream as soon as something else comes. */
   readonly response: Promise<Response>;
   readonly #resolve: (response: Response) => void;
-  readonly #pending = new Set<string>();
+  // Answers still owed, per request id (a batch may repeat an id: the session refuses the repeat, and the
+  // first one still gets its own answer).
+  readonly #pending = new Map<string, number>();
+  #owed = 0;
   // Answers held while the exchange may still answer with JSON.
   readonly #held: JSONRPCMessage[] = [];
   readonly #streamId = crypto.randomUUID();
@@ -61,7 +64,11 @@ export class PostExchange {
   #ended = false;
 
   constructor(private readonly options: PostExchangeOptions) {
-    for (const id of options.ids) this.#pending.add(idKey(id));
+    for (const id of options.ids) {
+      const key = idKey(id);
+      this.#pending.set(key, (this.#pending.get(key) ?? 0) + 1);
+      this.#owed++;
+    }
     const { promise, resolve } = Promise.withResolvers<Response>();
     this.response = promise;
     this.#resolve = resolve;
@@ -76,10 +83,10 @@ export class PostExchange {
   send(message: JSONRPCMessage): Promise<void> {
     if (this.#ended) return Promise.reject(new Error("the client's request stream is closed"));
     const answer = "result" in message || "error" in message;
-    if (answer) this.#pending.delete(idKey((message as { id: RequestId }).id));
+    if (answer) this.#settle(idKey((message as { id: RequestId }).id));
     if (this.#stream === undefined && answer && this.options.acceptsJson) {
       this.#held.push(message);
-      if (this.#pending.size === 0) {
+      if (this.#owed === 0) {
         // Nothing came before the answers: one JSON body, no stream, no event kept.
         const body = this.#held.length === 1 ? this.#held[0] : this.#held;
         this.#resolve(
@@ -152,10 +159,18 @@ export class PostExchange {
       JSON.stringify(message)
     }\n\n`;
     if (!this.#enqueue(encoder.encode(frame))) throw new Error("the client's request stream is closed");
-    if (this.#pending.size === 0 && ("result" in message || "error" in message)) {
+    if (this.#owed === 0 && ("result" in message || "error" in message)) {
       this.#closeStream();
       this.#end();
     }
+  }
+
+  #settle(key: string): void {
+    const left = this.#pending.get(key);
+    if (left === undefined) return;
+    this.#owed--;
+    if (left > 1) this.#pending.set(key, left - 1);
+    else this.#pending.delete(key);
   }
 
   #enqueue(bytes: Uint8Array): boolean {

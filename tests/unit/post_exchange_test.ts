@@ -173,3 +173,25 @@ Deno.test("a client listing SSE first gets SSE, opened by a priming event it can
   );
   await downstream.close();
 });
+
+Deno.test("a batch that repeats an id waits for both answers (the refusal of the repeat, then the first one's)", async () => {
+  const exchange = new PostExchange({
+    ids: [4, 4],
+    acceptsJson: true,
+    headers: {},
+    keepAliveMs: 0,
+    onEnd() {},
+  });
+  await exchange.send(
+    { jsonrpc: "2.0", id: 4, error: { code: -32600, message: "duplicate" } } as JSONRPCMessage,
+  );
+  let settled = false;
+  void exchange.response.then(() => settled = true);
+  await Promise.resolve();
+  assert.equal(settled, false, "not answered before the first request's own answer");
+  await exchange.send({ jsonrpc: "2.0", id: 4, result: { ok: 1 } } as JSONRPCMessage);
+  assert.deepEqual(await (await exchange.response).json(), [
+    { jsonrpc: "2.0", id: 4, error: { code: -32600, message: "duplicate" } },
+    { jsonrpc: "2.0", id: 4, result: { ok: 1 } },
+  ]);
+});
