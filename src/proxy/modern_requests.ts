@@ -59,6 +59,8 @@ export interface ModernServices {
   supportedVersions: readonly string[];
   /** The longest `ttlMs` a client may cache a per-caller list for (the policy reload interval). */
   maxTtlMs: number;
+  /** The route's MODIFY ANSWER hook for this era (`ProxyHooks` in `pipeline.ts`): the 2026-07-28 result fields. */
+  modifyAnswer(request: { method?: string }, answer: JSONRPCMessage): JSONRPCMessage;
   /** Which capability families this caller may use on the route, as the policy in force decides. */
   reach(caller: Caller): CallerReach;
   /**
@@ -358,7 +360,7 @@ export async function serveModern(
     handedOff = true;
     return await relay(pooled, modernBody, start, {
       request,
-      maxTtlMs: services.maxTtlMs,
+      modifyAnswer: services.modifyAnswer,
       release: lease.release,
       // A multi-round answer reaches the client only once every question in it passed (see input_required.ts).
       inspect: (answer) =>
@@ -398,7 +400,7 @@ async function relay(
   start: (onProgress: (notification: JSONRPCMessage) => void) => BridgedExchange,
   context: {
     request: Request;
-    maxTtlMs: number;
+    modifyAnswer: ModernServices["modifyAnswer"];
     release(): void;
     inspect(answer: JSONRPCMessage): Promise<JSONRPCMessage>;
   },
@@ -419,7 +421,7 @@ async function relay(
   context.request.signal.addEventListener("abort", onAbort, { once: true });
   const finalAnswer = exchange.answer.then(async (answer) => {
     if (body.method === "tools/list" && "result" in answer) noteDeclarations(pooled, answer.result);
-    return modernAnswer(body.method, await context.inspect(answer), context.maxTtlMs);
+    return context.modifyAnswer(body, await context.inspect(answer));
   });
   const first = await Promise.race([finalAnswer, progressFirst.promise]);
   if (first !== "progress") {

@@ -28,11 +28,12 @@
  * | record       | `audit/decision_recorder.ts` (audit line + metrics)                                   |
  *
  * Three hooks, as in `httputil.ReverseProxy` (`Rewrite`, `ModifyResponse`, `ErrorHandler`), typed in
- * {@linkcode ProxyHooks}: `rewrite(message)` is the request as the upstream gets it (era bridging strips the
- * 2026-07-28 envelope; `undefined` means unchanged), `modifyAnswer(request, answer)` is the answer as the
- * client gets it (era bridging adds `resultType`, `ttlMs`, `cacheScope`), and `refuse(refusal)` is the one
- * way out for every refusal (the table + its audit line). The state a decision reads (grants, tool
- * annotations) is the flow's ({@linkcode FlowState}), passed to `decide`, never captured.
+ * {@linkcode ProxyHooks}: `rewrite(message)` is the request as the upstream gets it (`undefined` means
+ * unchanged; {@linkcode routeHooks}: a route serving its own folders sends `initialize` without `roots`),
+ * `modifyAnswer(request, answer)` is the answer as the client gets it ({@linkcode eraBridgeHooks}: the
+ * 2026-07-28 result fields), and `refuse(refusal)` is the one way out for every refusal (the table + its audit
+ * line). The state a decision reads (grants, tool annotations) is the flow's ({@linkcode FlowState}), passed
+ * to `decide`, never captured.
  *
  * @module
  */
@@ -64,7 +65,7 @@ import type { SessionPool } from "../upstream/session_pool.ts";
 import type { ListenLimiter } from "./listen.ts";
 import type { RequestStateCodec } from "../mcp/request_state.ts";
 import type { FlowState, PrincipalStates } from "./flow_state.ts";
-import { type ModernServices, serveModern } from "./modern_requests.ts";
+import { modernAnswer, type ModernServices, serveModern } from "./modern_requests.ts";
 import type { RouteOptions } from "./open_session.ts";
 import { pathArgumentsInPolicy, type PathResolver, pathResolver } from "./path_resolution.ts";
 import type { PooledUpstream } from "./pooled_upstream.ts";
@@ -84,7 +85,7 @@ export interface ProxyHooks {
   /** REWRITE: the request as the upstream gets it; `undefined` when unchanged (the client's text is sent). */
   rewrite?(message: JSONRPCMessage): JSONRPCMessage | undefined;
   /** MODIFY ANSWER: the answer as the client gets it, after inspection and the audit line. */
-  modifyAnswer?(request: ClassifiedMessage, answer: JSONRPCMessage): JSONRPCMessage;
+  modifyAnswer?(request: { method?: string }, answer: JSONRPCMessage): JSONRPCMessage;
   /** REFUSE: every refusal on the route, through the one table; it is recorded before it is answered. */
   refuse(refusal: Refusal, caller: Caller | undefined, path: string): Promise<Response>;
 }
@@ -482,6 +483,25 @@ export function routeHooks(
   };
 }
 
+/**
+ * The MODIFY ANSWER hook of a 2026-07-28 request served through a pooled session: the answer as a 2026-07-28
+ * client expects it (`resultType`; `ttlMs` and `cacheScope: "private"` on the lists and reads the sidecar
+ * filters per caller; the revision's error codes), by `modernAnswer` of `modern_requests.ts`. (The request side
+ * of the bridge, stripping the envelope, stays in `pooled_upstream.ts`: it is bound up with the bridge's own ids
+ * and progress tokens, and with the upstream's era, known only once the pooled session is open.)
+ *
+ * @example
+ * ```ts
+ * import { eraBridgeHooks } from "./pipeline.ts";
+ * const { modifyAnswer } = eraBridgeHooks(30_000);
+ * modifyAnswer({ method: "ping" }, { jsonrpc: "2.0", id: 1, result: {} });
+ * // { jsonrpc: "2.0", id: 1, result: { resultType: "complete" } }
+ * ```
+ */
+export function eraBridgeHooks(maxTtlMs: number): Required<Pick<ProxyHooks, "modifyAnswer">> {
+  return { modifyAnswer: (request, answer) => modernAnswer(request.method ?? "", answer, maxTtlMs) };
+}
+
 // The 2026-07-28 path of one route: the shared pool, what the caller may use (decided on the principal's
 // stateless flow), and the record of the sidecar's own server/discover answers.
 function modernServices(upstream: UpstreamConfig, services: RouteServices): ModernServices {
@@ -494,6 +514,7 @@ function modernServices(upstream: UpstreamConfig, services: RouteServices): Mode
     pool: services.pool,
     supportedVersions: MODERN_VERSIONS,
     maxTtlMs: services.config.policy.reload_interval,
+    modifyAnswer: eraBridgeHooks(services.config.policy.reload_interval).modifyAnswer,
     reach: (caller) => {
       const stage = stageOf(caller);
       return {

@@ -4,7 +4,7 @@
  * (`undefined`: the message is forwarded as the client sent it); a route without served folders has no hooks.
  */
 import assert from "node:assert/strict";
-import { routeHooks } from "../../src/proxy/pipeline.ts";
+import { eraBridgeHooks, routeHooks } from "../../src/proxy/pipeline.ts";
 import type { JSONRPCMessage } from "../../src/mcp/jsonrpc.ts";
 
 const INITIALIZE = {
@@ -34,4 +34,24 @@ Deno.test("rewrite: initialize loses only the roots capability when the route se
 
 Deno.test("a route without served folders has no rewrite: every message goes as the client sent it", () => {
   assert.deepEqual(routeHooks(undefined), {});
+});
+
+Deno.test("modifyAnswer of era bridging: 2026-07-28 result fields, per-caller cache hints capped by the reload interval", () => {
+  const { modifyAnswer } = eraBridgeHooks(30_000);
+  const listed = modifyAnswer({ method: "tools/list" }, {
+    jsonrpc: "2.0",
+    id: 1,
+    result: { tools: [] },
+  } as JSONRPCMessage) as unknown as { result: Record<string, unknown> };
+  assert.equal(listed.result.resultType, "complete");
+  assert.equal(listed.result.cacheScope, "private");
+  assert.equal(typeof listed.result.ttlMs, "number");
+  assert.ok((listed.result.ttlMs as number) <= 30_000);
+  const called = modifyAnswer({ method: "tools/call" }, {
+    jsonrpc: "2.0",
+    id: 2,
+    result: { content: [] },
+  } as JSONRPCMessage) as unknown as { result: Record<string, unknown> };
+  assert.equal(called.result.resultType, "complete");
+  assert.equal(called.result.cacheScope, undefined, "a call result carries no cache hints");
 });
