@@ -22,6 +22,7 @@
  * @module
  */
 import { FramingProblem, RequestFraming } from "./request_framing.ts";
+import { CONNECTION_HEADER, openRelayedConnection, type RelayedConnection } from "./connection_signals.ts";
 
 /** The deadlines, in milliseconds. */
 export interface ConnectionDeadlines {
@@ -75,7 +76,7 @@ export type CutReason =
  */
 export function guardConnections(
   listen: { hostname: string; port: number },
-  inner: Deno.NetAddr,
+  inner: Deno.NetAddr | Deno.UnixAddr,
   deadlines: ConnectionDeadlines,
   onCut: (reason: CutReason, detail: string) => void = () => {},
 ): ConnectionGuard {
@@ -137,7 +138,11 @@ export function sweepPeriod(deadlines: ConnectionDeadlines): number {
 /** One client connection and its connection to the inner server. */
 class Relay {
   readonly #framing = new RequestFraming(MAX_HEAD_BYTES);
-  #server?: Deno.TcpConn;
+  #server?: Deno.Conn;
+  /** Tells the handlers of this connection's requests when it ends (connection_signals.ts). */
+  #connection?: RelayedConnection;
+  /** The header line naming the connection, inserted after each request line. */
+  #naming?: Uint8Array;
   /** performance.now() of the last byte either way. */
   #lastByteAt = performance.now();
   /** When the request head now arriving started, while one is arriving. */
@@ -150,19 +155,28 @@ class Relay {
 
   constructor(
     private readonly client: Deno.TcpConn,
-    private readonly inner: Deno.NetAddr,
+    private readonly inner: Deno.NetAddr | Deno.UnixAddr,
     private readonly deadlines: ConnectionDeadlines,
     private readonly onCut: (reason: CutReason, detail: string) => void,
   ) {}
 
   async run(): Promise<void> {
+    const inner = this.inner;
     try {
-      this.#server = await Deno.connect({ hostname: this.inner.hostname, port: this.inner.port });
+      if ("path" in inner) {
+        this.#server = await Deno.connect({ transport: "unix", path: inner.path });
+      } else {
+        const tcp = await Deno.connect({ hostname: inner.hostname, port: inner.port });
+        tcp.setNoDelay(true);
+        this.#server = tcp;
+      }
     } catch {
       return this.close();
     }
-    this.#server.setNoDelay(true);
+    if (this.#closed) return this.close();
     this.client.setNoDelay(true);
+    this.#connection = openRelayedConnection();
+    this.#naming = encoder.encode(`${CONNECTION_HEADER}: ${this.#connection.id}\r\n`);
     this.#lastByteAt = performance.now();
     await Promise.allSettled([this.#fromClient(this.#server), this.#toClient(this.#server)]);
     this.close();
@@ -171,6 +185,7 @@ class Relay {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#connection?.close();
     for (const conn of [this.client, this.#server]) {
       try {
         conn?.close();
@@ -200,7 +215,7 @@ class Relay {
     this.close();
   }
 
-  async #fromClient(server: Deno.TcpConn): Promise<void> {
+  async #fromClient(server: Deno.Conn): Promise<void> {
     const buffer = new Uint8Array(RELAY_BUFFER_BYTES);
     while (!this.#closed) {
       const n = await this.client.read(buffer).catch(() => null);
@@ -215,9 +230,28 @@ class Relay {
         return this.#cut("unframeable_request", error.message);
       }
       this.#watchHead(before, now);
-      if (!await writeAll(server, bytes)) break;
+      if (!await writeAll(server, this.#named(bytes))) break;
     }
     this.close();
+  }
+
+  // The bytes with the connection's name inserted after every request line they end (most chunks end none).
+  #named(bytes: Uint8Array): Uint8Array {
+    const ends = this.#framing.requestLineEnds;
+    const naming = this.#naming!;
+    if (ends.length === 0) return bytes;
+    const named = new Uint8Array(bytes.length + ends.length * naming.length);
+    let from = 0;
+    let to = 0;
+    for (const end of ends) {
+      named.set(bytes.subarray(from, end), to);
+      to += end - from;
+      named.set(naming, to);
+      to += naming.length;
+      from = end;
+    }
+    named.set(bytes.subarray(from), to);
+    return named;
   }
 
   // A head's deadline runs from its first byte to its empty line; a body's from there to its last byte.
@@ -228,7 +262,7 @@ class Relay {
     this.#bodySince = phase === "body" ? now : undefined;
   }
 
-  async #toClient(server: Deno.TcpConn): Promise<void> {
+  async #toClient(server: Deno.Conn): Promise<void> {
     const buffer = new Uint8Array(RELAY_BUFFER_BYTES);
     while (!this.#closed) {
       const n = await server.read(buffer).catch(() => null);
@@ -242,6 +276,8 @@ class Relay {
     this.close();
   }
 }
+
+const encoder = new TextEncoder();
 
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<boolean> {
   try {

@@ -30,7 +30,7 @@ export class FramingProblem extends Error {}
 
 type State =
   | { kind: "idle" }
-  | { kind: "head"; text: string }
+  | { kind: "head"; text: string; lineDone: boolean }
   | { kind: "length"; left: number }
   | { kind: "chunk_size"; line: string }
   | { kind: "chunk_data"; left: number }
@@ -62,6 +62,11 @@ export class RequestFraming {
   #state: State = { kind: "idle" };
   /** How many request heads have been completed on this connection. */
   heads = 0;
+  /**
+   * Where, in the bytes of the last `feed`, an HTTP/1 request line ended: the offset just after its line feed,
+   * where a header line can be inserted before every header of the client's. Empty when none ended there.
+   */
+  requestLineEnds: number[] = [];
 
   constructor(private readonly maxHeadBytes: number) {}
 
@@ -81,6 +86,7 @@ export class RequestFraming {
 
   /** Takes the next bytes from the client. Throws {@linkcode FramingProblem} for a request it cannot frame. */
   feed(bytes: Uint8Array): void {
+    this.requestLineEnds.length = 0;
     let at = 0;
     while (at < bytes.length) {
       const state = this.#state;
@@ -94,11 +100,12 @@ export class RequestFraming {
             at++;
             continue;
           }
-          this.#state = { kind: "head", text: "" };
+          this.#state = { kind: "head", text: "", lineDone: false };
           continue;
         }
         case "head": {
           const end = Math.min(bytes.length, at + this.maxHeadBytes + 4);
+          if (!state.lineDone) noteRequestLine(this, state, bytes, at, end);
           const text = state.text + latin1(bytes.subarray(at, end));
           // The head ends at its first empty line; like the server's parser, a bare LF ends a line too.
           const blank = HEAD_END.exec(text);
@@ -172,6 +179,22 @@ export class RequestFraming {
       }
     }
   }
+}
+
+/** Notes where the request line of the head now arriving ends, if it ends within `bytes[at, end)`. */
+function noteRequestLine(
+  framing: { requestLineEnds: number[] },
+  state: { text: string; lineDone: boolean },
+  bytes: Uint8Array,
+  at: number,
+  end: number,
+): void {
+  const newline = bytes.subarray(at, end).indexOf(10);
+  if (newline === -1) return;
+  state.lineDone = true;
+  // The HTTP/2 preface is no request line: nothing may be inserted into it.
+  const line = state.text + latin1(bytes.subarray(at, at + newline));
+  if (!line.startsWith(PREFACE)) framing.requestLineEnds.push(at + newline + 1);
 }
 
 /** What follows a complete head: a counted body, chunks, or nothing. */

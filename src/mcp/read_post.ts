@@ -19,6 +19,8 @@ export interface PostProblem {
   code: number;
   message: string;
   id?: RequestId | null;
+  /** The method of the (single) message, when the body parsed far enough to name one: for the audit line. */
+  method?: string;
   /** Extra response headers (`connection: close` when the body was not read to its end). */
   headers?: Record<string, string>;
 }
@@ -128,7 +130,18 @@ export async function readMcpPost(
   }
   const messages = items as JSONRPCMessage[];
   const mismatch = headerMismatch(headers, messages);
-  if (mismatch) return problem(400, HEADER_MISMATCH, `Header mismatch: ${mismatch}`);
+  if (mismatch) {
+    // The body parsed: JSON-RPC 2.0 wants its id in the answer, and the audit line wants the method too.
+    const single = messages.length === 1 && "method" in messages[0] ? messages[0] : undefined;
+    const refused = problem(
+      400,
+      HEADER_MISMATCH,
+      `Header mismatch: ${mismatch}`,
+      single && "id" in single ? single.id as RequestId : null,
+    );
+    if (single) refused.problem.method = single.method;
+    return refused;
+  }
   return { body, messages, text };
 }
 

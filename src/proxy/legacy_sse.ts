@@ -176,9 +176,9 @@ export function legacySseHandlers(options: RouteOptions): {
       readTimeoutMs: options.limits.readTimeoutMs,
     });
     if ("problem" in read) {
-      const { status, code, message, id, headers } = read.problem;
+      const { status, code, message, id, method, headers } = read.problem;
       return await options.refuse(
-        { kind: refusalKindOf(status, code), status, code, message, id, headers, session: sessionId },
+        { kind: refusalKindOf(status, code), status, code, message, id, method, headers, session: sessionId },
         c.var.caller,
         c.req.path,
       );

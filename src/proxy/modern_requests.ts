@@ -40,6 +40,7 @@ import { ModernUpstreamLink } from "../upstream/modern_link.ts";
 import { AutoUpstreamLink } from "../upstream/era_probe.ts";
 import type { RefusalKind } from "../mcp/refusals.ts";
 import { PoolFullError, type SessionPool } from "../upstream/session_pool.ts";
+import { cancellationSignal } from "../http/connection_signals.ts";
 import { openSession, type RouteOptions } from "./open_session.ts";
 import { type BridgedExchange, PooledUpstream } from "./pooled_upstream.ts";
 import { requestDigest, type RequestStateBinding, type RequestStateCodec } from "../mcp/request_state.ts";
@@ -290,7 +291,7 @@ export async function serveModern(
         feed: pooled,
         policy: { reach: () => services.reach(caller), mayRead: (uri) => services.mayRead(caller, uri) },
         keepAliveMs: options.limits.keepAliveMs,
-        signal: request.signal,
+        signal: cancellationSignal(request),
         onEnd: () => {
           release();
           releaseListen?.();
@@ -417,15 +418,18 @@ async function relay(
   });
   // The session stays lent until the request is over, however long an SSE answer streams.
   void exchange.answer.finally(context.release);
+  // The connection guard's signal: Deno.serve's request.signal misses most disconnects (connection_signals.ts).
+  const gone = cancellationSignal(context.request);
   const onAbort = () => exchange.cancel();
-  context.request.signal.addEventListener("abort", onAbort, { once: true });
+  if (gone.aborted) onAbort();
+  else gone.addEventListener("abort", onAbort, { once: true });
   const finalAnswer = exchange.answer.then(async (answer) => {
     if (body.method === "tools/list" && "result" in answer) noteDeclarations(pooled, answer.result);
     return context.modifyAnswer(body, await context.inspect(answer));
   });
   const first = await Promise.race([finalAnswer, progressFirst.promise]);
   if (first !== "progress") {
-    context.request.signal.removeEventListener("abort", onAbort);
+    gone.removeEventListener("abort", onAbort);
     return jsonAnswer(first);
   }
   const stream = new ReadableStream<Uint8Array>({
@@ -433,7 +437,7 @@ async function relay(
       controller = sse;
       for (const notification of early) sse.enqueue(sseFrame(notification));
       void finalAnswer.then((answer) => {
-        context.request.signal.removeEventListener("abort", onAbort);
+        gone.removeEventListener("abort", onAbort);
         sse.enqueue(sseFrame(answer));
         sse.close();
       });

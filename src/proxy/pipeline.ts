@@ -124,9 +124,9 @@ export async function serveMcp(request: Request, route: RouteOptions, path: stri
     readTimeoutMs: route.limits.readTimeoutMs,
   });
   if ("problem" in read) {
-    const { status, code, message, id, headers } = read.problem;
+    const { status, code, message, id, method, headers } = read.problem;
     return await route.refuse(
-      { kind: refusalKindOf(status, code), status, code, message, id, headers },
+      { kind: refusalKindOf(status, code), status, code, message, id, method, headers },
       caller,
       path,
     );

@@ -320,10 +320,6 @@ const cases: Case[] = [
       assert.equal(lines[0].method, "tools/call");
       assert.equal(await exists(target), false);
     },
-    "src/mcp/read_post.ts:133: the Mcp-Method/Mcp-Name check answers problem(400, HEADER_MISMATCH, …) " +
-    "without the message's id (the default null), and src/proxy/streamable_http.ts passes that problem to " +
-    "refuse() without the method: the answer says id null, the audit line request_id null and no method, " +
-    "although the body parsed. A client cannot match the refusal to its request; the log cannot either.",
   ],
   [
     "the _meta version and MCP-Protocol-Version must agree, and must name a served revision; nothing written",
@@ -676,12 +672,6 @@ const cases: Case[] = [
         client.close();
       }
     },
-    "src/proxy/modern_requests.ts:253 cancels on request.signal, which Deno.serve (2.9.6) does not abort when " +
-    "the client disconnects unless the request's head and whole body came in the first read: a raw socket " +
-    "that writes a 10-byte body in one write gets the abort, in two writes (or a 5000-byte body) it does not, " +
-    "until the answer is written. The connection guard sees the EOF (connection_guard.ts Relay.#fromClient) " +
-    "and closes the inner connection; Deno does not notice. So the upstream call runs on, and the audit line " +
-    "says ok for an answer nobody received. A reused keep-alive connection happens to work (cases above).",
   ],
   [
     "server/discover offers no capability family the caller may not use",
