@@ -13,6 +13,7 @@ import { createMetrics, type SidecarMetrics } from "../telemetry/metrics.ts";
 import { AuditWriteError, AuditWriter } from "../audit/writer.ts";
 import { parseFlags, UsageError, withUsage } from "./usage.ts";
 import { type ConnectionGuard, guardConnections } from "../http/connection_guard.ts";
+import { innerEndpoint } from "../http/inner_endpoint.ts";
 
 /** The help text of `serve`. */
 export const SERVE_USAGE = `Usage: mcp-sidecar serve [--config FILE] [--port N] [--host H]
@@ -58,22 +59,42 @@ export async function startSidecar(
   const hostname = listen.host ?? loaded.config.server.host;
   const sidecar = createSidecar(loaded, log, { audit, metrics, bindHost: hostname });
   const port = listen.port ?? loaded.config.server.port;
-  const listening = Promise.withResolvers<Deno.NetAddr>();
-  // The HTTP server listens on a loopback port of its own; clients reach it through the connection guard,
-  // which applies the header, idle and write deadlines Deno.serve has no options for.
-  const server = Deno.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    onListen: (address) => listening.resolve(address as Deno.NetAddr),
-    onError: (error) => {
-      log.error("request failed inside the sidecar", { error: String(error) });
-      return new Response("internal error", { status: 500 });
-    },
-  }, sidecar.app.fetch);
+  // The HTTP server listens on an endpoint of its own, a Unix socket in a private folder when one can be made
+  // (inner_endpoint.ts); clients reach it through the connection guard, which applies the header, idle and
+  // write deadlines Deno.serve has no options for, and tells handlers when a client has gone.
+  const inner = await innerEndpoint([undefined, loaded.config.audit.file]);
+  const serveOn = (listen: typeof inner.listen) => {
+    const listening = Promise.withResolvers<Deno.NetAddr | Deno.UnixAddr>();
+    const server = Deno.serve({
+      ...listen,
+      onListen: (address) => listening.resolve(address),
+      onError: (error) => {
+        log.error("request failed inside the sidecar", { error: String(error) });
+        return new Response("internal error", { status: 500 });
+      },
+    }, sidecar.app.fetch);
+    return { server, listening: listening.promise };
+  };
+  let served;
+  try {
+    served = serveOn(inner.listen);
+  } catch (error) {
+    // A folder the sidecar may create but not listen in (permissions, a platform without Unix sockets).
+    await inner.remove();
+    inner.fallbackReasons = [`the socket: ${error instanceof Error ? error.message : String(error)}`];
+    inner.listen = { hostname: "127.0.0.1", port: 0 };
+    served = serveOn(inner.listen);
+  }
+  if (inner.fallbackReasons) {
+    log.warn("the guard's inner hop is on loopback TCP: no Unix socket could be made", {
+      reasons: inner.fallbackReasons,
+    });
+  }
+  const { server, listening } = served;
   const { server: limits } = loaded.config;
   let guard: ConnectionGuard;
   try {
-    guard = guardConnections({ hostname, port }, await listening.promise, {
+    guard = guardConnections({ hostname, port }, await listening, {
       headerTimeoutMs: limits.header_timeout,
       // A second after the handler's own 408, so the answer reaches the client first.
       bodyTimeoutMs: limits.read_timeout + 1_000,
@@ -83,6 +104,7 @@ export async function startSidecar(
   } catch (error) {
     await sidecar.close();
     await server.shutdown();
+    await inner.remove();
     throw error;
   }
   const address = guard.addr;
@@ -104,6 +126,7 @@ export async function startSidecar(
       guard.stopAccepting();
       await Promise.race([server.shutdown(), delay(Math.max(0, grace - (Date.now() - started)) + 1_000)]);
       guard.close();
+      await inner.remove();
     })();
   return { url: `http://${host}:${address.port}`, finished: server.finished, stop };
 }
