@@ -128,7 +128,12 @@ export async function startSidecar(
       guard.close();
       await inner.remove();
     })();
-  return { url: `http://${host}:${address.port}`, finished: server.finished, stop };
+  // Finished once the socket's folder is gone too, so that a caller that exits then leaves nothing behind.
+  const finished = server.finished.then(async () => {
+    await stopping;
+    await inner.remove();
+  });
+  return { url: `http://${host}:${address.port}`, finished, stop };
 }
 
 /**
