@@ -18,7 +18,14 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { TOKENS } from "../fixtures/policy_stack.ts";
-import { answersOf, auditDecisions, openStreamable, postJson, waitFor } from "../fixtures/security_client.ts";
+import {
+  answersOf,
+  auditDecisions,
+  metricValue,
+  openStreamable,
+  postJson,
+  waitFor,
+} from "../fixtures/security_client.ts";
 import { type ClientMatrixStack, PAGE_MARKER, startClientMatrixStack } from "../fixtures/client_matrix.ts";
 import { MODERN_VERSION, modernMessage, modernPost, type ModernRequest } from "../fixtures/modern_post.ts";
 
@@ -164,6 +171,14 @@ async function warmClient(shared: Shared, who: Record<string, string>): Promise<
   assert.equal(response.status, 200);
   await response.body?.cancel();
   return client;
+}
+
+/** How many messages of `kind` went `direction` between the sidecar and the http backend (mcp3). */
+async function upstreamMessages(shared: Shared, direction: string, kind: string): Promise<number> {
+  return await metricValue(
+    shared.sidecar.url,
+    `sidecar_mcp_messages_total{upstream="http",direction="${direction}",kind="${kind}"}`,
+  );
 }
 
 /** Waits (bounded) until the request `id` of `principal` is recorded as cancelled. */
@@ -663,11 +678,28 @@ const cases: Case[] = [
           client,
         }).catch((error: unknown) => error);
         await page.arrived;
+        const sentUpstream = await upstreamMessages(shared, "client_to_server", "notification");
+        const answeredUpstream = await upstreamMessages(shared, "server_to_client", "response");
         abort.abort();
         assert.ok(await aborted instanceof Error);
         const cancelled = await recordedCancelled(shared, 11, "alice");
         page.release();
         assert.ok(cancelled, JSON.stringify(await linesOf(shared, 11)));
+        // The cancellation went to the upstream, and the upstream heeded it: once the page is released, it
+        // answers the next request (its one new response) but never the cancelled one.
+        assert.ok(
+          await upstreamMessages(shared, "client_to_server", "notification") > sentUpstream,
+          "notifications/cancelled was forwarded upstream",
+        );
+        const next = await modernPost(
+          shared.sidecar.url,
+          "mcp3",
+          fetchPage(shared, "/after-fresh", 12),
+          ALICE,
+        );
+        assert.match(resultText(await next.json()), new RegExp(`${PAGE_MARKER} /after-fresh`));
+        assert.equal(await upstreamMessages(shared, "server_to_client", "response"), answeredUpstream + 1);
+        assert.deepEqual((await linesOf(shared, 11)).map((line) => line.outcome), ["cancelled"]);
       } finally {
         client.close();
       }
