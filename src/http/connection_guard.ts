@@ -2,7 +2,8 @@
  * Connection deadlines the HTTP server cannot set itself. `Deno.serve` (Deno 2.9.6) has no option for a header
  * timeout, an idle keep-alive timeout or a write timeout, and a handler never sees a connection, only requests
  * whose heads have fully arrived. So the sidecar accepts TCP connections itself and relays each one, byte for
- * byte, to its `Deno.serve` listening on a loopback port of its own, enforcing on the way:
+ * byte, to its `Deno.serve` listening on an inner endpoint of its own (a Unix socket in a private folder, else
+ * loopback TCP: inner_endpoint.ts), enforcing on the way:
  *
  * - **header deadline** (`server.header_timeout`): from the first byte of a request head to its empty line;
  *   a slowloris client that trickles its headers is cut off (connection closed);
@@ -16,8 +17,13 @@
  *   so a client that goes on trickling it would hold the connection. The guard closes it a second later;
  * - a request head larger than 64 KiB, or a body whose framing cannot be known, closes the connection.
  *
- * What this does not cover: a process on the same machine can reach the inner loopback port directly and skip
- * these deadlines (never the policy, authentication or the body deadline, which the inner server applies).
+ * It also tells handlers when a client has gone, which `Deno.serve` mostly does not notice: every relayed
+ * connection is registered in connection_signals.ts and named in each request head it carries (one header
+ * line inserted after the request line), and its signal aborts when either side ends it.
+ *
+ * What this does not cover: a process of the sidecar's own user can reach the inner Unix socket directly and
+ * skip these deadlines (never the policy, authentication or the body deadline, which the inner server
+ * applies); with the loopback TCP fallback, any local process can.
  *
  * @module
  */
