@@ -312,6 +312,9 @@ export async function serveModern(
         if (mismatch) return await refuse("header_mismatch", mismatch);
       }
     }
+    // A client that left while its pooled session was opened or found: nothing goes upstream (no call started,
+    // no parked call resumed), and the line says so.
+    if (cancellationSignal(request).aborted) return await refuse("request_cancelled");
     const clientCapabilities = envelopeCapabilities(body.params);
     const modernBody = body as { id: RequestId; method: string; params?: Record<string, unknown> };
     // A 2025 upstream's questions during a call are parked and asked as multi-round answers whose state the
