@@ -340,17 +340,8 @@ export class ModernUpstreamLink implements Transport {
           `the upstream refused subscriptions/listen (HTTP ${response.status}): ${text.slice(0, 200)}`,
         );
       }
-      const events = response.body.pipeThrough(new TextDecoderStream()).pipeThrough(
-        new EventSourceParserStream(),
-      );
-      for await (const event of events) {
-        let message: unknown;
-        try {
-          message = JSON.parse(event.data);
-        } catch {
-          continue;
-        }
-        if (!isJson(message) || typeof message.method !== "string" || "id" in message) continue;
+      for await (const message of jsonEventsOf(response.body)) {
+        if (typeof message.method !== "string" || "id" in message) continue;
         if (message.method === "notifications/subscriptions/acknowledged") {
           acked = true;
           retries = 0;
@@ -563,17 +554,7 @@ export class ModernUpstreamLink implements Transport {
   async #answerOf(id: string | number, response: Response): Promise<Json & { id: string | number }> {
     const type = response.headers.get("content-type") ?? "";
     if (type.includes("text/event-stream") && response.body) {
-      const events = response.body.pipeThrough(new TextDecoderStream()).pipeThrough(
-        new EventSourceParserStream(),
-      );
-      for await (const event of events) {
-        let message: unknown;
-        try {
-          message = JSON.parse(event.data);
-        } catch {
-          continue;
-        }
-        if (!isJson(message)) continue;
+      for await (const message of jsonEventsOf(response.body)) {
         if (message.id === id && ("result" in message || "error" in message)) {
           return message as Json & { id: string | number };
         }
@@ -646,6 +627,20 @@ function withoutSubscriptionId(message: Json): JSONRPCMessage {
     ...message,
     params: Object.keys(meta).length === 0 ? rest : { ...rest, _meta: meta },
   } as JSONRPCMessage;
+}
+
+/** The JSON objects an SSE body carries, one per event; events that are not a JSON object are skipped. */
+async function* jsonEventsOf(body: ReadableStream<Uint8Array>): AsyncGenerator<Json> {
+  const events = body.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream());
+  for await (const event of events) {
+    let message: unknown;
+    try {
+      message = JSON.parse(event.data);
+    } catch {
+      continue;
+    }
+    if (isJson(message)) yield message;
+  }
 }
 
 function isJson(value: unknown): value is Json {
