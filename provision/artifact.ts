@@ -17,7 +17,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { sha256Hex } from "../src/sha256.ts";
 import { filesUnder, tarFiles } from "./tar_writer.ts";
-import { type ArtifactKind, EXTERNAL_NPM_BACKENDS, SERVE_PERMISSIONS } from "./vm_layout.ts";
+import { type ArtifactKind, EXTERNAL_NPM_BACKENDS, SERVE_PERMISSIONS, SERVE_V8_FLAGS } from "./vm_layout.ts";
 
 /** The built or given artifact, read into memory with its hash. */
 export interface Artifact {
@@ -105,6 +105,7 @@ async function buildCompiled(): Promise<string> {
     "compile",
     "--quiet",
     ...SERVE_PERMISSIONS,
+    ...SERVE_V8_FLAGS,
     "--target",
     "x86_64-unknown-linux-gnu",
     "--output",

@@ -60,11 +60,15 @@ Deno.test("retries: 429 and 5xx, Retry-After honoured", () => {
 });
 
 Deno.test("the VM runs the sidecar with exactly the permissions deno.json's serve and compile tasks list", async () => {
-  const { SERVE_PERMISSIONS } = await import("../../provision/vm_layout.ts");
+  const { SERVE_PERMISSIONS, SERVE_V8_FLAGS } = await import("../../provision/vm_layout.ts");
   const tasks = JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url))).tasks;
   const flags = (task: string) => task.split(/\s+/).filter((word) => word.startsWith("--allow-"));
+  const v8Flags = (task: string) => task.split(/\s+/).filter((word) => word.startsWith("--v8-flags"));
   assert.deepEqual(flags(tasks.serve), [...SERVE_PERMISSIONS]);
   assert.deepEqual(flags(tasks.compile), [...SERVE_PERMISSIONS]);
+  // The same V8 flags too: the memory figures in docs/benchmarks.md are measured with them.
+  assert.deepEqual(v8Flags(tasks.serve), [...SERVE_V8_FLAGS]);
+  assert.deepEqual(v8Flags(tasks.compile), [...SERVE_V8_FLAGS]);
 });
 
 Deno.test("the tar writer is deterministic, and GNU tar unpacks long names, modes and contents", async () => {
