@@ -9,7 +9,7 @@
 import type { Context } from "hono";
 import { jsonRpcErrorResponse } from "./http_errors.ts";
 import { ErrorCode, type RequestId } from "./jsonrpc.ts";
-import { HEADER_MISMATCH } from "./read_post.ts";
+import { HEADER_MISMATCH, type PostProblem } from "./read_post.ts";
 
 /** One row of the table. */
 export interface RefusalSpec {
@@ -381,6 +381,23 @@ export function refusalKindOf(status: number, code: number): RefusalKind {
     if (spec.status === status && spec.code === code) return kind;
   }
   return "transport_refused";
+}
+
+/**
+ * The refusal for what `readMcpPost` found wrong with a POST: its kind from the table, and the id, method and
+ * headers the reader could tell.
+ *
+ * @example
+ * ```ts
+ * import { refusalOfProblem } from "./refusals.ts";
+ * refusalOfProblem({ status: 400, code: -32700, message: "Parse error" }).kind; // "parse_error"
+ * ```
+ */
+export function refusalOfProblem(problem: PostProblem, session?: string): Refusal {
+  const { status, code, message, id, method, headers } = problem;
+  const refusal: Refusal = { kind: refusalKindOf(status, code), status, code, message, id, method, headers };
+  if (session !== undefined) refusal.session = session;
+  return refusal;
 }
 
 // The kinds a POST problem can be, in the order they are looked up (each status/code pair is unique here).

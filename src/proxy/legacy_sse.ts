@@ -10,7 +10,7 @@ import type { Context } from "hono";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport";
 import type { JSONRPCMessage } from "../mcp/jsonrpc.ts";
 import { readMcpPost } from "../mcp/read_post.ts";
-import { refusalKindOf } from "../mcp/refusals.ts";
+import { refusalOfProblem } from "../mcp/refusals.ts";
 import { BoundedEventStream } from "./bounded_event_stream.ts";
 import { batchRefusal } from "../mcp/batch_rule.ts";
 import { openSession, type RouteOptions } from "./open_session.ts";
@@ -176,12 +176,7 @@ export function legacySseHandlers(options: RouteOptions): {
       readTimeoutMs: options.limits.readTimeoutMs,
     });
     if ("problem" in read) {
-      const { status, code, message, id, method, headers } = read.problem;
-      return await options.refuse(
-        { kind: refusalKindOf(status, code), status, code, message, id, method, headers, session: sessionId },
-        c.var.caller,
-        c.req.path,
-      );
+      return await options.refuse(refusalOfProblem(read.problem, sessionId), c.var.caller, c.req.path);
     }
     const batchProblem = batchRefusal(read.body, session.protocolVersion);
     if (batchProblem) {

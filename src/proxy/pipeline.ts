@@ -50,7 +50,7 @@ import {
   type Refusal,
   refusalError,
   type RefusalKind,
-  refusalKindOf,
+  refusalOfProblem,
 } from "../mcp/refusals.ts";
 import type { PolicySnapshot } from "../policy/snapshot.ts";
 import type { GrantStore } from "../policy/grant_store.ts";
@@ -123,14 +123,7 @@ export async function serveMcp(request: Request, route: RouteOptions, path: stri
     requireAccept: true,
     readTimeoutMs: route.limits.readTimeoutMs,
   });
-  if ("problem" in read) {
-    const { status, code, message, id, method, headers } = read.problem;
-    return await route.refuse(
-      { kind: refusalKindOf(status, code), status, code, message, id, method, headers },
-      caller,
-      path,
-    );
-  }
+  if ("problem" in read) return await route.refuse(refusalOfProblem(read.problem), caller, path);
 
   // ERA: the body decides, before any session lookup (a modern request's stray Mcp-Session-Id is ignored).
   const era = eraOf({
