@@ -19,6 +19,7 @@ import {
   filterTools,
   type PolicySnapshot,
 } from "../../policy/decide.ts";
+import type { CallerStateView } from "../../policy/caller_state.ts";
 import type { FlowState } from "../flow_state.ts";
 import { resultInspection, type Withheld } from "../result_inspection.ts";
 
@@ -103,51 +104,25 @@ export class InspectStage {
     const principal = this.#principal;
     const now = this.#clock();
     const state = { grants: this.context.grants.active(now) };
+    // The answer with its list under `field` cut by `filter`, every other field kept.
+    const cut = <T>(field: string, items: T[], filter: ListFilter<T>) =>
+      withResult(answer, { ...result, [field]: filter(snapshot, principal, server, items, state, now) });
     switch (request.action.method) {
       case "tools/list": {
         const tools = (result.tools ?? []) as { name: string; annotations?: { readOnlyHint?: boolean } }[];
         flow.state.noteTools(server, tools);
-        return withResult(answer, {
-          ...result,
-          tools: filterTools(snapshot, principal, server, tools, state, now),
-        });
+        return cut("tools", tools, filterTools);
       }
       case "resources/list":
-        return withResult(answer, {
-          ...result,
-          resources: filterResources(
-            snapshot,
-            principal,
-            server,
-            asList<{ uri: string }>(result.resources),
-            state,
-            now,
-          ),
-        });
+        return cut("resources", asList<{ uri: string }>(result.resources), filterResources);
       case "resources/templates/list":
-        return withResult(answer, {
-          ...result,
-          resourceTemplates: filterResourceTemplates(
-            snapshot,
-            principal,
-            server,
-            asList<{ uriTemplate: string }>(result.resourceTemplates),
-            state,
-            now,
-          ),
-        });
+        return cut(
+          "resourceTemplates",
+          asList<{ uriTemplate: string }>(result.resourceTemplates),
+          filterResourceTemplates,
+        );
       case "prompts/list":
-        return withResult(answer, {
-          ...result,
-          prompts: filterPrompts(
-            snapshot,
-            principal,
-            server,
-            asList<{ name: string }>(result.prompts),
-            state,
-            now,
-          ),
-        });
+        return cut("prompts", asList<{ name: string }>(result.prompts), filterPrompts);
       default:
         return answer;
     }
@@ -157,6 +132,16 @@ export class InspectStage {
     return this.context.flow.caller.principal;
   }
 }
+
+/** The shape of the policy's list filters (`filterTools`, `filterResources`, …). */
+type ListFilter<T> = (
+  snapshot: PolicySnapshot,
+  principal: Principal | undefined,
+  server: string,
+  items: readonly T[],
+  state: CallerStateView,
+  now: Date,
+) => T[];
 
 function withResult(answer: JSONRPCMessage, result: Record<string, unknown>): JSONRPCMessage {
   return { ...answer, result } as JSONRPCMessage;
