@@ -28,7 +28,7 @@ import { parseArgs } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client";
 // @ts-types="@modelcontextprotocol/sdk/client/streamableHttp"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { findWrk, type FixedPost, runWrk, type WrkResult } from "./wrk.ts";
+import { findWrk, type FixedPost, modernEchoPost, runWrk, type WrkResult } from "./wrk.ts";
 import { type Figure, figureRows, verdict } from "./figures.ts";
 import { serveTaskFlags } from "./serve_flags.ts";
 
@@ -630,35 +630,6 @@ function positiveInt(name: string, text: string): number {
   return value;
 }
 
-/** The 2026-07-28 `tools/call echo` request wrk repeats: the `_meta` envelope and the headers a v2 client sends. */
-function modernEchoPost(url: string): FixedPost {
-  return {
-    url,
-    headers: {
-      "Content-Type": "application/json",
-      "Accept": "application/json, text/event-stream",
-      "MCP-Protocol-Version": "2026-07-28",
-      "Mcp-Method": "tools/call",
-      "Mcp-Name": "echo",
-    },
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id: 1,
-      method: "tools/call",
-      params: {
-        name: "echo",
-        arguments: { text: ECHO_TEXT },
-        _meta: {
-          "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-          "io.modelcontextprotocol/clientCapabilities": {},
-          "io.modelcontextprotocol/clientInfo": { name: "mcp-sidecar-bench-wrk", version: "1.0.0" },
-        },
-      },
-    }),
-    expect: ECHO_TEXT,
-  };
-}
-
 /** Sends the fixed POST once: an answer without the echoed text stops the benchmark before wrk runs. */
 async function checkModernTarget(name: string, post: FixedPost): Promise<void> {
   const response = await fetch(post.url, { method: "POST", headers: post.headers, body: post.body });
@@ -885,7 +856,7 @@ async function main(args: string[]): Promise<number> {
       await Deno.mkdir(wrkDir, { recursive: true });
       console.log(`2026-07-28 targets: ${modernTargets.map((t) => `${t.name} ${t.url}`).join(", ")}`);
       for (const target of modernTargets) {
-        const post = modernEchoPost(target.url);
+        const post = modernEchoPost(target.url, ECHO_TEXT, "mcp-sidecar-bench-wrk");
         await checkModernTarget(target.name, post);
         // Warm-up: JIT, pooled upstream sessions, keep-alive connections.
         await runWrk(wrk, wrkDir, post, { connections: 4, seconds: 1 });
@@ -893,10 +864,15 @@ async function main(args: string[]): Promise<number> {
       for (const connections of [1, 32]) {
         for (const target of modernTargets) {
           const cpuBefore = await cpuMs(target.pid);
-          const result = await runWrk(wrk, wrkDir, modernEchoPost(target.url), {
-            connections,
-            seconds: wrkSeconds,
-          });
+          const result = await runWrk(
+            wrk,
+            wrkDir,
+            modernEchoPost(target.url, ECHO_TEXT, "mcp-sidecar-bench-wrk"),
+            {
+              connections,
+              seconds: wrkSeconds,
+            },
+          );
           cpuPerCall.set(
             `${target.name}/${connections}`,
             (await cpuMs(target.pid) - cpuBefore) / result.good,

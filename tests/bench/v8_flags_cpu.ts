@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { serveTaskFlags } from "./serve_flags.ts";
-import { findWrk, runWrk } from "./wrk.ts";
+import { findWrk, modernEchoPost, runWrk } from "./wrk.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const ECHO_SERVER_2026 = fileURLToPath(new URL("./echo_server_2026.ts", import.meta.url));
@@ -98,31 +98,7 @@ if (import.meta.main) {
           /mcp-sidecar listening on (http:\/\/127\.0\.0\.1:\d+)/,
         );
         try {
-          const post = {
-            url: `${sidecar.match}/echo26/mcp`,
-            headers: {
-              "Content-Type": "application/json",
-              "Accept": "application/json, text/event-stream",
-              "MCP-Protocol-Version": "2026-07-28",
-              "Mcp-Method": "tools/call",
-              "Mcp-Name": "echo",
-            },
-            body: JSON.stringify({
-              jsonrpc: "2.0",
-              id: 1,
-              method: "tools/call",
-              params: {
-                name: "echo",
-                arguments: { text: TEXT },
-                _meta: {
-                  "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                  "io.modelcontextprotocol/clientCapabilities": {},
-                  "io.modelcontextprotocol/clientInfo": { name: "v8-flags-cpu", version: "1" },
-                },
-              },
-            }),
-            expect: TEXT,
-          };
+          const post = modernEchoPost(`${sidecar.match}/echo26/mcp`, TEXT, "v8-flags-cpu");
           await runWrk(wrk, dir, post, { connections: 4, seconds: 1 }); // warm-up
           const before = await cpuMs(sidecar.child.pid);
           const run = await runWrk(wrk, dir, post, { connections: 16, seconds: Number(values.seconds) });

@@ -32,6 +32,38 @@ export interface FixedPost {
 }
 
 /** The `wrk` binary on PATH or in /usr/bin, /usr/local/bin. */
+/**
+ * The 2026-07-28 `tools/call echo` request wrk repeats: the `_meta` envelope and the headers a v2 client sends;
+ * an answer is good when it holds `text`.
+ */
+export function modernEchoPost(url: string, text: string, clientName: string): FixedPost {
+  return {
+    url,
+    headers: {
+      "Content-Type": "application/json",
+      "Accept": "application/json, text/event-stream",
+      "MCP-Protocol-Version": "2026-07-28",
+      "Mcp-Method": "tools/call",
+      "Mcp-Name": "echo",
+    },
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "tools/call",
+      params: {
+        name: "echo",
+        arguments: { text },
+        _meta: {
+          "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+          "io.modelcontextprotocol/clientCapabilities": {},
+          "io.modelcontextprotocol/clientInfo": { name: clientName, version: "1.0.0" },
+        },
+      },
+    }),
+    expect: text,
+  };
+}
+
 export async function findWrk(): Promise<string | undefined> {
   const path = (Deno.env.get("PATH") ?? "").split(":").filter(Boolean);
   for (const dir of [...path, "/usr/bin", "/usr/local/bin"]) {
