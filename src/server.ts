@@ -35,6 +35,11 @@ import { DEFAULT_MAX_LISTENS_PER_PRINCIPAL, ListenLimiter } from "./proxy/listen
 import { createRequestStateCodec } from "./mcp/request_state.ts";
 import denoJson from "../deno.json" with { type: "json" };
 import type { Logger } from "./telemetry/log.ts";
+import { PinStore } from "./proxy/pin_store.ts";
+import { DEFAULT_PINS_FILE } from "./policy/tool_pins.ts";
+import { dirname, join } from "node:path";
+import { RateLimiter } from "./proxy/rate_limiter.ts";
+import { pinEventRecorder } from "./audit/pin_event_recorder.ts";
 
 /** A built sidecar: the app to serve and what must be closed when it stops. */
 export interface Sidecar {
@@ -117,6 +122,11 @@ export function createSidecar(
       maxPerPrincipal: config.upstreams.length,
     }),
     log,
+    pins: config.pins &&
+      new PinStore(config.pins.file ?? join(dirname(config.audit.file), DEFAULT_PINS_FILE), {
+        onEvent: pinEventRecorder({ writer: audit, metrics, log, policy: () => policy.current() }),
+      }),
+    limiter: new RateLimiter(),
     authenticate: (headers) => callerOf(headers, config.auth, policy.current()),
     draining: () => draining,
   };

@@ -55,6 +55,8 @@ export interface AuditEntry {
   withheld?: { count: number; reasons: string[] };
   /** Tool arguments, already passed through `redactArgs`. */
   args?: unknown;
+  /** A tool-definition pin event (not a decision): what was pinned or changed, with the diff. */
+  pin_change?: unknown;
 }
 
 /** The entry keys, in the order they appear on a line. */
@@ -83,6 +85,7 @@ const FIELD_ORDER = [
   "upstream_latency_ms",
   "withheld",
   "args",
+  "pin_change",
 ] as const satisfies readonly (keyof AuditEntry)[];
 
 /**

@@ -10,6 +10,7 @@ import { validateYaml, ValidationError } from "./located_yaml.ts";
 import { ConfigSchema, isCommandUpstream, type SidecarConfig } from "./schema.ts";
 import { type LoadedPolicy, parsePolicy } from "../policy/load.ts";
 import { CONFIG_ENV, resolveConfigPath } from "./config_path.ts";
+import { DEFAULT_PINS_FILE } from "../policy/tool_pins.ts";
 
 /** A validated config with its policy. */
 export interface LoadedConfig {
@@ -80,6 +81,14 @@ function withAbsolutePaths(config: SidecarConfig, dir: string): SidecarConfig {
     ...config,
     policy: { ...config.policy, file: resolve(dir, config.policy.file) },
     audit: { ...config.audit, file: resolve(dir, config.audit.file) },
+    // Pins without a file of their own live next to the audit log, so they survive a restart.
+    ...(config.pins && {
+      pins: {
+        file: config.pins.file === undefined
+          ? resolve(dir, dirname(config.audit.file), DEFAULT_PINS_FILE)
+          : resolve(dir, config.pins.file),
+      },
+    }),
     upstreams: config.upstreams.map((upstream) =>
       isCommandUpstream(upstream) && upstream.cwd !== undefined
         ? { ...upstream, cwd: resolve(dir, upstream.cwd) }

@@ -164,6 +164,14 @@ export const ConfigSchema = z.strictObject({
     /** Argument keys whose values are never written, on top of the built-in credential names. */
     redact_args: z.array(z.string().min(1)).default([]),
   }).prefault({}),
+  /**
+   * Tool-definition pinning (the rug-pull guard, `proxy/pin_store.ts`). Absent: off. Present (`pins: {}`): on,
+   * with the pins in `file`, by default `tool-pins.json` next to the audit log, so they survive a restart.
+   */
+  pins: z.strictObject({
+    file: z.string().min(1, "must not be empty: the path of the pins file, relative to this config file")
+      .optional(),
+  }, { error: "must be a mapping, like `pins: {}` or `pins: { file: audit/tool-pins.json }`" }).optional(),
   auth: z.strictObject({
     header: z.string().default("Authorization"),
     prefix: z.string().default("Bearer "),

@@ -248,6 +248,12 @@ export const REFUSALS = {
     message: "Request denied: the upstream asked the client for input it may not",
     reason: "input_request_refused",
   },
+  rate_limited: {
+    status: 429,
+    code: ErrorCode.PolicyDenied,
+    message: "Too many requests: this caller is over its rate limit; retry after data.retry_after_ms",
+    reason: "rate_limited",
+  },
   transport_refused: {
     status: 400,
     code: ErrorCode.UpstreamError,
@@ -358,10 +364,63 @@ export function refusalError(
  * //   data: { reason: "tool_not_allowed_for_role", epoch: null, generation: 3 } }
  * ```
  */
-export function policyDenial(decision: { reason: string; epoch?: string; generation: number }): JsonRpcError {
+export function policyDenial(
+  decision: { reason: string; epoch?: string; generation: number },
+  extra: Record<string, unknown> = {},
+): JsonRpcError {
   return refusalError("policy_denied", {
-    data: { reason: decision.reason, epoch: decision.epoch ?? null, generation: decision.generation },
+    data: {
+      reason: decision.reason,
+      epoch: decision.epoch ?? null,
+      generation: decision.generation,
+      ...extra,
+    },
   });
+}
+
+/**
+ * The error a request over its rate limit answers with: the wait in `data.retry_after_ms` (HTTP 429 with
+ * `Retry-After` when the answer is the whole HTTP response, a stateless 2026-07-28 request).
+ *
+ * @example
+ * ```ts
+ * import { rateLimited } from "./refusals.ts";
+ * rateLimited({ generation: 3 }, 1500).data;
+ * // { reason: "rate_limited", epoch: null, generation: 3, retry_after_ms: 1500 }
+ * ```
+ */
+export function rateLimited(
+  decision: { epoch?: string; generation: number },
+  retryAfterMs: number,
+): JsonRpcError {
+  return refusalError("rate_limited", {
+    data: {
+      reason: "rate_limited",
+      epoch: decision.epoch ?? null,
+      generation: decision.generation,
+      retry_after_ms: retryAfterMs,
+    },
+  });
+}
+
+/**
+ * The HTTP status and headers of a whole-response answer carrying `error`: 429 with `Retry-After` (whole
+ * seconds, rounded up) for a rate-limited request, `undefined` for any other error.
+ *
+ * @example
+ * ```ts
+ * import { rateLimitedHttp } from "./refusals.ts";
+ * rateLimitedHttp({ code: -32003, message: "x", data: { reason: "rate_limited", retry_after_ms: 1200 } });
+ * // { status: 429, headers: { "retry-after": "2" } }
+ * ```
+ */
+export function rateLimitedHttp(
+  error: { data?: unknown } | undefined,
+): { status: number; headers: Record<string, string> } | undefined {
+  const data = error?.data as { reason?: unknown; retry_after_ms?: unknown } | undefined;
+  if (data?.reason !== "rate_limited" || typeof data.retry_after_ms !== "number") return undefined;
+  const seconds = Math.max(1, Math.ceil(data.retry_after_ms / 1000));
+  return { status: REFUSALS.rate_limited.status, headers: { "retry-after": String(seconds) } };
 }
 
 /**

@@ -32,6 +32,10 @@ export const REASONS = [
   "grant_not_attenuated",
   "cross_tenant",
   "egress_not_allowed",
+  // Decided in the proxy layer before forwarding, after the engine allowed (runtime state, not the policy's).
+  "tool_definition_changed",
+  "tool_not_pinned",
+  "rate_limited",
 ] as const;
 
 /** One reason of {@linkcode REASONS}. */

@@ -10,6 +10,7 @@
  */
 import { z } from "zod";
 import { parseCidr } from "./ip_address.ts";
+import { checkRateLimitNames, RateLimitsSchema } from "./rate_limits_schema.ts";
 import { ANONYMOUS_PRINCIPAL_ID, parseRfc3339, type Permission, PERMISSIONS } from "./policy_values.ts";
 
 // Re-exported: code outside the loader imports them from policy_values.ts, which loads no zod.
@@ -186,6 +187,7 @@ export const PolicySchema = z.strictObject({
   tools: z.record(z.string(), serverRules).optional(),
   egress: EgressSchema.optional(),
   revocations: z.array(revocation).optional(),
+  rate_limits: RateLimitsSchema.optional(),
   labels: reserved,
   resources: reserved,
   declassify: reserved,
@@ -231,6 +233,7 @@ export const PolicySchema = z.strictObject({
     }
   }
   checkPrincipals(policy.principals ?? [], Object.keys(policy.roles), ctx);
+  checkRateLimitNames(policy, ctx);
   const generation = policy.generation ?? 0;
   (policy.revocations ?? []).forEach((record, index) => {
     if (record.generation <= generation) return;

@@ -38,7 +38,7 @@ import { checkModernVersion, type EraRefusal, META } from "../mcp/protocol_versi
 import { checkInputRequired } from "./input_required.ts";
 import { ModernUpstreamLink } from "../upstream/modern_link.ts";
 import { AutoUpstreamLink } from "../upstream/era_probe.ts";
-import type { RefusalKind } from "../mcp/refusals.ts";
+import { rateLimitedHttp, type RefusalKind } from "../mcp/refusals.ts";
 import { PoolFullError, type SessionPool } from "../upstream/session_pool.ts";
 import { cancellationSignal } from "../http/connection_signals.ts";
 import { openSession, type RouteOptions } from "./open_session.ts";
@@ -516,9 +516,11 @@ function jsonAnswer(message: JSONRPCMessage | { jsonrpc: "2.0"; id: RequestId; e
   // The revision's own request errors (a header mismatch, a missing client capability, an unsupported version)
   // are HTTP 400 whoever found them; every other answer, errors included, is 200.
   const code = "error" in message ? (message.error as { code?: unknown }).code : undefined;
+  // A request over its rate limit is plain HTTP's 429 with Retry-After, as the refusal table says.
+  const limited = "error" in message ? rateLimitedHttp(message.error as { data?: unknown }) : undefined;
   return new Response(JSON.stringify(message), {
-    status: typeof code === "number" && HTTP_400_CODES.has(code) ? 400 : 200,
-    headers: { "content-type": "application/json" },
+    status: limited?.status ?? (typeof code === "number" && HTTP_400_CODES.has(code) ? 400 : 200),
+    headers: { "content-type": "application/json", ...limited?.headers },
   });
 }
 

@@ -47,12 +47,14 @@ import { eraOf, isModernVersion, MODERN_VERSIONS, ModernErrorCode } from "../mcp
 import { readMcpPost } from "../mcp/read_post.ts";
 import {
   policyDenial,
+  rateLimited,
   type Refusal,
   refusalError,
   type RefusalKind,
   refusalOfProblem,
 } from "../mcp/refusals.ts";
 import type { PolicySnapshot } from "../policy/snapshot.ts";
+import type { Decision } from "../policy/decide.ts";
 import type { GrantStore } from "../policy/grant_store.ts";
 import type { LivePolicy } from "../policy/live_policy.ts";
 import type { SidecarMetrics } from "../telemetry/metrics.ts";
@@ -76,6 +78,9 @@ import { type Decided, DecisionStage } from "./stages/decision.ts";
 import { InspectStage } from "./stages/inspect.ts";
 import { admit } from "./stages/admit.ts";
 import { withoutRootsCapability } from "./served_roots.ts";
+import { PinStage } from "./stages/pins.ts";
+import type { PinStore } from "./pin_store.ts";
+import type { RateLimiter } from "./rate_limiter.ts";
 
 /**
  * The three hooks of a route, in the spirit of `httputil.ReverseProxy`'s `Rewrite`, `ModifyResponse` and
@@ -198,14 +203,18 @@ export interface PipelineContext {
   recorder: DecisionRecorder;
   /** The flow the messages belong to (a legacy session, or a principal's stateless requests). */
   flow: FlowState;
-  /** Counts decided server→client notifications (they get no audit line). */
-  metrics?: Pick<SidecarMetrics, "decisions">;
+  /** Counts decided server→client notifications (they get no audit line), and rate-limited requests. */
+  metrics?: Pick<SidecarMetrics, "decisions"> & Partial<Pick<SidecarMetrics, "rateLimited">>;
   /** The MCP session id, once the transport has one (for the audit line). */
   sessionId?: () => string | undefined;
   /** The MODIFY ANSWER hook of the route (see {@linkcode ProxyHooks}); absent, the answer goes as inspected. */
   modifyAnswer?: ProxyHooks["modifyAnswer"];
   /** The resolution stage, for an upstream on this machine. */
   paths?: PathResolver;
+  /** The PINS stage (tool-definition pinning), when `pins:` is configured. */
+  pins?: PinStage;
+  /** The rate limits' buckets (shared by every route). */
+  limiter?: RateLimiter;
   clock?: () => Date;
 }
 
@@ -251,6 +260,15 @@ export function messagePipeline(context: PipelineContext): MessagePipeline {
         // RECORD the denial before answering it; denied either way, so best effort when the log is failing.
         await recorder.record({ decision, message, principal, outcome: "denied" }, session()).catch(() => {});
         return policyDenial(decision);
+      }
+      // PINS, then RATE LIMITS: runtime state the pure decision does not hold, checked before forwarding.
+      const held = await holdBack(context, decision, principal, action);
+      if (held) {
+        context.paths?.settle(message, undefined);
+        // RECORD the refusal before answering it, as any denial.
+        await recorder.record({ decision: held.decision, message, principal, outcome: "denied" }, session())
+          .catch(() => {});
+        return held.error;
       }
       if (recorder.failClosed && !recorder.healthy()) {
         // The audit log failed earlier. Record this decision before carrying it out: if that works, the log is
@@ -300,8 +318,11 @@ export function messagePipeline(context: PipelineContext): MessagePipeline {
           }
         }
       }
+      // PINS: a tool list without the tools whose definitions are not pinned, before the list filter (so their
+      // new annotations never reach the caller's state); a pins file that cannot be used throws.
+      const pinned = context.pins ? await context.pins.list(request, inspected.answer) : inspected.answer;
       // INSPECT a list: a list the filter cannot read is not passed on unfiltered (the throw becomes an error).
-      const listed = await inspect.list(request, inspected.answer);
+      const listed = await inspect.list(request, pinned);
       // MODIFY ANSWER (a hook of the route: the era's result fields), last, on what the client will get.
       return context.modifyAnswer ? context.modifyAnswer(request, listed) : listed;
     },
@@ -339,6 +360,43 @@ export function messagePipeline(context: PipelineContext): MessagePipeline {
   };
 }
 
+/**
+ * The guards after the policy allowed and before forwarding: the PINS stage (a call to a tool whose definition is
+ * not pinned) and the RATE LIMITS (a request over its principal's or its tool's bucket). Returns the denial as
+ * it is recorded and the error the client gets, or `undefined` to forward.
+ */
+async function holdBack(
+  context: PipelineContext,
+  decision: Decision,
+  principal: Decided["principal"],
+  action: Decided["action"],
+): Promise<{ decision: Decision; error: Denial } | undefined> {
+  const denied = (reason: Decision["reason"], explain: string): Decision => ({
+    ...decision,
+    decision: "deny",
+    reason,
+    shadow: false,
+    explain: [...decision.explain, explain],
+  });
+  const pinRefusal = await context.pins?.call(action);
+  if (pinRefusal) {
+    const recorded = denied(pinRefusal.reason, pinRefusal.explain);
+    return { decision: recorded, error: policyDenial(recorded) };
+  }
+  const limited = context.limiter?.take(context.policy.current(), principal, action);
+  if (limited) {
+    context.metrics?.rateLimited?.inc({ server: context.server, scope: limited.scope });
+    return {
+      decision: denied(
+        "rate_limited",
+        `over the rate limit of ${limited.scope}; retry in ${limited.retryAfterMs} ms`,
+      ),
+      error: rateLimited(decision, limited.retryAfterMs),
+    };
+  }
+  return undefined;
+}
+
 /** What every route is built from: the sidecar's shared parts. */
 export interface RouteServices {
   config: {
@@ -366,6 +424,10 @@ export interface RouteServices {
   listens: ListenLimiter;
   /** Seals the multi-round request states the sidecar issues for 2025 upstreams (a key of this process). */
   requestStates: RequestStateCodec;
+  /** The pinned tool definitions, when `pins:` is configured (shared by every route). */
+  pins?: PinStore;
+  /** The rate limits' buckets (shared by every route). */
+  limiter?: RateLimiter;
   log: Logger;
   sidecarVersion: string;
   /** The AUTHENTICATE stage, as the config's `auth` section and the policy in force define it. */
@@ -426,6 +488,8 @@ export function routeFor(upstream: UpstreamConfig, services: RouteServices): Rou
         recorder: extra?.auditIdOf ? withClientIds(recorder, extra.auditIdOf) : recorder,
         modifyAnswer: hooks.modifyAnswer,
         sessionId,
+        pins: services.pins && new PinStage(upstream.name, services.pins),
+        limiter: services.limiter,
         paths: pathModel && pathResolver(pathModel, {
           pathArgumentsFor: (tool) => pathArgumentsInPolicy(policy.current(), upstream.name, tool),
         }),

@@ -22,6 +22,8 @@ export interface SidecarMetrics {
   auditHealthy: Gauge;
   policyGeneration: Gauge;
   policyInfo: Gauge<"sha256">;
+  rateLimited: Counter<"server" | "scope">;
+  toolPinEvents: Counter<"upstream" | "event">;
 }
 
 /**
@@ -127,6 +129,21 @@ export function createMetrics(): SidecarMetrics {
         name: "sidecar_policy_info",
         help: "1 for the SHA-256 of the policy in force.",
         labelNames: ["sha256"],
+      }),
+    ),
+    rateLimited: r(
+      new Counter({
+        name: "sidecar_rate_limited_total",
+        help:
+          "Requests refused by rate_limits, by server and the limit that stopped them (principal or a tool glob).",
+        labelNames: ["server", "scope"],
+      }),
+    ),
+    toolPinEvents: r(
+      new Counter({
+        name: "sidecar_tool_pin_events_total",
+        help: "Tool-definition pin events, by upstream and event (pinned, changed, not_pinned).",
+        labelNames: ["upstream", "event"],
       }),
     ),
   };
