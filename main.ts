@@ -18,6 +18,7 @@ Commands:
   token     make a principal's token: token new --principal NAME
   policy    explain a decision, or rotate the epoch of a policy file
   audit     check the hash chain of an audit log: audit verify FILE
+  pins      list, approve or forget tool-definition pins: pins list --file F
 
 Options:
   -h, --help     show this help (also: mcp-sidecar <command> --help)
@@ -31,6 +32,7 @@ const commands: Record<string, () => Promise<(args: string[]) => Promise<number>
   token: async () => (await import("./src/cli/token.ts")).tokenCommand,
   policy: async () => (await import("./src/cli/policy.ts")).policyCommand,
   audit: async () => (await import("./src/cli/audit.ts")).auditCommand,
+  pins: async () => (await import("./src/cli/pins.ts")).pinsCommand,
 };
 
 async function main(args: string[]): Promise<number> {
