@@ -45,6 +45,10 @@ export interface Bucket {
   atMs: number;
 }
 
+// Rounding slack: a bucket this close to a whole token has one (so a caller that waited the advertised
+// retry_after_ms is never refused for a rounding error); it can over-grant by at most this much of a token.
+const EPSILON = 1e-9;
+
 const UNIT_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000 };
 const RATE = /^\s*(\d+(?:\.\d+)?)\s*\/\s*([smh])\s*$/;
 
@@ -186,7 +190,7 @@ export function takeAll(
   const at = wanted.map(({ bucket }) => Math.max(nowMs, bucket?.atMs ?? nowMs));
   let wait = 0;
   held.forEach((tokens, index) => {
-    if (tokens >= 1) return;
+    if (tokens + EPSILON >= 1) return;
     wait = Math.max(wait, Math.ceil((1 - tokens) / wanted[index].limit.perMs));
   });
   if (wait > 0) {

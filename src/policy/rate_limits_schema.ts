@@ -30,10 +30,16 @@ export const RateLimitsSchema = z.strictObject({
   default: rateLimit.optional(),
   roles: z.record(z.string(), rateLimit).optional(),
   principals: z.record(z.string(), rateLimit).optional(),
-  tools: z.record(
-    z.string().regex(/^[^/]+\/.+$/, "must be a server/tool glob, like http/* or git/git_push"),
-    rateLimit,
-  ).optional(),
+  tools: z.record(z.string(), rateLimit).superRefine((tools, ctx) => {
+    for (const glob of Object.keys(tools)) {
+      if (/^[^/]+\/.+$/.test(glob)) continue;
+      ctx.addIssue({
+        code: "custom",
+        path: [glob],
+        message: "must be a server/tool glob, like http/* or git/git_push",
+      });
+    }
+  }).optional(),
 });
 
 /**
