@@ -14,7 +14,10 @@ Deno.test("the seed's reasons are kept verbatim, with the spec's new ones", () =
     ]
   ) assert.ok(isReason(seed), seed);
   assert.equal(new Set(REASONS).size, REASONS.length);
-  assert.equal(REASONS.length, 15);
+  assert.equal(REASONS.length, 18);
+  for (const runtime of ["tool_definition_changed", "tool_not_pinned", "rate_limited"]) {
+    assert.ok(isReason(runtime), `${runtime}: decided in the proxy layer, before forwarding`);
+  }
   assert.ok(isReason("egress_not_allowed"), "URL arguments that lead where egress rules refuse");
   assert.equal(isReason("label_flow"), false, "IFC reasons arrive with labels");
 });
