@@ -23,6 +23,7 @@
  * | flow         | `proxy/streamable_http.ts` (legacy session), `proxy/modern_requests.ts` (2026-07-28)  |
  * | classify     | `mcp/classify.ts` → the one `Action` of `policy/action.ts`                            |
  * | decide       | `proxy/stages/decision.ts` (resolution I/O) → `policy/decide.ts` (pure)               |
+ * | pins, limits | `proxy/stages/pins.ts`, `proxy/rate_limiter.ts` (runtime guards after an allow)      |
  * | forward      | `proxy/session.ts` (`ProxySession`: ids, timeouts, the upstream transport)            |
  * | inspect      | `proxy/stages/inspect.ts` (result inspection, list filters, annotations into state)   |
  * | record       | `audit/decision_recorder.ts` (audit line + metrics)                                   |

@@ -304,7 +304,9 @@ securityCase("a stateless 2026-07-28 request over its limit is HTTP 429 with Ret
   const { sidecar } = stack();
   const first = await modernPost(sidecar.url, "sw", { id: 1, method: "tools/list" }, bearer("carol"));
   assert.equal(first.status, 200, await first.clone().text());
-  assert.ok((await first.json()).result.tools);
+  // The stateless request went through the same pins stage: the unapproved tool is not in its list.
+  const names = (await first.json()).result.tools.map((tool: { name: string }) => tool.name).sort();
+  assert.deepEqual(names, ["act", "echo"]);
   const second = await modernPost(sidecar.url, "sw", { id: 2, method: "tools/list" }, bearer("carol"));
   assert.equal(second.status, 429);
   const retryAfter = Number(second.headers.get("retry-after"));
