@@ -237,7 +237,8 @@ export function hasPins(file: PinsFile, upstream: string): boolean {
  * ```
  */
 export function pinStatus(file: PinsFile, upstream: string, tool: string, sha256: string): PinStatus {
-  const pinned = file.upstreams[upstream]?.tools[tool]?.pinned;
+  const entry = ownValue(file.upstreams, upstream);
+  const pinned = entry && ownValue(entry.tools, tool)?.pinned;
   if (!pinned) return "not_pinned";
   return pinned.sha256 === sha256 ? "pinned" : "changed";
 }
@@ -279,12 +280,12 @@ export function observeList(
   const status = new Map<string, PinStatus>();
   let changed = false;
   for (const tool of tools) {
-    const current = entry.tools[tool.name] ?? {};
+    const current = ownValue(entry.tools, tool.name) ?? {};
     const seen: PinnedDefinition = { sha256: tool.sha256, definition: tool.definition, at: options.now };
     if (trusting && !current.pinned) {
-      entry.tools[tool.name] = { pinned: seen };
+      setOwn(entry.tools, tool.name, { pinned: seen });
       events.push({ upstream, tool: tool.name, event: "pinned", sha256: tool.sha256 });
-      status.set(tool.name, "pinned");
+      worsen(status, tool.name, "pinned");
       changed = true;
       continue;
     }
@@ -294,17 +295,17 @@ export function observeList(
       tool.name,
       tool.sha256,
     );
-    status.set(tool.name, verdict);
+    worsen(status, tool.name, verdict);
     if (verdict === "pinned") {
       if (current.pending) {
         // The upstream went back to its pinned definition: nothing is waiting any more.
-        entry.tools[tool.name] = { pinned: current.pinned };
+        setOwn(entry.tools, tool.name, { pinned: current.pinned });
         changed = true;
       }
       continue;
     }
     if (current.pending?.sha256 === tool.sha256) continue; // already waiting for approval, already recorded
-    entry.tools[tool.name] = { ...current, pending: seen };
+    setOwn(entry.tools, tool.name, { ...current, pending: seen });
     changed = true;
     events.push({
       upstream,
@@ -326,6 +327,22 @@ export function observeList(
   }
   if (!changed) return { file, changed, events, status };
   return { file: { ...file, upstreams: { ...file.upstreams, [upstream]: entry } }, changed, events, status };
+}
+
+// A name listed twice keeps its worst status: one pinned copy must not vouch for a changed one beside it.
+function worsen(status: Map<string, PinStatus>, name: string, verdict: PinStatus): void {
+  const previous = status.get(name);
+  if (previous === undefined || previous === "pinned") status.set(name, verdict);
+}
+
+// Tool names come from the upstream: `__proto__`, `constructor` and the like must be plain keys, never the
+// prototype's.
+function ownValue<T>(record: Record<string, T>, key: string): T | undefined {
+  return Object.hasOwn(record, key) ? record[key] : undefined;
+}
+
+function setOwn<T>(record: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
 /** Which entries a CLI command applies to: every upstream, or one, and every tool of it, or one. */
@@ -362,9 +379,9 @@ export function approvePending(
     const tools: Record<string, ToolPinEntry> = {};
     for (const [tool, pins] of Object.entries(entry.tools)) {
       if (pins.pending && selected(selector, upstream, tool)) {
-        tools[tool] = { pinned: { ...pins.pending, at: now } };
+        setOwn(tools, tool, { pinned: { ...pins.pending, at: now } });
         approved.push(`${upstream}/${tool}`);
-      } else tools[tool] = pins;
+      } else setOwn(tools, tool, pins);
     }
     upstreams[upstream] = { ...entry, tools };
   }
@@ -390,7 +407,7 @@ export function forgetPins(file: PinsFile, selector: PinSelector): { file: PinsF
     const tools: Record<string, ToolPinEntry> = {};
     for (const [tool, pins] of Object.entries(entry.tools)) {
       if (selected(selector, upstream, tool)) forgotten.push(`${upstream}/${tool}`);
-      else tools[tool] = pins;
+      else setOwn(tools, tool, pins);
     }
     if (Object.keys(tools).length > 0) upstreams[upstream] = { ...entry, tools };
   }

@@ -31,6 +31,9 @@ import {
   pinStatus,
 } from "../policy/tool_pins.ts";
 
+// The current "digest" of a tool listed twice with different definitions: never a pin's.
+const AMBIGUOUS = "ambiguous: listed twice with different definitions";
+
 /** How the store reports a change of pins (an audit line, a log line, a metric). */
 export type PinEventSink = (event: PinEvent) => void | Promise<void>;
 
@@ -93,7 +96,13 @@ export class PinStore {
       }
       await this.#refresh();
       const seen = this.#currentOf(upstream);
-      for (const tool of listed) seen.set(tool.name, tool.sha256);
+      const inList = new Map<string, string>();
+      for (const tool of listed) {
+        // A name listed twice with two definitions matches no pin: its calls are refused.
+        const twice = inList.has(tool.name) && inList.get(tool.name) !== tool.sha256;
+        inList.set(tool.name, twice ? AMBIGUOUS : tool.sha256);
+      }
+      for (const [name, sha256] of inList) seen.set(name, sha256);
       const now = (this.options.clock?.() ?? new Date()).toISOString();
       const result = observeList(this.#pins, upstream, listed, { lastPage, now });
       if (result.changed) await this.#write(result.file);

@@ -154,3 +154,20 @@ Deno.test("pins list|approve|forget on the file, with the diff of what is pendin
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a tool listed twice with two definitions is hidden and its calls refused", async () => {
+  const { dir, file } = await tempFile();
+  try {
+    const store = new PinStore(file);
+    await store.observeList("up", [ACT], true);
+    const evil = { ...ACT, description: "evil" };
+    for (const order of [[ACT, evil], [evil, ACT]]) {
+      assert.deepEqual([...(await store.observeList("up", order, true)).hidden], ["act"]);
+      assert.equal(await store.checkCall("up", "act"), "changed");
+    }
+    await store.observeList("up", [ACT, ACT], true);
+    assert.equal(await store.checkCall("up", "act"), "pinned", "the same definition twice is fine");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -184,3 +184,26 @@ Deno.test("a pins file is checked when read back", () => {
   );
   assert.throws(() => parsePins("not json"));
 });
+
+Deno.test("a name listed twice is hidden if either copy is not pinned; hostile names stay plain keys", async () => {
+  const read = await listed(READ);
+  const pins = observeList(emptyPins(), "fs", [read], { lastPage: true, now: NOW }).file;
+  const evil = await listed({ ...READ, description: "evil" });
+  for (const order of [[read, evil], [evil, read]]) {
+    assert.equal(
+      observeList(pins, "fs", order, { lastPage: true, now: LATER }).status.get("read_file"),
+      "changed",
+    );
+  }
+  const proto = await listed({ name: "__proto__", description: "x" });
+  const ctor = await listed({ name: "constructor", description: "y" });
+  const first = observeList(emptyPins(), "fs", [proto, ctor], { lastPage: true, now: NOW });
+  assert.deepEqual(Object.keys(first.file.upstreams.fs.tools).sort(), ["__proto__", "constructor"]);
+  const reread = parsePins(JSON.stringify(first.file));
+  assert.equal(reread.upstreams.fs.tools["__proto__"].pinned?.sha256, proto.sha256);
+  const other = await listed({ name: "toString" });
+  assert.equal(
+    observeList(reread, "fs", [other], { lastPage: true, now: LATER }).status.get("toString"),
+    "not_pinned",
+  );
+});
