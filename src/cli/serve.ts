@@ -11,6 +11,7 @@ import { createSidecar } from "../server.ts";
 import { createLogger, type Logger } from "../telemetry/log.ts";
 import { createMetrics, type SidecarMetrics } from "../telemetry/metrics.ts";
 import { AuditWriteError, AuditWriter } from "../audit/writer.ts";
+import { readPinsFile } from "../proxy/pin_store.ts";
 import { parseFlags, UsageError, withUsage } from "./usage.ts";
 import { type ConnectionGuard, guardConnections } from "../http/connection_guard.ts";
 import { innerEndpoint } from "../http/inner_endpoint.ts";
@@ -173,6 +174,11 @@ export async function serveCommand(args: string[]): Promise<number> {
       }
       throw error;
     }
+    const pinsProblem = await pinsFileProblem(loaded.config.pins?.file);
+    if (pinsProblem) {
+      console.error(`mcp-sidecar: refusing to start: ${pinsProblem}`);
+      return 1;
+    }
     const log = createLogger(loaded.config.logging.level);
     let running: RunningSidecar;
     try {
@@ -192,6 +198,17 @@ export async function serveCommand(args: string[]): Promise<number> {
     log.info("stopped");
     return 0;
   });
+}
+
+// A pins file that cannot be read as one would refuse every tool list: say so at start instead.
+async function pinsFileProblem(file: string | undefined): Promise<string | undefined> {
+  if (file === undefined) return undefined;
+  try {
+    await readPinsFile(file);
+    return undefined;
+  } catch (error) {
+    return `the tool pins file ${error instanceof Error ? error.message : error}`;
+  }
 }
 
 /**

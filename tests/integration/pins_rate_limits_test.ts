@@ -335,3 +335,17 @@ securityCase("a policy reload that changes the numbers keeps the buckets' state"
   );
   assert.equal(lines.length, 3);
 });
+
+securityCase("a pins file that is not one stops the sidecar at start, naming the file", async () => {
+  const { root } = stack();
+  const config = (await Deno.readTextFile(join(root, "config.yaml"))).replace(
+    "pins: {}",
+    "pins: { file: broken-pins.json }",
+  );
+  await Deno.writeTextFile(join(root, "broken.yaml"), config);
+  await Deno.writeTextFile(join(root, "broken-pins.json"), '{"pinned": "everything"}');
+  await assert.rejects(
+    () => startSidecarProcess(join(root, "broken.yaml")),
+    /refusing to start: the tool pins file .*broken-pins\.json: not a pins file/,
+  );
+});
