@@ -319,6 +319,15 @@ securityCase("a stateless 2026-07-28 request over its limit is HTTP 429 with Ret
     line.principal === "carol" && line.reason === "rate_limited"
   );
   assert.equal(lines.length, 1);
+  // A stateless call to the unapproved tool is refused by the same stage, before the backend runs it.
+  const call = await modernPost(sidecar.url, "sw", {
+    id: 3,
+    method: "tools/call",
+    params: { name: "extra", arguments: {} },
+  }, bearer("alice"));
+  assert.equal(call.status, 200);
+  assert.equal((await call.json()).error.data.reason, "tool_not_pinned");
+  assert.equal(await effects("extra"), 0);
 });
 
 securityCase("a policy reload that changes the numbers keeps the buckets' state", async () => {
