@@ -364,17 +364,9 @@ export function refusalError(
  * //   data: { reason: "tool_not_allowed_for_role", epoch: null, generation: 3 } }
  * ```
  */
-export function policyDenial(
-  decision: { reason: string; epoch?: string; generation: number },
-  extra: Record<string, unknown> = {},
-): JsonRpcError {
+export function policyDenial(decision: { reason: string; epoch?: string; generation: number }): JsonRpcError {
   return refusalError("policy_denied", {
-    data: {
-      reason: decision.reason,
-      epoch: decision.epoch ?? null,
-      generation: decision.generation,
-      ...extra,
-    },
+    data: { reason: decision.reason, epoch: decision.epoch ?? null, generation: decision.generation },
   });
 }
 

@@ -379,7 +379,11 @@ async function holdBack(
     shadow: false,
     explain: [...decision.explain, explain],
   });
-  const pinRefusal = await context.pins?.call(action);
+  // Fail closed: pins that cannot be read (a broken file) refuse the call.
+  const pinRefusal = await context.pins?.call(action).catch((error) => ({
+    reason: "tool_not_pinned" as const,
+    explain: `the pins could not be checked: ${error instanceof Error ? error.message : error}`,
+  }));
   if (pinRefusal) {
     const recorded = denied(pinRefusal.reason, pinRefusal.explain);
     return { decision: recorded, error: policyDenial(recorded) };

@@ -171,3 +171,17 @@ Deno.test("a tool listed twice with two definitions is hidden and its calls refu
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a pins file broken while serving refuses lists and calls it cannot check", async () => {
+  const { dir, file } = await tempFile();
+  try {
+    const store = new PinStore(file);
+    await store.observeList("up", [ACT], true);
+    await store.observeList("up", [{ ...ACT, description: "changed" }], true);
+    await Deno.writeTextFile(file, "garbage");
+    await assert.rejects(() => store.checkCall("up", "act"), /not valid JSON|Unexpected token|JSON/);
+    await assert.rejects(() => store.observeList("up", [ACT], true));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
