@@ -10,10 +10,12 @@
  *   current definition the sidecar has not seen since it started is refused (`tool_not_pinned`): the sidecar
  *   cannot tell whether what the client holds is the pinned definition, so it does not guess. Clients list tools
  *   before calling them; a client that calls from a cache lists once more after a restart.
- * - The file is shared with `mcp-sidecar pins approve|forget`: it is read again whenever its modification time
- *   changed, before each list is checked and before a call is refused, so an approval takes effect on the next
- *   list or call without a restart. Every write re-reads first and replaces the file atomically (write + rename),
- *   mode 0600.
+ * - The file is shared with `mcp-sidecar pins approve|forget`: it is read again whenever it is not the file
+ *   last read or written (inode, modification time, size), before each list is checked and before a call is
+ *   refused, so an approval takes effect on the next list or call without a restart. Every write re-reads first
+ *   and replaces the file atomically (write + rename), mode 0600. A CLI edit that lands between the sidecar's
+ *   re-read and its write is lost (the sidecar's write wins); the pending entry it would have changed is simply
+ *   approved again. A file removed while serving is not taken as "no pins": the pins in memory stay in force.
  *
  * @module
  */
