@@ -97,7 +97,7 @@ export function checkLabelKeys(policy: LabelledPolicy, ctx: z.RefinementCtx): vo
       const level = typeof spec === "string" ? spec : spec.level;
       problem(
         typeof spec === "string" ? path : [...path, "level"],
-        `names unknown label '${level}'; labels.order has ${order.join(", ")}`,
+        `names unknown label '${level}'; labels.order has ${[...new Set(order)].join(", ")}`,
       );
     }
     return parsed;
