@@ -45,7 +45,7 @@ import type { PolicySnapshot } from "./snapshot.ts";
 
 /** What a decision records about information flow (only when labels are configured). */
 export interface Flow {
-  /** The labels involved, rendered: what the request reads, the clearance, the sink. */
+  /** The labels involved, rendered, each once: what the request reads, then the sinks it sends to. */
   labels: string[];
   /** The label-table row that decided (the source above clearance, or the sink), when one did. */
   decided_by?: { path: string; label: string };
@@ -184,7 +184,7 @@ function checkSinks(
   const { order } = labels.config;
   for (const sink of sinks) {
     flow.sink = sink.glob;
-    flow.labels.push(renderLabel(sink.label));
+    if (!flow.labels.includes(renderLabel(sink.label))) flow.labels.push(renderLabel(sink.label));
     flow.decided_by = { path: sink.path, label: renderLabel(sink.label) };
     if (flowsTo(order, taint.label, sink.label)) {
       explain.push(
