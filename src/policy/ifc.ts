@@ -40,7 +40,7 @@ import {
 } from "./labels.ts";
 import { normaliseResourceUri } from "./paths.ts";
 import type { DenyReason } from "./reasons.ts";
-import type { ResourceTarget } from "./requirement.ts";
+import { requirementOf, type ResourceTarget } from "./requirement.ts";
 import type { PolicySnapshot } from "./snapshot.ts";
 
 /** What a decision records about information flow (only when labels are configured). */
@@ -263,7 +263,8 @@ export function sinkCovers(glob: string, server: string, tool: string): boolean 
  * The label of a result: the join of the upstream's label, the tool's label and the `resources` entries the
  * touched URIs match (`labels.default` when none of them is labelled), the upstream's integrity (`trusted`
  * unless it says `untrusted`), and the label-table paths that contributed. `touchedUris` must be the RESOLVED
- * URIs (`file://` + real path), as the decision matched them. With IFC off: bottom of the default order, trusted,
+ * URIs (`file://` + real path), as the decision matched them: {@linkcode touchedUris} of the decided action. With
+ * IFC off: bottom of the default order, trusted,
  * no sources.
  *
  * @example
@@ -304,10 +305,38 @@ export function resultLabel(
   };
 }
 
-/** The labelled sources an action reads: its upstream, its tool, and the resources its targets match. */
-function sourcesOf(labels: LabelPolicy, action: Action, targets: readonly ResourceTarget[]): Source[] {
-  const server = "server" in action ? action.server : "";
-  const tool = action.kind === "call" ? action.tool : undefined;
+/**
+ * The URIs an action touches, as labels are matched on them: for a call, `file://` + the REAL path of each
+ * resolved path argument (the spelling is left out) and the normalised value of each other path argument; for a
+ * read, its normalised URI. The runtime passes exactly these to {@linkcode resultLabel} after the result, so the
+ * taint it adds is the label the decision read.
+ *
+ * @example
+ * ```ts
+ * import { createSnapshot } from "./snapshot.ts";
+ * import { touchedUris } from "./ifc.ts";
+ * const snapshot = createSnapshot({
+ *   epochs: { e: { active: true, expires_at: "2099-01-01T00:00:00Z", permissions: ["call"] } },
+ *   roles: { default: { epochs: ["e"], tools: ["fs"], permissions: ["call"] } },
+ * }, "0".repeat(64));
+ * touchedUris(snapshot, {
+ *   kind: "call", server: "fs", tool: "read_file", args: { path: "/w/link" },
+ *   paths: [{ argument: "path", source: "argument path", value: "/w/link", resolved: { ok: true, path: "/w/private/a" } }],
+ * }); // ["file:///w/private/a"]
+ * touchedUris(snapshot, { kind: "read", server: "fs", uri: "file:///w/x/../y" }); // ["file:///w/y"]
+ * ```
+ */
+export function touchedUris(snapshot: PolicySnapshot, action: Action): string[] {
+  const required = requirementOf(snapshot, action);
+  if (
+    !required.ok || required.requirement.kind === "grant" || required.requirement.kind === "infrastructure"
+  ) {
+    return [];
+  }
+  return urisOf(action, required.requirement.targets);
+}
+
+function urisOf(action: Action, targets: readonly ResourceTarget[]): string[] {
   const uris: string[] = [];
   for (const target of targets) {
     // The spelling of a resolved path is not what the backend touches: its real path is another target.
@@ -321,7 +350,14 @@ function sourcesOf(labels: LabelPolicy, action: Action, targets: readonly Resour
     const normalised = normaliseResourceUri(action.uri);
     if (normalised.ok) uris.push(normalised.target.uri);
   }
-  return [...sourcesOfServer(labels, server, tool), ...sourcesOfUris(labels, uris)];
+  return unique(uris);
+}
+
+/** The labelled sources an action reads: its upstream, its tool, and the resources its targets match. */
+function sourcesOf(labels: LabelPolicy, action: Action, targets: readonly ResourceTarget[]): Source[] {
+  const server = "server" in action ? action.server : "";
+  const tool = action.kind === "call" ? action.tool : undefined;
+  return [...sourcesOfServer(labels, server, tool), ...sourcesOfUris(labels, urisOf(action, targets))];
 }
 
 function sourcesOfServer(labels: LabelPolicy, server: string, tool: string | undefined): Source[] {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { decide, filterPrompts, filterResources, filterTools } from "../../src/policy/decide.ts";
-import { resultLabel } from "../../src/policy/ifc.ts";
+import { resultLabel, touchedUris } from "../../src/policy/ifc.ts";
+import { renderLabel } from "../../src/policy/labels.ts";
 import { createSnapshot } from "../../src/policy/snapshot.ts";
 import { ALICE, ANONYMOUS, BOB, HOUR, NOW, taint, trifectaPolicy, trifectaSnapshot } from "./ifc_fixtures.ts";
 
@@ -294,4 +295,29 @@ Deno.test("the label table lists every labelled entry, sorted by path", async ()
     { path: "tools/git/git_push", label: "internal" },
     { path: "tools/http", label: "public" },
   ]);
+});
+
+Deno.test("touchedUris gives the runtime the URIs the decision labelled: real paths, not spellings", async () => {
+  const snapshot = await trifectaSnapshot();
+  const call = {
+    kind: "call" as const,
+    server: "filesystem",
+    tool: "read_multiple_files",
+    args: { paths: ["/workspace/public/link", "/workspace/hr/../private/x"] },
+    paths: [{
+      argument: "paths",
+      source: "argument paths",
+      value: "/workspace/public/link",
+      resolved: { ok: true as const, path: "/workspace/hr/real.csv" },
+    }],
+  };
+  // The resolved argument replaces its textual check; the spelling is not a touched URI.
+  assert.deepEqual(touchedUris(snapshot, call), ["file:///workspace/hr/real.csv"]);
+  const result = resultLabel(snapshot, "filesystem", "read_multiple_files", touchedUris(snapshot, call));
+  assert.equal(renderLabel(result.label), "confidential+pii");
+  assert.equal(decide(snapshot, ALICE, call, {}, NOW).flow?.labels[0], "confidential+pii");
+  assert.deepEqual(touchedUris(snapshot, read("file:///workspace/a/../private/b")), [
+    "file:///workspace/private/b",
+  ]);
+  assert.deepEqual(touchedUris(snapshot, { kind: "infrastructure", server: "git", method: "ping" }), []);
 });

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import type { Action, Principal } from "../../src/policy/action.ts";
 import { decide, type Decision } from "../../src/policy/decide.ts";
-import { resultLabel, sinkCovers } from "../../src/policy/ifc.ts";
+import { resultLabel, sinkCovers, touchedUris } from "../../src/policy/ifc.ts";
 import {
   addToTaint,
   currentTaint,
@@ -21,7 +21,6 @@ import {
   sameLabel,
   type Taint,
 } from "../../src/policy/labels.ts";
-import { normaliseResourceUri } from "../../src/policy/paths.ts";
 import type { Policy } from "../../src/policy/schema.ts";
 import { createSnapshot, type PolicySnapshot } from "../../src/policy/snapshot.ts";
 import {
@@ -376,12 +375,12 @@ function run(
   const read: string[] = [];
   const decisions: string[] = [];
   for (const uri of uris) {
-    const decision = decide(snapshot, principal, { kind: "read", server: "fs", uri }, { taint }, now);
+    const action: Action = { kind: "read", server: "fs", uri };
+    const decision = decide(snapshot, principal, action, { taint }, now);
     decisions.push(`${decision.decision}:${decision.reason}`);
     if (decision.decision !== "allow") continue;
-    const normalised = normaliseResourceUri(uri);
-    const touched = normalised.ok ? [normalised.target.uri] : [];
-    const result = resultLabel(snapshot, "fs", undefined, touched);
+    // What the runtime does after a result: label it by the URIs the decision touched.
+    const result = resultLabel(snapshot, "fs", undefined, touchedUris(snapshot, action));
     taint = addToTaint(labels.config, taint, result.label, result.integrity, now.getTime());
     read.push(contents.get(uri)!);
   }
