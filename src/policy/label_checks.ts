@@ -5,7 +5,8 @@
  *   `label`/`requires`) without a `labels` block is refused: IFC is off without one, and a label that silently
  *   does nothing is worse than a refused file;
  * - `labels.order` has no duplicates; `labels.taint_ttl` is a duration; every label names a level of the order;
- * - `resources[].fields` is refused (field-level labels are not applied yet: label the whole resource);
+ * - each `resources` URI glob once; `resources[].fields` is refused (field-level labels are not applied yet:
+ *   label the whole resource);
  * - declassify rules (permission-model.md §4, [PDC]): unique ids, known principals, `to` strictly below `from`,
  *   sinks that `labels.sinks` names (or `sampling`), and no cycle in the from → to graph.
  *
@@ -117,8 +118,17 @@ export function checkLabelKeys(policy: LabelledPolicy, ctx: z.RefinementCtx): vo
       label(op.label, ["tools", server, "ops", tool, "label"]);
     }
   }
+  const firstByUri = new Map<string, number>();
   policy.resources?.forEach((entry, index) => {
     label(entry.label, ["resources", index, "label"]);
+    const same = firstByUri.get(entry.uri);
+    if (same === undefined) firstByUri.set(entry.uri, index);
+    else {
+      problem(
+        ["resources", index, "uri"],
+        `"${entry.uri}" is already resources[${same}].uri; give each URI glob one label (tags included)`,
+      );
+    }
     if (entry.fields !== undefined) {
       problem(
         ["resources", index, "fields"],

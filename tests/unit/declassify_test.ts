@@ -83,6 +83,7 @@ tools:
   git: { ops: { git_push: { action: write, requires: trusted, label: secret } } }
 resources:
   - { uri: "file:///w/**", label: internal, fields: { "/password": secret } }
+  - { uri: "file:///w/**", label: public }
 `,
   );
   const wanted = [
@@ -94,6 +95,7 @@ resources:
     /:14:\d+ tools\.http\.label: names unknown label 'publik'/,
     /:15:\d+ tools\.git\.ops\.git_push\.label: names unknown label 'secret'/,
     /:17:\d+ resources\[0\]\.fields: field-level labels are not applied by this version/,
+    /:18:\d+ resources\[1\]\.uri: "file:\/\/\/w\/\*\*" is already resources\[0\]\.uri/,
   ];
   assert.equal(bad.length, wanted.length, bad.join("\n"));
   wanted.forEach((pattern) =>
