@@ -143,11 +143,10 @@ export function checkInformationFlow(
       `(${clearance.map((entry) => `${renderLabel(entry.label)} from ${entry.path}`).join(" | ")})`;
     return { ok: false, reason: "label_flow", why, flow, explain };
   }
-  if (action.kind !== "call") {
-    const top = highest(order, sources);
-    if (top !== undefined) flow.decided_by = { path: top.path, label: renderLabel(top.label) };
-    return { ok: true, flow, explain };
-  }
+  // Within clearance: the highest source decided, unless a sink below decides instead.
+  const top = highest(order, sources);
+  if (top !== undefined) flow.decided_by = { path: top.path, label: renderLabel(top.label) };
+  if (action.kind !== "call") return { ok: true, flow, explain };
 
   // 2. Sinks.
   const sinks = labels.config.sinks

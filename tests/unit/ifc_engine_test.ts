@@ -321,3 +321,38 @@ Deno.test("touchedUris gives the runtime the URIs the decision labelled: real pa
   ]);
   assert.deepEqual(touchedUris(snapshot, { kind: "infrastructure", server: "git", method: "ping" }), []);
 });
+
+Deno.test("flow.decided_by is always a row of the label table (the witness proves it)", async () => {
+  const snapshot = await trifectaSnapshot();
+  const rows = new Set(snapshot.labelTable.map((row) => `${row.path}=${row.label}`));
+  const cases = [
+    decide(snapshot, ALICE, read("file:///workspace/private/a"), {}, NOW),
+    decide(snapshot, ALICE, read("file:///workspace/hr/a"), {}, NOW),
+    decide(snapshot, ALICE, fetchResolved, { taint: taint("confidential") }, NOW),
+    decide(snapshot, ALICE, push, { taint: taint("public", "untrusted") }, NOW),
+    decide(
+      snapshot,
+      ALICE,
+      { kind: "server_request", server: "git", method: "sampling/createMessage" },
+      {},
+      NOW,
+    ),
+    decide(
+      snapshot,
+      ALICE,
+      { kind: "call", server: "filesystem", tool: "write_file", args: { path: "/workspace/private/x" } },
+      {},
+      NOW,
+    ),
+  ];
+  for (const decision of cases) {
+    const row = decision.flow?.decided_by;
+    assert.ok(row !== undefined, JSON.stringify(decision));
+    assert.ok(rows.has(`${row.path}=${row.label}`), `${row.path}=${row.label}`);
+  }
+  // Something unlabelled within clearance names no row: nothing labelled decided it.
+  assert.equal(
+    decide(snapshot, ALICE, read("file:///workspace/notes.txt"), {}, NOW).flow?.decided_by,
+    undefined,
+  );
+});
