@@ -67,7 +67,17 @@ function summary({ file, config, policy }: LoadedConfig): string {
   const roles = Object.keys(policy.policy.roles).length;
   return `${forDisplay(file)} OK: ${count(config.upstreams.length, "upstream")} (${routes}), ` +
     `policy ${forDisplay(policy.file)} sha256 ${policy.sha256.slice(0, 8)}…, ` +
-    `${count(epochs, "epoch")}, ${count(roles, "role")}`;
+    `${count(epochs, "epoch")}, ${count(roles, "role")}${flowSummary(policy.policy)}`;
+}
+
+/** `, IFC on (…)` when the policy has a `labels` block; nothing when IFC is off, so that line stays as it was. */
+function flowSummary(policy: LoadedConfig["policy"]["policy"]): string {
+  if (policy.labels === undefined) return "";
+  const levels = policy.labels.order?.length ?? 4;
+  const sinks = Object.keys(policy.labels.sinks ?? {}).length;
+  return `, IFC on (${count(levels, "level")}, ${count(sinks, "sink")}, ` +
+    `${count(policy.resources?.length ?? 0, "labelled resource")}, ` +
+    `${count(policy.declassify?.length ?? 0, "declassify rule")})`;
 }
 
 function count(n: number, noun: string): string {

@@ -10,7 +10,17 @@ import { formatProblem, ValidationError } from "../config/located_yaml.ts";
 import { classify } from "../mcp/classify.ts";
 import type { JSONRPCMessage } from "../mcp/jsonrpc.ts";
 import { sha256Hex } from "../sha256.ts";
-import { authenticate, decide, type Principal } from "../policy/decide.ts";
+import {
+  authenticate,
+  type CallerStateView,
+  decide,
+  type Decision,
+  type Principal,
+} from "../policy/decide.ts";
+import { findDeclassification } from "../policy/declassify.ts";
+import { clearanceOf, SAMPLING_METHODS } from "../policy/ifc.ts";
+import { parseTaint, renderLabel, renderTaint } from "../policy/labels.ts";
+import type { PolicySnapshot } from "../policy/snapshot.ts";
 import { loadPolicy, parsePolicy } from "../policy/load.ts";
 import { resolveDestinations } from "../proxy/destination_resolution.ts";
 import { createSnapshot } from "../policy/snapshot.ts";
@@ -20,12 +30,18 @@ import { parseFlags, UsageError, withUsage } from "./usage.ts";
 export const POLICY_USAGE = `Usage:
   mcp-sidecar policy explain --policy FILE --server NAME --method METHOD
                              [--token TOKEN | --principal ID] [--tool NAME] [--uri URI] [--args JSON] [--at TIME]
+                             [--taint LABEL[,untrusted]] [--approval RULE]
   mcp-sidecar policy rotate  --policy FILE --to EPOCH
 
 explain  decides one message as the sidecar would, and prints the decision and why. The message is built
          from --method and its parameters (--tool and --args for tools/call, --uri for resources/read, …)
          and classified by the same code the proxy uses. Without --token or --principal the caller is
          anonymous (the default role). --at picks the clock (RFC3339; default: now).
+         With a \`labels\` block, the information flow is shown too: the labels the message reads, the
+         caller's clearance, the taint it is judged with (--taint, like confidential+pii,untrusted; default:
+         none), the sink it sends to and the verdict, and the declassify rule that releases (or, given an
+         approval, would release) the flow. --approval RULE counts RULE as approved for the caller.
+         sampling/createMessage and elicitation/create are judged as the server's requests to the client.
 rotate   deactivates the active epoch(s), activates EPOCH and points every role that used a deactivated
          epoch at EPOCH. The file is validated, then replaced atomically; comments are kept. The
          generation is not changed: raise it yourself when you also revoke something.
@@ -55,6 +71,8 @@ export async function policyCommand(args: string[]): Promise<number> {
       uri: { type: "string" },
       args: { type: "string" },
       at: { type: "string" },
+      taint: { type: "string" },
+      approval: { type: "string" },
     });
     if (parsed === "help") {
       console.log(POLICY_USAGE);
@@ -107,10 +125,12 @@ async function explain(values: Record<string, string | undefined> & { policy: st
     method,
     params: paramsFor(method, values, args),
   } as JSONRPCMessage;
-  const classified = classify(message, "client_to_server", server);
+  const direction = SAMPLING_METHODS.includes(method) ? "server_to_client" : "client_to_server";
+  const classified = classify(message, direction, server);
   // Host names in URL arguments are resolved as the sidecar resolves them, so the dry run judges the same addresses.
   const action = await resolveDestinations(snapshot, classified.action);
-  const decision = decide(snapshot, principal, action, { grants: [] }, now);
+  const session = callerState(snapshot, principal, values, now);
+  const decision = decide(snapshot, principal, action, session, now);
   console.log(JSON.stringify({ message, action, principal: principal?.id ?? null, ...decision }, null, 2));
   console.log("");
   console.log(
@@ -119,7 +139,119 @@ async function explain(values: Record<string, string | undefined> & { policy: st
     }`,
   );
   for (const line of decision.explain) console.log(`  - ${line}`);
+  for (const line of flowSummary(snapshot, principal, decision, session, now)) console.log(line);
   return decision.decision === "allow" && !decision.shadow ? 0 : 3;
+}
+
+/** The caller state a dry run is judged with: the taint and approval given on the command line. */
+function callerState(
+  snapshot: PolicySnapshot,
+  principal: Principal | undefined,
+  values: Record<string, string | undefined>,
+  now: Date,
+): CallerStateView {
+  if (values.taint === undefined && values.approval === undefined) return { grants: [] };
+  const labels = snapshot.labels;
+  if (labels === undefined) {
+    throw new UsageError(
+      "--taint and --approval need a policy with a `labels` block (IFC is off without one)",
+    );
+  }
+  let taint;
+  if (values.taint !== undefined) {
+    const parsed = parseTaint(values.taint, labels.config.order);
+    if (parsed === undefined) {
+      throw new UsageError(
+        `--taint must be a label of labels.order (${labels.config.order.join(", ")}), with +tags and ` +
+          `",untrusted" if it is, like confidential+pii,untrusted; not "${values.taint}"`,
+      );
+    }
+    // As if the labelled read happened just now, so the TTL does not erase it.
+    taint = { ...parsed, last_labelled_read_ms: now.getTime() };
+  }
+  let approvals;
+  if (values.approval !== undefined) {
+    if (!labels.declassify.some((rule) => rule.id === values.approval)) {
+      throw new UsageError(`--approval names no declassify rule of the policy: "${values.approval}"`);
+    }
+    approvals = [{ rule: values.approval, principal: principal?.id ?? "anonymous", expires_ms: Infinity }];
+  }
+  return {
+    grants: [],
+    ...(taint === undefined ? {} : { taint }),
+    ...(approvals === undefined ? {} : { approvals }),
+  };
+}
+
+/** The information-flow lines of `explain`: labels, clearance, taint, sink, verdict, declassify rule. */
+function flowSummary(
+  snapshot: PolicySnapshot,
+  principal: Principal | undefined,
+  decision: Decision,
+  session: CallerStateView,
+  now: Date,
+): string[] {
+  const labels = snapshot.labels;
+  if (labels === undefined) return ["", "information flow: off (the policy has no `labels` block)"];
+  const flow = decision.flow;
+  const lines = ["", "information flow:"];
+  const who = principal === undefined ? undefined : snapshot.principalsById.get(principal.id);
+  const caller = principal === undefined
+    ? undefined
+    : { ...principal, roles: who?.roles ?? principal.roles, anonymous: principal.anonymous };
+  if (caller !== undefined) {
+    const clearance = clearanceOf(labels, caller);
+    lines.push(
+      `  clearance: ${clearance.map((entry) => `${renderLabel(entry.label)} (${entry.path})`).join(" | ")}`,
+    );
+  }
+  lines.push(
+    `  taint: ${
+      flow?.taint ??
+        renderTaint(
+          session.taint ?? { label: { level: labels.config.order[0], tags: [] }, integrity: "trusted" },
+        )
+    }` +
+      (session.taint === undefined ? " (none given; --taint sets it)" : " (given with --taint)"),
+  );
+  if (flow === undefined) {
+    lines.push(`  verdict: not reached (${decision.reason} decided before the flow check)`);
+    return lines;
+  }
+  lines.push(`  labels involved: ${flow.labels.join(", ") || "none"}`);
+  if (flow.decided_by !== undefined) {
+    lines.push(`  decided by: ${flow.decided_by.path} = ${flow.decided_by.label}`);
+  }
+  lines.push(`  sink: ${flow.sink ?? "none (the message sends nothing out)"}`);
+  const verdict = decision.reason === "label_flow" || decision.reason === "integrity_flow"
+    ? `denied (${decision.reason})`
+    : decision.reason === "permitted"
+    ? flow.declassified_by === undefined
+      ? "allowed"
+      : `allowed, released by declassify rule ${flow.declassified_by}`
+    : `not reached (${decision.reason})`;
+  lines.push(`  verdict: ${verdict}`);
+  if (decision.reason === "label_flow" && flow.sink !== undefined && caller !== undefined && session.taint) {
+    const sink = flow.sink === "sampling"
+      ? { glob: "sampling", label: labels.config.samplingSink }
+      : labels.config.sinks.find((entry) => entry.glob === flow.sink);
+    if (sink !== undefined) {
+      // Every rule counted as approved: which one would release the flow once a second principal approves it.
+      const approvals = labels.declassify.map((rule) => ({
+        rule: rule.id,
+        principal: caller.id,
+        expires_ms: Infinity,
+      }));
+      const found = findDeclassification(labels, caller, sink, session.taint.label, approvals, now.getTime());
+      lines.push(
+        found.rule === undefined
+          ? `  declassify: no rule releases this flow${found.why === undefined ? "" : ` (${found.why})`}`
+          : `  declassify: rule ${found.rule.id} would release it once approved ` +
+            `(POST /admin/declassify by a second principal, or --approval ${found.rule.id} here)`,
+      );
+    }
+  }
+  return lines;
 }
 
 function paramsFor(

@@ -7,6 +7,20 @@
  * @module
  */
 import type { Grant, ToolAnnotations } from "./action.ts";
+import type { Taint } from "./labels.ts";
+
+/**
+ * A second principal's approval of one use of a `declassify` rule with `approval: required`
+ * (`POST /admin/declassify`), valid until `expires_ms`.
+ */
+export interface DeclassifyApproval {
+  /** The rule id. */
+  readonly rule: string;
+  /** The principal whose flow it releases. */
+  readonly principal: string;
+  /** Epoch milliseconds after which it no longer counts. */
+  readonly expires_ms: number;
+}
 
 /**
  * What `decide` reads of the caller's state. Every field is optional so that a decision about a caller with no
@@ -26,6 +40,13 @@ export interface CallerStateView {
   readonly grants?: readonly Grant[];
   /** The annotations each tool was listed with, keyed `server/tool`, for servers whose rules trust them. */
   readonly annotations?: ReadonlyMap<string, ToolAnnotations>;
+  /**
+   * The principal's taint (the join of the labels returned to it, across all its sessions), kept by the runtime;
+   * absent means it has read nothing labelled. The engine applies `labels.taint_ttl` itself.
+   */
+  readonly taint?: Taint;
+  /** Declassification approvals in force; the engine reads the ones for the principal and the rule it uses. */
+  readonly approvals?: readonly DeclassifyApproval[];
 }
 
 /**

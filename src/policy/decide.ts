@@ -16,13 +16,20 @@
  * 7. egress (egress.ts): every URL argument of a call leads to an allowed scheme, host and port, and to public
  *    addresses only, unless `egress.allow_private` lists them (`egress_not_allowed`). Host names come resolved
  *    in `action.resolvedHosts`; a name that is not there is refused;
- * 8. information flow (ifc.ts; passes until labels land);
+ * 8. information flow (ifc.ts), only when the policy has a `labels` block: what the request reads must be within
+ *    the caller's clearance, the caller's taint must flow to a sink it calls (or a declassify rule release it),
+ *    both `label_flow`; a `requires: trusted` tool is refused while the taint is untrusted (`integrity_flow`).
+ *    Server→client `sampling/createMessage` and `elicitation/create` are sinks too, checked here although they
+ *    are otherwise infrastructure;
  * 9. the mode: `enforce` returns the decision; `shadow` never blocks, and returns a would-be denial as an allow
  *    with `shadow: true` and the reason enforce would have given. Shadow mode lets even a failed authentication
  *    through, recorded as such: it is for trying a policy out, not for protecting anything.
  *
  * The list filters keep exactly the items a request for them would be allowed: a tool is listed iff an
- * argument-free `tools/call` of it passes, so listing and calling can never disagree.
+ * argument-free `tools/call` of it passes, so listing and calling can never disagree. One exception, on
+ * purpose: lists are judged WITHOUT the caller's taint. A list hides what the caller could never read (its
+ * clearance), but not a sink it may not use right now because of what it read: a list that changed with every
+ * read would flap, and would itself leak what was read. Such a call is denied at call time with `label_flow`.
  *
  * @module
  */
@@ -30,7 +37,7 @@ import type { Action, Principal, ToolAnnotations } from "./action.ts";
 import { annotationKey, type CallerStateView } from "./caller_state.ts";
 import { decideByGrants } from "./delegation.ts";
 import { checkUrlArguments, urlArgumentsOf } from "./egress.ts";
-import { checkInformationFlow } from "./ifc.ts";
+import { checkInformationFlow, type Flow } from "./ifc.ts";
 import { currentPrincipal } from "./principals.ts";
 import type { DenyReason, Reason } from "./reasons.ts";
 import { requirementOf } from "./requirement.ts";
@@ -39,7 +46,8 @@ import { decideByRoles } from "./role_decision.ts";
 import { DEFAULT_URL_ARGS, type PolicySnapshot, rulesFor } from "./snapshot.ts";
 
 export type { Action, Grant, GrantRequest, Principal, ToolAnnotations, Verb } from "./action.ts";
-export type { CallerStateView } from "./caller_state.ts";
+export type { CallerStateView, DeclassifyApproval } from "./caller_state.ts";
+export type { Flow } from "./ifc.ts";
 export { DISCOVERY_METHODS } from "./action.ts";
 export { REASONS } from "./reasons.ts";
 export type { DenyReason, Reason } from "./reasons.ts";
@@ -66,6 +74,8 @@ export interface Decision {
   mode: "enforce" | "shadow";
   /** Short sentences, in the order the checks ran. */
   explain: string[];
+  /** What information flow the request involves; present only when the policy configures labels. */
+  flow?: Flow;
 }
 
 /** The enforce-mode outcome, before the mode is applied. */
@@ -73,6 +83,7 @@ interface Verdict {
   reason: Reason;
   epoch?: string;
   explain: string[];
+  flow?: Flow;
 }
 
 /**
@@ -117,6 +128,7 @@ export function decide(
     explain,
   };
   if (verdict.epoch !== undefined) decision.epoch = verdict.epoch;
+  if (verdict.flow !== undefined) decision.flow = verdict.flow;
   return decision;
 }
 
@@ -151,7 +163,8 @@ export function filterTools<T extends { name: string; annotations?: { readOnlyHi
     const annotations = tool.annotations === undefined
       ? NO_ANNOTATIONS
       : new Map([[annotationKey(server, tool.name), tool.annotations]]);
-    return decide(snapshot, principal, action, { ...session, annotations }, now).decision === "allow";
+    return decide(snapshot, principal, action, { ...untainted(session), annotations }, now).decision ===
+      "allow";
   });
 }
 
@@ -251,7 +264,15 @@ function readable(
   session: CallerStateView,
   now: Date,
 ): boolean {
-  return decide(snapshot, principal, { kind: "read", server, uri }, session, now).decision === "allow";
+  return decide(snapshot, principal, { kind: "read", server, uri }, untainted(session), now).decision ===
+    "allow";
+}
+
+/** The caller's state without its taint: lists do not change with what the caller has read. */
+function untainted(session: CallerStateView): CallerStateView {
+  if (session.taint === undefined) return session;
+  const { taint: _taint, ...rest } = session;
+  return rest;
 }
 
 function enforceVerdict(
@@ -283,7 +304,11 @@ function enforceVerdict(
     return deny("revoked", [...explain, why]);
   }
   if (requirement.kind === "infrastructure") {
-    return { reason: "permitted", explain: [...explain, `${requirement.subject} is infrastructure`] };
+    explain.push(`${requirement.subject} is infrastructure`);
+    // A server's sampling or elicitation request carries data to the client: a sink (ifc.ts).
+    const flow = checkInformationFlow(snapshot, current, action, session, [], now);
+    if (!flow.ok) return { ...deny(flow.reason, [...explain, ...flow.explain, flow.why]), flow: flow.flow };
+    return { reason: "permitted", explain: [...explain, ...flow.explain], flow: flow.flow };
   }
 
   const own = decideByRoles(snapshot, current, requirement, now);
@@ -308,9 +333,12 @@ function enforceVerdict(
     if (!destinations.ok) return deny("egress_not_allowed", [...explain, destinations.why], epoch);
   }
 
-  const flow = checkInformationFlow(snapshot, current, action, session);
-  if (!flow.ok) return deny(flow.reason, [...explain, flow.why], epoch);
-  return { reason: "permitted", epoch, explain };
+  const targets = requirement.kind === "grant" ? [] : requirement.targets;
+  const flow = checkInformationFlow(snapshot, current, action, session, targets, now);
+  if (!flow.ok) {
+    return { ...deny(flow.reason, [...explain, ...flow.explain, flow.why], epoch), flow: flow.flow };
+  }
+  return { reason: "permitted", epoch, explain: [...explain, ...flow.explain], flow: flow.flow };
 }
 
 function deny(reason: DenyReason, explain: string[], epoch?: string): Verdict {

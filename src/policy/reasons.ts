@@ -32,6 +32,9 @@ export const REASONS = [
   "grant_not_attenuated",
   "cross_tenant",
   "egress_not_allowed",
+  // Step 7, information flow (ifc.ts): a label above clearance or a taint above a sink, then integrity.
+  "label_flow",
+  "integrity_flow",
   // Decided in the proxy layer before forwarding, after the engine allowed (runtime state, not the policy's).
   "tool_definition_changed",
   "tool_not_pinned",

@@ -32,6 +32,11 @@ export interface ResourceTarget {
   /** The scheme put before a file path when it is matched against `role.resources` (`file://` unless an op's
    * `uri_prefix` says otherwise). */
   uriPrefix: string;
+  /**
+   * True for the spelling of a path whose real path is another target: scope checks read both, but labels are
+   * matched on the real path only (a symbolic link must not launder a label, nor lend one).
+   */
+  asWritten?: boolean;
 }
 
 /** What an action needs. */
@@ -145,6 +150,7 @@ function callRequirement(
       source: path.source,
       normalised: normalisePathArgument(path.value, path.base),
       uriPrefix,
+      asWritten: true,
     });
     targets.push({
       source: `${path.source} (resolved)`,

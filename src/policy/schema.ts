@@ -3,8 +3,10 @@
  * permission-model.md §7 (mode, generation, principals, per-server tool rules, revocations), with the cross-field
  * checks run at load: a `default` role exists, every epoch a role names exists, every role a principal names
  * exists, principal ids and token hashes are unique, and no revocation is newer than the policy's generation.
- * The IFC keys (`labels`, `resources`, `declassify`, `witnesses`, `audit`) are accepted and ignored until their
- * feature lands.
+ * The information-flow keys (`labels`, `resources`, `declassify`, `clearance`, a server's `label`/`integrity`,
+ * an op's `label`/`requires`) are checked here too (label_checks.ts): every label names a level of
+ * `labels.order`, declassify rules only lower, and none of them is written without a `labels` block (which
+ * switches IFC on). `witnesses` and `audit` are accepted and read by their own features.
  *
  * @module
  */
@@ -12,6 +14,7 @@ import { z } from "zod";
 import { parseCidr } from "./ip_address.ts";
 import { checkRateLimitNames, RateLimitsSchema } from "./rate_limits_schema.ts";
 import { ANONYMOUS_PRINCIPAL_ID, parseRfc3339, type Permission, PERMISSIONS } from "./policy_values.ts";
+import { checkLabelKeys } from "./label_checks.ts";
 
 // Re-exported: code outside the loader imports them from policy_values.ts, which loads no zod.
 export { ANONYMOUS_PRINCIPAL_ID, parseRfc3339, type Permission, PERMISSIONS };
@@ -37,6 +40,20 @@ const expiresAt = z.string({ error: `must be an RFC3339 date-time string, like $
 
 /** An optional RFC3339 instant; the same rule as `expires_at`. */
 const instant = expiresAt;
+
+/**
+ * A label as written: a level name (`confidential`), or a level with category tags
+ * (`{ level: confidential, tags: [pii] }`). Whether the level exists is checked against `labels.order` later.
+ */
+const labelSpec = z.union([
+  z.string().min(1, "must not be empty"),
+  z.strictObject({
+    level: z.string({ error: "must be a level name of labels.order" }).min(1, "must not be empty"),
+    tags: z.array(
+      z.string().min(1, "must not be empty").refine((tag) => !tag.includes("+"), "must not contain '+'"),
+    ).optional(),
+  }),
+], { error: "must be a label: a level name like internal, or { level: confidential, tags: [pii] }" });
 
 const nonNegativeInt = z.number({ error: "must be a whole number, 0 or more" }).int(
   "must be a whole number, 0 or more",
@@ -68,7 +85,8 @@ const role = z.strictObject({
   permissions: z.array(permission),
   resources: z.array(z.string()).optional(),
   grantable: z.array(permission).optional(),
-  clearance: z.string().optional(),
+  /** The highest label this role may read. */
+  clearance: labelSpec.optional(),
 });
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
@@ -85,7 +103,11 @@ const principal = z.strictObject({
   ),
   roles: z.array(z.string()).min(1, "names no role; list at least one key of `roles`"),
   tenant: z.string().min(1, "must not be empty").optional(),
+  /** The highest label this principal may read; wins over its roles' clearances. */
+  clearance: labelSpec.optional(),
 });
+
+const integrity = z.enum(["trusted", "untrusted"], { error: "must be trusted or untrusted" });
 
 const absolutePath = z.string().startsWith("/", "must be an absolute path, like /etc/");
 
@@ -96,12 +118,21 @@ const serverRules = z.strictObject({
   path_args: z.array(z.string()).optional(),
   url_args: z.array(z.string()).optional(),
   trust_annotations: z.boolean({ error: "must be true or false" }).optional(),
+  /** The label of everything this upstream returns. */
+  label: labelSpec.optional(),
+  /** The integrity of what this upstream returns (`untrusted`: fetched web pages and the like). */
+  integrity: integrity.optional(),
   ops: z.record(
     z.string(),
     z.strictObject({
       action: z.enum(["read", "write"], { error: "must be read or write" }),
       uri_arg: z.string().optional(),
       uri_prefix: z.string().optional(),
+      /** The label of what this tool returns. */
+      label: labelSpec.optional(),
+      /** `trusted`: denied (`integrity_flow`) while the caller's taint is untrusted. */
+      requires: z.literal("trusted", { error: "must be trusted (the only integrity a tool can require)" })
+        .optional(),
     }),
   ).optional(),
 });
@@ -149,6 +180,53 @@ const revocation = z.strictObject({
 const reserved = z.unknown().optional();
 
 /**
+ * The `labels` block; its presence switches information-flow control on. Every key has a default: the order
+ * `[public, internal, confidential, secret]`, `default: internal` (the order's second level, or its only one),
+ * `sampling_sink` = `default`, `taint_ttl: 24h`, no sinks.
+ */
+const labelsBlock = z.strictObject({
+  order: z.array(
+    z.string().min(1, "must not be empty").refine(
+      (level) => !level.includes("+") && !level.includes(","),
+      "must not contain '+' or ','",
+    ),
+  ).min(1, "names no level; list them lowest first, like [public, internal, confidential, secret]")
+    .optional(),
+  default: labelSpec.optional(),
+  sampling_sink: labelSpec.optional(),
+  taint_ttl: z.string({ error: "must be a duration like 24h, 30m or 7d" }).optional(),
+  sinks: z.record(z.string().min(1, "must not be empty"), labelSpec).optional(),
+});
+
+/** One entry of `resources`: a URI glob matched on the resolved path or URI, and its label. */
+const resourceLabel = z.strictObject({
+  uri: z.string({ error: "must be a URI glob like file:///workspace/private/**" }).min(
+    1,
+    "must not be empty",
+  ),
+  label: labelSpec,
+  fields: z.unknown().optional(),
+});
+
+/** One `declassify` rule: who may release what, from which label to which strictly lower one, where. */
+const declassifyRule = z.strictObject({
+  id: z.string({ error: "must be a rule id" }).min(1, "must not be empty"),
+  principals: z.array(z.string().min(1, "must not be empty"))
+    .min(1, "names no principal; list the principal ids who may release data with this rule"),
+  from: labelSpec,
+  to: labelSpec,
+  sinks: z.array(z.string().min(1, "must not be empty"))
+    .min(1, "names no sink; list the sink globs of labels.sinks this rule releases to"),
+  justification: z.string({ error: "is required: say in words why this release is acceptable" })
+    .refine(
+      (text) => text.trim().length > 0,
+      "must not be blank: say in words why this release is acceptable",
+    ),
+  expires_at: expiresAt,
+  approval: z.enum(["required", "none"], { error: "must be required or none" }).optional(),
+});
+
+/**
  * The zod schema of policy.yaml: the seed's `epochs` and `roles`, plus the superset of permission-model.md §7.
  * New keys are optional and carry no defaults here, so a seed policy reads back exactly as written; the defaults
  * (`mode: enforce`, `generation: 0`, `require_principal: false`) are applied by the policy snapshot.
@@ -188,9 +266,9 @@ export const PolicySchema = z.strictObject({
   egress: EgressSchema.optional(),
   revocations: z.array(revocation).optional(),
   rate_limits: RateLimitsSchema.optional(),
-  labels: reserved,
-  resources: reserved,
-  declassify: reserved,
+  labels: labelsBlock.optional(),
+  resources: z.array(resourceLabel).optional(),
+  declassify: z.array(declassifyRule).optional(),
   witnesses: reserved,
   audit: reserved,
 }).superRefine((policy, ctx) => {
@@ -234,6 +312,7 @@ export const PolicySchema = z.strictObject({
   }
   checkPrincipals(policy.principals ?? [], Object.keys(policy.roles), ctx);
   checkRateLimitNames(policy, ctx);
+  checkLabelKeys(policy, ctx);
   const generation = policy.generation ?? 0;
   (policy.revocations ?? []).forEach((record, index) => {
     if (record.generation <= generation) return;
@@ -302,3 +381,9 @@ export type PolicyToolOp = NonNullable<PolicyServerRules["ops"]>[string];
 export type PolicyEgress = z.output<typeof EgressSchema>;
 /** One entry of `revocations`. */
 export type PolicyRevocation = z.output<typeof revocation>;
+/** The `labels` block. */
+export type PolicyLabels = z.output<typeof labelsBlock>;
+/** One entry of `resources`. */
+export type PolicyResourceLabel = z.output<typeof resourceLabel>;
+/** One rule of `declassify`. */
+export type PolicyDeclassifyRule = z.output<typeof declassifyRule>;

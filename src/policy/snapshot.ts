@@ -6,6 +6,7 @@
  * @module
  */
 import { DEFAULT_EGRESS, type EgressRules } from "./egress.ts";
+import { compileLabelPolicy, type LabelPolicy, type LabelTableEntry, labelTableOf } from "./label_policy.ts";
 import type {
   Policy,
   PolicyEgress,
@@ -99,6 +100,13 @@ export interface PolicySnapshot {
   readonly servers: ReadonlyMap<string, ServerRules>;
   /** Where URL arguments may lead: `policy.egress` with defaults (no private destination). */
   readonly egress: EgressRules;
+  /** The compiled information-flow keys; `undefined` when the policy has no `labels` block (IFC off). */
+  readonly labels?: LabelPolicy;
+  /**
+   * Every labelled entry of the policy, sorted by path (empty when IFC is off): the rows the witness Merkle tree
+   * is built over, and what a decision's `flow.decided_by` names.
+   */
+  readonly labelTable: readonly LabelTableEntry[];
 }
 
 const NO_RULES: ServerRules = Object.freeze({
@@ -126,6 +134,7 @@ const NO_RULES: ServerRules = Object.freeze({
 export function createSnapshot(policy: Policy, sha256: string): PolicySnapshot {
   const own = structuredClone(policy);
   const principals = own.principals ?? [];
+  const labels = compileLabelPolicy(own);
   return Object.freeze({
     policy: own,
     sha256,
@@ -139,6 +148,8 @@ export function createSnapshot(policy: Policy, sha256: string): PolicySnapshot {
     revocations: own.revocations ?? [],
     servers: new Map(Object.entries(own.tools ?? {}).map(([name, rules]) => [name, serverRules(rules)])),
     egress: egressRules(own.egress),
+    ...(labels === undefined ? {} : { labels }),
+    labelTable: Object.freeze(labelTableOf(labels)),
   });
 }
 

@@ -14,10 +14,13 @@ Deno.test("the seed's reasons are kept verbatim, with the spec's new ones", () =
     ]
   ) assert.ok(isReason(seed), seed);
   assert.equal(new Set(REASONS).size, REASONS.length);
-  assert.equal(REASONS.length, 18);
+  assert.equal(REASONS.length, 20);
   for (const runtime of ["tool_definition_changed", "tool_not_pinned", "rate_limited"]) {
     assert.ok(isReason(runtime), `${runtime}: decided in the proxy layer, before forwarding`);
   }
   assert.ok(isReason("egress_not_allowed"), "URL arguments that lead where egress rules refuse");
-  assert.equal(isReason("label_flow"), false, "IFC reasons arrive with labels");
+  // Step 7 (information flow) comes after egress, label_flow before integrity_flow.
+  const at = (reason: string) => REASONS.indexOf(reason as typeof REASONS[number]);
+  assert.ok(at("egress_not_allowed") < at("label_flow"));
+  assert.ok(at("label_flow") < at("integrity_flow"));
 });

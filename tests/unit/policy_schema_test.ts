@@ -144,7 +144,7 @@ Deno.test("the superset's keys are accepted and read back as written, without de
       reason: "key leak",
       expires_at: "2026-01-01T00:00:00Z",
     }],
-    labels: { order: ["public"] },
+    labels: { order: ["public", "internal"] },
     resources: [],
     declassify: [],
     witnesses: {},

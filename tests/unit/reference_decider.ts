@@ -3,6 +3,8 @@
  * documented choices, without reading or reusing the engine's code: globs are regular expressions here, paths go
  * through `node:path`, and every step is spelled out in one function in the spec's order. It is slow and plain on
  * purpose; `policy_reference_test.ts` checks that the engine agrees with it on random policies and requests.
+ * Information flow (§4, step 7) is `referenceFlow` at the end, with its own lattice code; `ifc_properties_test.ts`
+ * checks the engine against it on random labelled policies.
  *
  * @module
  */
@@ -79,10 +81,12 @@ function enforce(
   if (action.kind === "grant" && me.anonymous) return { reason: "unknown_principal" };
   // 3. revocation
   if (isRevoked(policy, me, t)) return { reason: "revoked" };
-  if (action.kind === "infrastructure") return { reason: "permitted" };
+  if (action.kind === "infrastructure" || action.kind === "server_request") {
+    return { reason: referenceFlow(policy, me, action, session, t) ?? "permitted" };
+  }
   // 4-6 own roles
   const own = byRoles(policy, me, action, t, session);
-  if (own.reason === "permitted") return own;
+  if (own.reason === "permitted") return withFlow(policy, me, action, session, t, own);
   if (action.kind === "grant") return own;
   // delegated rights
   if (!me.anonymous) {
@@ -93,7 +97,9 @@ function enforce(
     );
     for (const g of mine) {
       const epoch = grantLive(policy, grants, g, me, action, need, t, [], session);
-      if (epoch !== undefined) return { reason: "permitted", epoch };
+      if (epoch !== undefined) {
+        return withFlow(policy, me, action, session, t, { reason: "permitted", epoch });
+      }
     }
     if (mine.some((g) => g.issued_generation < (policy.generation ?? 0))) return { reason: "stale_epoch" };
   }
@@ -112,6 +118,7 @@ function shapeOk(action: Action): boolean {
     case "discovery":
       return filled(action.server) && LISTS.includes(action.method);
     case "infrastructure":
+    case "server_request":
       return filled(action.method);
     case "grant": {
       const g = action.grant;
@@ -484,4 +491,128 @@ function uriRegex(glob: string): RegExp {
     "[\\s\\S]*",
   );
   return new RegExp(`^${source}${trailing ? "(?:\\/[\\s\\S]*)?" : ""}$`);
+}
+
+// --- Step 7: information flow (permission-model.md §4), written from the issue's contract -----------------------
+
+type Lbl = { rank: number; tags: Set<string> };
+type Who = { id: string; roles: string[]; anonymous: boolean };
+
+function withFlow(
+  policy: Policy,
+  me: Who,
+  action: Action,
+  session: CallerStateView,
+  t: number,
+  allowed: { reason: string; epoch?: string },
+): { reason: string; epoch?: string } {
+  const denied = referenceFlow(policy, me, action, session, t);
+  return denied === undefined ? allowed : { reason: denied };
+}
+
+/**
+ * The reason information flow denies an otherwise allowed request, or undefined. Only with a `labels` block:
+ * what is read must be below one clearance; the taint (unless older than the TTL) must be below every sink the
+ * request reaches, or a declassify rule must release it; a `requires: trusted` tool needs a trusted taint.
+ */
+export function referenceFlow(
+  policy: Policy,
+  me: Who,
+  action: Action,
+  session: CallerStateView,
+  t: number,
+): "label_flow" | "integrity_flow" | undefined {
+  const block = policy.labels;
+  if (block === undefined) return undefined;
+  const order = block.order ?? ["public", "internal", "confidential", "secret"];
+  const lbl = (spec: string | { level: string; tags?: readonly string[] }): Lbl =>
+    typeof spec === "string"
+      ? { rank: order.indexOf(spec), tags: new Set() }
+      : { rank: order.indexOf(spec.level), tags: new Set(spec.tags ?? []) };
+  const below = (a: Lbl, b: Lbl) =>
+    a.rank >= 0 && b.rank >= 0 && a.rank <= b.rank && [...a.tags].every((x) => b.tags.has(x));
+  const join = (a: Lbl, b: Lbl): Lbl => ({
+    rank: Math.max(a.rank, b.rank),
+    tags: new Set([...a.tags, ...b.tags]),
+  });
+  const fallback = block.default !== undefined
+    ? lbl(block.default)
+    : { rank: order.includes("internal") ? order.indexOf("internal") : 0, tags: new Set<string>() };
+  const ttlText = block.taint_ttl ?? "24h";
+  let ttl = 0;
+  for (const [, n, unit] of ttlText.matchAll(/(\d+)(ms|s|m|h|d)/g)) {
+    ttl += Number(n) * ({ ms: 1, s: 1e3, m: 6e4, h: 36e5, d: 864e5 } as Record<string, number>)[unit];
+  }
+  const raw = session.taint;
+  const fresh = raw !== undefined &&
+    !(raw.last_labelled_read_ms !== undefined && t - raw.last_labelled_read_ms > ttl);
+  const taint = fresh
+    ? lbl({ level: raw!.label.level, tags: raw!.label.tags })
+    : { rank: 0, tags: new Set<string>() };
+  const untrusted = fresh && raw!.integrity === "untrusted";
+
+  const sinkOk = (sinkName: string, sink: Lbl): boolean => {
+    if (below(taint, sink)) return true;
+    return (policy.declassify ?? []).some((rule) => {
+      if (me.anonymous || !rule.principals.includes(me.id) || !rule.sinks.includes(sinkName)) return false;
+      if (!below(taint, lbl(rule.from)) || !below(lbl(rule.to), sink)) return false;
+      const end = parseRfc3339(rule.expires_at);
+      if (end === undefined || t > end) return false;
+      if (rule.approval !== "required") return true;
+      return (session.approvals ?? []).some((a) =>
+        a.rule === rule.id && a.principal === me.id && a.expires_ms >= t
+      );
+    });
+  };
+
+  if (action.kind === "server_request") {
+    if (action.method !== "sampling/createMessage" && action.method !== "elicitation/create") {
+      return undefined;
+    }
+    return sinkOk("sampling", block.sampling_sink !== undefined ? lbl(block.sampling_sink) : fallback)
+      ? undefined
+      : "label_flow";
+  }
+  if (action.kind !== "call" && action.kind !== "read") return undefined;
+
+  // Clearance: what is read, against the principal's own clearance or any role's (default when unset).
+  const rules = policy.tools !== undefined && Object.hasOwn(policy.tools, action.server)
+    ? policy.tools[action.server]
+    : undefined;
+  const found: Lbl[] = [];
+  if (rules?.label !== undefined) found.push(lbl(rules.label));
+  if (action.kind === "call") {
+    const op = rules?.ops !== undefined && Object.hasOwn(rules.ops, action.tool)
+      ? rules.ops[action.tool]
+      : undefined;
+    if (op?.label !== undefined) found.push(lbl(op.label));
+  }
+  for (const target of needOf(policy, action, session).targets) {
+    for (const entry of policy.resources ?? []) {
+      if (uriRegex(entry.uri).test(target.uri)) found.push(lbl(entry.label));
+    }
+  }
+  const reads = found.length === 0 ? fallback : found.reduce(join);
+  const entry = me.anonymous ? undefined : (policy.principals ?? []).find((p) => p.id === me.id);
+  const clearances = entry?.clearance !== undefined
+    ? [lbl(entry.clearance)]
+    : (me.anonymous ? ["default"] : me.roles).map((name) => {
+      const role = Object.hasOwn(policy.roles, name) ? policy.roles[name] : undefined;
+      return role?.clearance !== undefined ? lbl(role.clearance) : fallback;
+    });
+  if (!clearances.some((c) => below(reads, c))) return "label_flow";
+  if (action.kind === "read") return undefined;
+
+  // Sinks: every labels.sinks glob that reaches server/tool (a glob without "/" names the whole server).
+  for (const [glob, spec] of Object.entries(block.sinks ?? {})) {
+    const reached = glob.includes("/")
+      ? nameRegex(glob).test(`${action.server}/${action.tool}`)
+      : nameRegex(glob).test(action.server);
+    if (reached && !sinkOk(glob, lbl(spec))) return "label_flow";
+  }
+  const op = rules?.ops !== undefined && Object.hasOwn(rules.ops, action.tool)
+    ? rules.ops[action.tool]
+    : undefined;
+  if (op?.requires === "trusted" && untrusted) return "integrity_flow";
+  return undefined;
 }
