@@ -1,5 +1,6 @@
 /**
- * The sidecar as a Hono app: `/health`, `/ready`, `/metrics`, `POST /admin/grants`, and for each upstream a
+ * The sidecar as a Hono app: `/health`, `/ready`, `/metrics`, `POST /admin/grants`, the information-flow admin
+ * endpoints (`GET`/`DELETE /admin/taint`, `POST /admin/declassify`, admin permission), and for each upstream a
  * Streamable HTTP endpoint (`/<route>/mcp`) and a legacy SSE endpoint (`/<route>/sse` with
  * `/<route>/messages`), each behind the Origin check and authentication. This module only wires: the shared
  * parts are built here, each route (and the pipeline its messages pass) in `proxy/pipeline.ts`.
@@ -17,6 +18,7 @@ import { parsePolicyIsolated } from "./config/isolated_load.ts";
 import { hostOriginCheck } from "./auth/origin.ts";
 import { authenticateCaller, callerOf, type CallerVariables } from "./auth/caller.ts";
 import { grantsHandler } from "./admin/grants.ts";
+import { taintAdminHandlers } from "./admin/taint.ts";
 import { decisionRecorder } from "./audit/decision_recorder.ts";
 import { refusalRecorder } from "./audit/refusal_recorder.ts";
 import type { AuditWriter } from "./audit/writer.ts";
@@ -24,6 +26,7 @@ import { SessionRegistry } from "./proxy/session_registry.ts";
 import { legacySseHandlers } from "./proxy/legacy_sse.ts";
 import { routeFor, type RouteServices, serveMcp } from "./proxy/pipeline.ts";
 import { PrincipalStates } from "./proxy/flow_state.ts";
+import { TaintStore } from "./proxy/taint_store.ts";
 import { connectUpstream } from "./upstream/connect.ts";
 import { UpstreamHealth } from "./upstream/health.ts";
 import { upstreamProblem } from "./upstream/readiness.ts";
@@ -77,6 +80,8 @@ export function createSidecar(
     metrics?: SidecarMetrics;
     /** The address actually listened on (`--host` wins over `server.host`); decides the default hosts. */
     bindHost?: string;
+    /** The principals' taint and approvals (loaded from the state file); in memory when absent. */
+    taints?: TaintStore;
   } = {},
 ): Sidecar {
   const { config } = loaded;
@@ -91,7 +96,7 @@ export function createSidecar(
   const parts: SidecarParts = {
     loaded,
     config,
-    states: new PrincipalStates(),
+    states: new PrincipalStates({ taints: options.taints ?? TaintStore.inMemory(log) }),
     sidecarVersion: denoJson.version,
     sessions: new SessionRegistry({
       idleTimeoutMs: config.server.session_idle_timeout,
@@ -188,6 +193,28 @@ export function createSidecar(
     });
   }
   app.post("/admin/grants", authenticate, grantsHandler({ policy, grants: parts.grants, log }));
+  // Information flow: a principal's taint (shown, cleared) and approvals of declassification, for admins only.
+  const adminOnly: MiddlewareHandler<{ Variables: CallerVariables }> = async (c, next) => {
+    if (!isAdmin(policy.current(), c.var.caller.principal)) {
+      return await refuse(c, {
+        kind: "admin_required",
+        message: `Forbidden: ${c.req.path} needs the token of a principal with an admin role`,
+      });
+    }
+    await next();
+  };
+  const taintAdmin = taintAdminHandlers({
+    policy,
+    store: parts.states.taints,
+    audit: async (entry) => {
+      if (audit) await audit.append(entry);
+    },
+    failClosed: audit !== undefined && config.audit.on_failure === "deny",
+    log,
+  });
+  app.get("/admin/taint", authenticate, adminOnly, taintAdmin.show);
+  app.delete("/admin/taint", authenticate, adminOnly, taintAdmin.clear);
+  app.post("/admin/declassify", authenticate, adminOnly, taintAdmin.declassify);
 
   for (const upstream of config.upstreams) {
     const route = routeFor(upstream, parts);
@@ -214,6 +241,8 @@ export function createSidecar(
       parts.health.close();
       await parts.pool.close();
       await parts.sessions.closeAll("sidecar stopping");
+      // Every raised taint was written when it was raised; what waits is a refreshed last-read time.
+      await parts.states.taints.close();
       // Last: every decision of the closed sessions is flushed and fsynced.
       await audit?.close();
     },

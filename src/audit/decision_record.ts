@@ -24,6 +24,17 @@ export interface DecisionRecord {
   seconds?: number;
   /** Names removed from a tool result before the client saw it (proxy/result_inspection.ts): how many, why. */
   withheld?: { count: number; reasons: string[] };
+  /**
+   * Information flow of an answered request or a shown server request (proxy/stages/taint.ts): the result's
+   * label, the principal's taint before and after it was joined, and the approval a declassification used up.
+   * A denial's flow fields come from the decision itself.
+   */
+  flow?: {
+    labels?: string[];
+    taint_before?: string;
+    taint_after?: string;
+    approval?: { approved_by: string; approved_at?: string };
+  };
 }
 
 /** Where decisions go: metrics and logs always, the audit log when enabled. */

@@ -73,6 +73,24 @@ export function decisionRecorder(deps: {
   };
 }
 
+// The information-flow fields of a line (only when the policy has labels): the decision's own (the labels its
+// flow check compared, the taint it was made on, the rule that released it) and what the answer added.
+function flowFields(record: DecisionRecord): Partial<AuditEntry> {
+  const checked = record.decision.flow;
+  const answered = record.flow;
+  if (checked === undefined && answered === undefined) return {};
+  const labels = [...new Set([...(checked?.labels ?? []), ...(answered?.labels ?? [])])];
+  const before = answered?.taint_before ?? checked?.taint;
+  return {
+    labels: labels.length > 0 ? labels : undefined,
+    taint_before: before,
+    // A denied or unanswered request added nothing: the taint after is the taint before.
+    taint_after: answered?.taint_after ?? before,
+    declassified_by: checked?.declassified_by,
+    approval: answered?.approval,
+  };
+}
+
 function auditEntry(
   record: DecisionRecord,
   session: string | undefined,
@@ -97,6 +115,7 @@ function auditEntry(
     generation: decision.generation,
     policy_sha256: decision.policy_sha256,
     mode: decision.mode,
+    ...flowFields(record),
     outcome: record.outcome,
     upstream_latency_ms: record.seconds === undefined
       ? undefined

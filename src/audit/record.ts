@@ -39,6 +39,21 @@ export interface AuditEntry {
   /** `enforce` or `shadow`. */
   mode: string;
   /**
+   * Information flow (only with `labels` configured): the labels involved in the decision, rendered
+   * (`confidential+pii`): the result's label for an answered request, the sink's and the taint's for a flow check.
+   */
+  labels?: string[];
+  /** The principal's taint before the decision, rendered (`confidential,untrusted`). */
+  taint_before?: string;
+  /** The principal's taint after the answer was joined into it (equal to `taint_before` for a denial). */
+  taint_after?: string;
+  /** The `declassify` rule this decision used to release data to a sink below the taint (an audited use). */
+  declassified_by?: string;
+  /** The second principal's approval a declassification used up, or (admin line) the approval recorded. */
+  approval?: { approved_by: string; approved_at?: string; expires_at?: string };
+  /** Admin lines: the principal the change is about (whose taint was cleared, who may declassify). */
+  subject?: string;
+  /**
    * How the request ended: `denied` (answered by the sidecar), `refused` (an edge refusal: bad token, Host,
    * Origin, session, body…, answered before any policy decision), or `ok`, `error`, `timeout`, `closed`.
    */
@@ -78,6 +93,12 @@ const FIELD_ORDER = [
   "generation",
   "policy_sha256",
   "mode",
+  "labels",
+  "taint_before",
+  "taint_after",
+  "declassified_by",
+  "approval",
+  "subject",
   "outcome",
   "route",
   "http_status",

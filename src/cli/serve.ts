@@ -15,6 +15,7 @@ import { readPinsFile } from "../proxy/pin_store.ts";
 import { parseFlags, UsageError, withUsage } from "./usage.ts";
 import { type ConnectionGuard, guardConnections } from "../http/connection_guard.ts";
 import { innerEndpoint } from "../http/inner_endpoint.ts";
+import { taintFileName, TaintStore } from "../proxy/taint_store.ts";
 
 /** The help text of `serve`. */
 export const SERVE_USAGE = `Usage: mcp-sidecar serve [--config FILE] [--port N] [--host H]
@@ -58,7 +59,11 @@ export async function startSidecar(
   const metrics = createMetrics();
   const audit = loaded.config.audit.enabled ? await openAuditWriter(loaded, log, metrics) : undefined;
   const hostname = listen.host ?? loaded.config.server.host;
-  const sidecar = createSidecar(loaded, log, { audit, metrics, bindHost: hostname });
+  // The principals' taint lives next to the audit log (in memory when the log is off); a corrupt file fails closed.
+  const taints = loaded.config.audit.enabled
+    ? await TaintStore.open({ file: taintFileName(loaded.config.audit.file), log })
+    : undefined;
+  const sidecar = createSidecar(loaded, log, { audit, metrics, bindHost: hostname, taints });
   const port = listen.port ?? loaded.config.server.port;
   // The HTTP server listens on an endpoint of its own, a Unix socket in a private folder when one can be made
   // (inner_endpoint.ts); clients reach it through the connection guard, which applies the header, idle and

@@ -1,15 +1,44 @@
 /**
  * Who owns the state a decision reads. Every caller has one {@linkcode CallerState} (tool annotations its
- * upstreams listed; later information-flow labels), kept per principal key (the token's fingerprint, or
- * `anonymous`) so that a principal's legacy sessions and its stateless 2026-07-28 requests all read and feed
- * the same state. A {@linkcode FlowState} is one flow's handle on it: a legacy session, or one stateless
- * request; it also carries the caller as the latest HTTP request authenticated it.
+ * upstreams listed), kept per principal key (the token's fingerprint, or `anonymous`) so that a principal's
+ * legacy sessions and its stateless 2026-07-28 requests all read and feed the same state. A
+ * {@linkcode FlowState} is one flow's handle on it: a legacy session, or one stateless request; it also carries
+ * the caller as the latest HTTP request authenticated it.
+ *
+ * Information-flow TAINT (issue 12) is kept apart, because its key differs: a named principal's taint is keyed
+ * by its principal id in the {@linkcode TaintStore} (persisted, never evicted, so it survives a token rotation,
+ * a restart and an eviction of the principal's `CallerState`), and is shared by every session, route and
+ * stateless request of the principal. An anonymous caller (or an unauthenticated one in shadow mode) has no id
+ * to key it by: its taint lives in its flow, so it lasts as long as its legacy session, and the stateless
+ * requests of all anonymous callers share the one stateless flow's taint (the stricter choice: more taint, more
+ * refusals).
  *
  * @module
  */
 import { type Caller, callerKey } from "../auth/caller.ts";
 import { CallerState, type CallerStateView } from "../policy/caller_state.ts";
 import type { Grant } from "../policy/action.ts";
+import {
+  addToTaint,
+  currentTaint,
+  type Integrity,
+  type Label,
+  type LabelsConfig,
+  sameLabel,
+  type Taint,
+} from "../policy/labels.ts";
+import { type Approval, TaintStore } from "./taint_store.ts";
+
+/** What the taint's bookkeeping needs of `labels`: the order and the TTL. */
+export type TaintConfig = Pick<LabelsConfig, "order" | "taintTtlMs">;
+
+/** A taint before and after one result was added to it. */
+export interface TaintChange {
+  before: Taint;
+  after: Taint;
+  /** The label or the integrity went up (the new state is written before the result is delivered). */
+  raised: boolean;
+}
 
 /** How many principals' states are kept before the least recently used one is forgotten. */
 const DEFAULT_MAX_PRINCIPALS = 4096;
@@ -29,9 +58,12 @@ const DEFAULT_MAX_PRINCIPALS = 4096;
 export class PrincipalStates {
   readonly #states = new Map<string, { state: CallerState; stateless: FlowState }>();
   readonly #max: number;
+  /** The named principals' taint and declassification approvals. */
+  readonly taints: TaintStore;
 
-  constructor(options: { maxPrincipals?: number } = {}) {
+  constructor(options: { maxPrincipals?: number; taints?: TaintStore } = {}) {
     this.#max = options.maxPrincipals ?? DEFAULT_MAX_PRINCIPALS;
+    this.taints = options.taints ?? TaintStore.inMemory();
   }
 
   /** The state of `caller`'s principal key, created on first use. */
@@ -46,7 +78,7 @@ export class PrincipalStates {
 
   /** A new legacy session's flow: its own caller, over its principal's shared state. */
   sessionFlow(caller: Caller): FlowState {
-    return new FlowState(caller, this.stateOf(caller));
+    return new FlowState(caller, this.stateOf(caller), this.taints);
   }
 
   /**
@@ -66,7 +98,7 @@ export class PrincipalStates {
     if (entry) this.#states.delete(key); // re-inserted below: the newest use goes last
     else {
       const state = new CallerState();
-      entry = { state, stateless: new FlowState(caller, state) };
+      entry = { state, stateless: new FlowState(caller, state, this.taints) };
     }
     this.#states.set(key, entry);
     if (this.#states.size > this.#max) this.#states.delete(this.#states.keys().next().value!);
@@ -87,9 +119,13 @@ export class PrincipalStates {
  */
 export class FlowState {
   #caller: Caller;
+  // The taint of an anonymous caller's flow (a named principal's is in the store).
+  #ownTaint: Taint | undefined;
+  readonly #taints: TaintStore;
 
-  constructor(caller: Caller, readonly state: CallerState) {
+  constructor(caller: Caller, readonly state: CallerState, taints?: TaintStore) {
     this.#caller = caller;
+    this.#taints = taints ?? TaintStore.inMemory();
   }
 
   /** The caller as the most recent HTTP request of this flow authenticated it. */
@@ -106,8 +142,61 @@ export class FlowState {
     if (callerKey(caller) === callerKey(this.#caller)) this.#caller = caller;
   }
 
-  /** What `decide` reads: the grants in force now and the principal's state. */
-  view(grants: readonly Grant[]): CallerStateView {
-    return this.state.view(grants);
+  /**
+   * What `decide` reads: the grants in force now and the principal's state; with `labels` configured, also the
+   * principal's taint in force at `nowMs` and its declassification approvals.
+   */
+  view(grants: readonly Grant[], ifc?: { labels: TaintConfig | undefined; nowMs: number }): CallerStateView {
+    const view = this.state.view(grants);
+    if (ifc?.labels === undefined) return view;
+    const taint = this.taint(ifc.labels, ifc.nowMs);
+    const principal = this.#principalId;
+    const approvals = principal === undefined ? [] : this.#taints.approvalsFor(principal, ifc.nowMs).map(
+      ({ rule, principal, expires_ms }) => ({ rule, principal, expires_ms }),
+    );
+    return { ...view, taint, approvals };
+  }
+
+  /** The taint of the flow's principal in force at `nowMs` (empty once the TTL after its last read passed). */
+  taint(labels: TaintConfig, nowMs: number): Taint {
+    const principal = this.#principalId;
+    const stored = principal === undefined ? this.#ownTaint : this.#taints.get(principal, labels.order);
+    return currentTaint(labels, stored, nowMs);
+  }
+
+  /**
+   * Joins what one result returned into the principal's taint. A raise (label or integrity went up) resolves
+   * once it is on disk, so the caller can hold the result until then; a mere refresh of the last-read time is
+   * written later. Rejects when a raise could not be written (the raise holds in memory all the same).
+   */
+  async addResult(
+    labels: TaintConfig,
+    label: Label,
+    integrity: Integrity,
+    nowMs: number,
+  ): Promise<TaintChange> {
+    const before = this.taint(labels, nowMs);
+    const after = addToTaint(labels, before, label, integrity, nowMs);
+    const raised = !sameLabel(before.label, after.label) || before.integrity !== after.integrity;
+    const principal = this.#principalId;
+    if (principal === undefined) this.#ownTaint = after;
+    else await this.#taints.set(principal, after, raised);
+    return { before, after, raised };
+  }
+
+  /**
+   * Uses up the principal's approval of declassification `rule` (single use), at once so that no other request
+   * can use it too. Returns the approval used, if there was one, and the promise of its write.
+   */
+  consumeApproval(rule: string, nowMs: number): { used?: Approval; written: Promise<void> } {
+    const principal = this.#principalId;
+    if (principal === undefined) return { written: Promise.resolve() };
+    return this.#taints.consume(principal, rule, nowMs);
+  }
+
+  // The id the taint is kept under, or undefined for a caller without one (anonymous, or unauthenticated).
+  get #principalId(): string | undefined {
+    const principal = this.#caller.principal;
+    return principal === undefined || principal.anonymous ? undefined : principal.id;
   }
 }

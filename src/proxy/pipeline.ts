@@ -8,8 +8,8 @@
  *                (method,      (once per       (one      │  2026-07-28 stateless request         ├─► per message:
  *                 draining)     HTTP request)   parse)    └─ (modern_requests.ts, pooled) ────────┘
  *
- *  client → server:  classify ─► decide ─► record (denial) ─► [rewrite] ─► forward ─► inspect ─► record (outcome)
- *                    ─► [modifyAnswer] ─► client
+ *  client → server:  classify ─► decide ─► record (denial) ─► [rewrite] ─► forward ─► inspect ─► taint
+ *                    ─► record (outcome) ─► [modifyAnswer] ─► client
  *  server → client:  classify ─► decide ─► record (requests; notifications as metrics) ─► deliver or refuse/drop
  *  any refusal:      [refuse] (the refusal table → HTTP status, JSON-RPC error, audit line)
  * ```
@@ -26,6 +26,7 @@
  * | pins, limits | `proxy/stages/pins.ts`, `proxy/rate_limiter.ts` (runtime guards after an allow)      |
  * | forward      | `proxy/session.ts` (`ProxySession`: ids, timeouts, the upstream transport)            |
  * | inspect      | `proxy/stages/inspect.ts` (result inspection, list filters, annotations into state)   |
+ * | taint        | `proxy/stages/taint.ts` (the result's label joins the principal's taint, on disk)     |
  * | record       | `audit/decision_recorder.ts` (audit line + metrics)                                   |
  *
  * Three hooks, as in `httputil.ReverseProxy` (`Rewrite`, `ModifyResponse`, `ErrorHandler`), typed in
@@ -40,7 +41,7 @@
  */
 import type { UpstreamConfig } from "../config/schema.ts";
 import type { Caller } from "../auth/caller.ts";
-import type { DecisionRecorder } from "../audit/decision_record.ts";
+import type { DecisionRecord, DecisionRecorder } from "../audit/decision_record.ts";
 import type { RefusalRecorder } from "../audit/refusal_recorder.ts";
 import { type ClassifiedMessage, methodLabel } from "../mcp/classify.ts";
 import { ErrorCode, errorResponse, type JSONRPCMessage, type RequestId } from "../mcp/jsonrpc.ts";
@@ -77,6 +78,7 @@ import type { SessionRegistry } from "./session_registry.ts";
 import { serveSession } from "./streamable_http.ts";
 import { type Decided, DecisionStage } from "./stages/decision.ts";
 import { InspectStage } from "./stages/inspect.ts";
+import { type FlowRecord, TaintStage } from "./stages/taint.ts";
 import { admit } from "./stages/admit.ts";
 import { withoutRootsCapability } from "./served_roots.ts";
 import { PinStage } from "./stages/pins.ts";
@@ -248,14 +250,16 @@ export function messagePipeline(context: PipelineContext): MessagePipeline {
   const { recorder } = context;
   const decideStage = new DecisionStage(context);
   const inspect = new InspectStage(context);
+  const taint = new TaintStage(context);
   // What each forwarded request was decided as, until its answer is recorded with it.
   const decided = new Map<string, Decided>();
   const session = () => context.sessionId?.();
 
   return {
     async clientMessage(message) {
-      // DECIDE (resolution I/O, then the pure decision on the caller's state).
-      const { decision, principal, action } = await decideStage.decideMessage(message);
+      // DECIDE (resolution I/O, then the pure decision on the caller's state, its taint included).
+      const decidedNow = await decideStage.decideMessage(message);
+      const { decision, principal, action } = decidedNow;
       if (decision.decision === "deny") {
         context.paths?.settle(message, undefined);
         // RECORD the denial before answering it; denied either way, so best effort when the log is failing.
@@ -285,7 +289,15 @@ export function messagePipeline(context: PipelineContext): MessagePipeline {
           return refusalError("audit_failure", { data: { reason: "audit_failure" } });
         }
       }
-      if (message.kind === "request") decided.set(idKey(message.id), { decision, principal, action });
+      if (decidedNow.approval) {
+        // A declassification used up a second principal's approval: that use is on disk before the release.
+        const used = await decidedNow.approval.written.then(() => true, () => false);
+        if (!used && recorder.failClosed) {
+          context.paths?.settle(message, undefined);
+          return refusalError("audit_failure", { data: { reason: "audit_failure" } });
+        }
+      }
+      if (message.kind === "request") decided.set(idKey(message.id), decidedNow);
       return undefined; // FORWARD
     },
 
@@ -295,6 +307,14 @@ export function messagePipeline(context: PipelineContext): MessagePipeline {
       context.paths?.settle(request, answer);
       // INSPECT a tool result before it is recorded, so that its audit line says what was withheld.
       const inspected = await inspect.result(request, answer, kept?.action);
+      // TAINT: what the upstream returned joins the principal's taint, on disk, before the client can see it.
+      let flow: FlowRecord | undefined;
+      let taintUnsaved = false;
+      try {
+        flow = await taint.answer(request, kept?.action, outcome);
+      } catch {
+        taintUnsaved = true; // raised in memory all the same; the store logged why it could not be written
+      }
       if (kept) {
         try {
           // RECORD the outcome; the client hears it only once the line is durable.
@@ -306,9 +326,11 @@ export function messagePipeline(context: PipelineContext): MessagePipeline {
               outcome,
               seconds,
               withheld: inspected.withheld,
+              flow: flowFields(flow, kept),
             },
             session(),
           );
+          if (taintUnsaved) throw new Error("the raised taint could not be written");
         } catch {
           if (recorder.failClosed) {
             // The upstream has already carried the request out: say so, rather than call it denied.
@@ -344,9 +366,11 @@ export function messagePipeline(context: PipelineContext): MessagePipeline {
         });
         return denied ? { deliver: false } : { deliver: true };
       }
+      // TAINT: a request the client will be shown carries the upstream's content to it.
+      const flow = denied ? undefined : taint.serverRequest(message);
       // A server's request to the client: RECORD it (not awaited, so it keeps its place among the messages).
       void recorder.record(
-        { decision, message, principal, outcome: denied ? "denied" : "forwarding" },
+        { decision, message, principal, outcome: denied ? "denied" : "forwarding", flow: flowFields(flow) },
         session(),
       )
         .catch(() => {});
@@ -633,6 +657,23 @@ function withClientIds(
         session,
       );
     },
+  };
+}
+
+// What the audit line says about the flow: the taint change of the answer and the approval a release used up.
+function flowFields(flow: FlowRecord | undefined, decided?: Decided): DecisionRecord["flow"] {
+  const approval = decided?.approval;
+  if (flow === undefined && approval === undefined) return undefined;
+  return {
+    ...(flow === undefined
+      ? {}
+      : { labels: flow.labels, taint_before: flow.taint_before, taint_after: flow.taint_after }),
+    ...(approval === undefined ? {} : {
+      approval: {
+        approved_by: approval.approved_by,
+        approved_at: new Date(approval.approved_ms).toISOString(),
+      },
+    }),
   };
 }
 

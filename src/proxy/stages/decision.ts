@@ -34,6 +34,11 @@ export interface Decided {
   principal: Principal | undefined;
   /** The action as decided (a call with its resolved paths and hosts). */
   action: Action;
+  /**
+   * The second principal's approval this decision used up, when it released data through a `declassify` rule
+   * with `approval: required`, and the promise of that use being on disk (the request waits for it).
+   */
+  approval?: { approved_by: string; approved_ms: number; written: Promise<void> };
 }
 
 /**
@@ -86,7 +91,10 @@ export class DecisionStage {
         snapshot,
         principal,
         action,
-        this.context.flow.view(this.context.grants.active(now)),
+        this.context.flow.view(this.context.grants.active(now), {
+          labels: snapshot.labels?.config,
+          nowMs: now.getTime(),
+        }),
         now,
       );
     } catch (error) {
@@ -101,7 +109,37 @@ export class DecisionStage {
         explain: [`the decision failed: ${error instanceof Error ? error.message : error}`],
       };
     }
-    return { decision, principal, action };
+    return this.#withApprovalUsed(snapshot, { decision, principal, action }, now);
+  }
+
+  // A release through a declassify rule that needs approval uses the approval up here, in the same synchronous
+  // step as the decision, so two requests can never both use one approval. Single use: a second release needs a
+  // second approval. If the approval is somehow gone, the release is refused (fail closed).
+  #withApprovalUsed(snapshot: PolicySnapshot, decided: Decided, now: Date): Decided {
+    const rule = decided.decision.flow?.declassified_by;
+    if (rule === undefined || decided.decision.decision !== "allow") return decided;
+    const compiled = snapshot.labels?.declassify.find((candidate) => candidate.id === rule);
+    if (compiled === undefined || !compiled.approvalRequired) return decided;
+    const { used, written } = this.context.flow.consumeApproval(rule, now.getTime());
+    if (used === undefined) {
+      return {
+        ...decided,
+        decision: {
+          ...decided.decision,
+          decision: "deny",
+          reason: "label_flow",
+          shadow: false,
+          explain: [
+            ...decided.decision.explain,
+            `declassify rule ${rule} needs an approval by a second principal, and none is left`,
+          ],
+        },
+      };
+    }
+    return {
+      ...decided,
+      approval: { approved_by: used.approved_by, approved_ms: used.approved_ms, written },
+    };
   }
 
   // The action with its URL arguments' host names resolved, when the decision turns on them: only a call

@@ -1,0 +1,171 @@
+/**
+ * The TAINT stage (issue 12, part 3): what an upstream returned to a principal joins the principal's taint
+ * BEFORE the client sees it, so the next decision on any route (a fetch on `/mcp3` after a read on `/mcp1`) is
+ * made on it. The label of a result is `resultLabel` of the engine over what the action really touched: the
+ * RESOLVED paths of a tool call (symbolic links followed by the resolution stage before the decision, so a link
+ * in a public folder to a private file counts as the private file) and, for `resources/read`, the URI and, for a
+ * local `file:` URI, its real path. A raise is on disk before the answer is delivered (`taint_store.ts`).
+ *
+ * What joins: the answers of `tools/call`, `resources/read`, `prompts/get` and `completion/complete` that came
+ * from the upstream (a result or an upstream error; not the sidecar's own timeouts and refusals), and the
+ * server→client requests (`sampling/createMessage`, `elicitation/create`) the client is shown — their text comes
+ * from the upstream too. Lists are not labelled (tool descriptions would otherwise taint every caller that lists
+ * an untrusted upstream's tools). With no `labels` block in the policy the stage does nothing.
+ *
+ * @module
+ */
+import { posix } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { ClassifiedMessage } from "../../mcp/classify.ts";
+import type { Action } from "../../policy/action.ts";
+import { renderLabel, renderTaint } from "../../policy/labels.ts";
+import { resultLabel } from "../../policy/ifc.ts";
+import type { PolicySnapshot } from "../../policy/snapshot.ts";
+import type { FlowState } from "../flow_state.ts";
+
+/** What an audit line says about the flow of one answer. */
+export interface FlowRecord {
+  /** The result's label (and the sources it came from are in `sources`). */
+  labels: string[];
+  taint_before: string;
+  taint_after: string;
+  /** Where the result's label came from (`resources/file:///w/private/**`, `tools/http`), for the log. */
+  sources: readonly string[];
+}
+
+/** What the stage reads. */
+export interface TaintContext {
+  server: string;
+  policy: { current(): PolicySnapshot };
+  flow: FlowState;
+  clock?: () => Date;
+  /** The real path of a local file (default `Deno.realPath`); only asked for `file:` URIs of reads. */
+  realPath?: (path: string) => Promise<string>;
+}
+
+/**
+ * The taint stage of one flow.
+ *
+ * @example
+ * ```ts ignore
+ * import { TaintStage } from "./taint.ts";
+ * const taint = new TaintStage({ server: "filesystem", policy: live, flow });
+ * const record = await taint.answer(request, decidedAction, answer, "ok"); // the raise is on disk now
+ * ```
+ */
+export class TaintStage {
+  readonly #clock: () => Date;
+  readonly #realPath: (path: string) => Promise<string>;
+
+  constructor(private readonly context: TaintContext) {
+    this.#clock = context.clock ?? (() => new Date());
+    this.#realPath = context.realPath ?? Deno.realPath;
+  }
+
+  /**
+   * Joins the label of an answer into the taint; resolves once a raise is durable. Undefined when nothing is
+   * labelled (IFC off, or an answer that carries no upstream content). Rejects when a raise could not be written
+   * (the raise holds in memory; the caller decides whether the answer may still go out).
+   */
+  async answer(
+    request: ClassifiedMessage,
+    decided: Action | undefined,
+    outcome: string,
+  ): Promise<FlowRecord | undefined> {
+    const snapshot = this.context.policy.current();
+    const labels = snapshot.labels?.config;
+    if (labels === undefined || (outcome !== "ok" && outcome !== "error")) return undefined;
+    const action = decided ?? request.action;
+    if (action.kind !== "call" && action.kind !== "read") return undefined;
+    const touched = await this.#touched(action);
+    const result = resultLabel(
+      snapshot,
+      action.server,
+      action.kind === "call" ? action.tool : undefined,
+      touched,
+    );
+    const nowMs = this.#clock().getTime();
+    const change = await this.context.flow.addResult(labels, result.label, result.integrity, nowMs);
+    return {
+      labels: [renderLabel(result.label) + (result.integrity === "untrusted" ? ",untrusted" : "")],
+      taint_before: renderTaint(change.before),
+      taint_after: renderTaint(change.after),
+      sources: result.sources,
+    };
+  }
+
+  /**
+   * Joins the upstream's label into the taint for a server→client request the client is about to be shown;
+   * synchronous in memory (the upstream's messages keep their order), the write follows.
+   */
+  serverRequest(message: ClassifiedMessage): FlowRecord | undefined {
+    const snapshot = this.context.policy.current();
+    const labels = snapshot.labels?.config;
+    if (labels === undefined || message.kind !== "request") return undefined;
+    const result = resultLabel(snapshot, message.server, undefined, []);
+    const nowMs = this.#clock().getTime();
+    const before = this.context.flow.taint(labels, nowMs);
+    // The in-memory raise happens synchronously inside addResult (before its first await).
+    const pending = this.context.flow.addResult(labels, result.label, result.integrity, nowMs);
+    pending.catch(() => {}); // a failed write is logged by the store
+    const after = this.context.flow.taint(labels, nowMs);
+    return {
+      labels: [renderLabel(result.label) + (result.integrity === "untrusted" ? ",untrusted" : "")],
+      taint_before: renderTaint(before),
+      taint_after: renderTaint(after),
+      sources: result.sources,
+    };
+  }
+
+  // The URIs the action touched: the real paths the resolution stage found (the value as written, made absolute,
+  // when it could not), or the read's URI and the real path behind a local file: URI.
+  async #touched(action: Extract<Action, { kind: "call" | "read" }>): Promise<string[]> {
+    if (action.kind === "call") {
+      const found = new Set<string>();
+      for (const path of action.paths ?? []) {
+        if (path.resolved.ok) found.add(fileUri(path.resolved.path));
+        else {
+          const written = writtenPath(path.value, path.base);
+          if (written !== undefined) found.add(fileUri(written));
+        }
+      }
+      return [...found];
+    }
+    const found = [action.uri];
+    if (action.uri.startsWith("file:")) {
+      try {
+        const real = await this.#realPath(fileURLToPath(action.uri));
+        if (fileUri(real) !== action.uri) found.push(fileUri(real));
+      } catch {
+        // Not a local file, or not there: the URI as written is what labels it.
+      }
+    }
+    return found;
+  }
+}
+
+/**
+ * The `file://` URI of an absolute path, as `resources` globs are written (`file:///workspace/private/**`).
+ *
+ * @example
+ * ```ts
+ * import { fileUri } from "./taint.ts";
+ * fileUri("/workspace/private/a.txt"); // "file:///workspace/private/a.txt"
+ * ```
+ */
+export function fileUri(path: string): string {
+  return `file://${path}`;
+}
+
+function writtenPath(value: string, base: string | undefined): string | undefined {
+  let path = value;
+  if (value.startsWith("file:")) {
+    try {
+      path = fileURLToPath(value);
+    } catch {
+      return undefined;
+    }
+  }
+  if (posix.isAbsolute(path)) return posix.normalize(path);
+  return base === undefined ? undefined : posix.resolve(base, path);
+}
