@@ -259,7 +259,7 @@ export function messagePipeline(context: PipelineContext): MessagePipeline {
     async clientMessage(message) {
       // DECIDE (resolution I/O, then the pure decision on the caller's state, its taint included).
       const decidedNow = await decideStage.decideMessage(message);
-      const { decision, principal, action } = decidedNow;
+      const { decision, principal } = decidedNow;
       if (decision.decision === "deny") {
         context.paths?.settle(message, undefined);
         // RECORD the denial before answering it; denied either way, so best effort when the log is failing.

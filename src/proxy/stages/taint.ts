@@ -14,12 +14,12 @@
  *
  * @module
  */
-import { posix } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ClassifiedMessage } from "../../mcp/classify.ts";
-import type { Action } from "../../policy/action.ts";
+import type { Action, ToolAnnotations } from "../../policy/action.ts";
 import { renderLabel, renderTaint } from "../../policy/labels.ts";
 import { resultLabel } from "../../policy/ifc.ts";
+import { requirementOf } from "../../policy/requirement.ts";
 import type { PolicySnapshot } from "../../policy/snapshot.ts";
 import type { FlowState } from "../flow_state.ts";
 
@@ -77,7 +77,7 @@ export class TaintStage {
     if (labels === undefined || (outcome !== "ok" && outcome !== "error")) return undefined;
     const action = decided ?? request.action;
     if (action.kind !== "call" && action.kind !== "read") return undefined;
-    const touched = await this.#touched(action);
+    const touched = await this.#touched(snapshot, action);
     const result = resultLabel(
       snapshot,
       action.server,
@@ -117,31 +117,53 @@ export class TaintStage {
     };
   }
 
-  // The URIs the action touched: the real paths the resolution stage found (the value as written, made absolute,
-  // when it could not), or the read's URI and the real path behind a local file: URI.
-  async #touched(action: Extract<Action, { kind: "call" | "read" }>): Promise<string[]> {
-    if (action.kind === "call") {
-      const found = new Set<string>();
-      for (const path of action.paths ?? []) {
-        if (path.resolved.ok) found.add(fileUri(path.resolved.path));
-        else {
-          const written = writtenPath(path.value, path.base);
-          if (written !== undefined) found.add(fileUri(written));
-        }
-      }
-      return [...found];
-    }
-    const found = [action.uri];
-    if (action.uri.startsWith("file:")) {
+  // The URIs the action touched, exactly as the engine matched them for the clearance check (its targets, the
+  // spelling of a resolved path left out: only the real path labels), plus, for a local file: URI of a read,
+  // the real path behind it.
+  async #touched(
+    snapshot: PolicySnapshot,
+    action: Extract<Action, { kind: "call" | "read" }>,
+  ): Promise<string[]> {
+    const found = new Set(touchedUris(snapshot, action, this.context.flow.state.view([]).annotations));
+    if (action.kind === "read" && action.uri.startsWith("file:")) {
       try {
-        const real = await this.#realPath(fileURLToPath(action.uri));
-        if (fileUri(real) !== action.uri) found.push(fileUri(real));
+        found.add(fileUri(await this.#realPath(fileURLToPath(action.uri))));
       } catch {
         // Not a local file, or not there: the URI as written is what labels it.
       }
     }
-    return found;
+    return [...found];
   }
+}
+
+/**
+ * The URIs an action touches as the engine's label check sees them: the targets of its requirement (resolved
+ * real paths, `file://` or the op's `uri_prefix` before a path; a read's normalised URI), without the spelling
+ * of a path whose real path is another target. A target that did not normalise is left out (the engine denied
+ * such an action already).
+ *
+ * @example
+ * ```ts
+ * import { createSnapshot } from "../../policy/snapshot.ts";
+ * import { touchedUris } from "./taint.ts";
+ * const snapshot = createSnapshot({ epochs: {}, roles: { default: { epochs: [], tools: [], permissions: [] } } }, "0".repeat(64));
+ * touchedUris(snapshot, { kind: "read", server: "fs", uri: "file:///w/a.txt" }); // ["file:///w/a.txt"]
+ * ```
+ */
+export function touchedUris(
+  snapshot: PolicySnapshot,
+  action: Action,
+  annotations?: ReadonlyMap<string, ToolAnnotations>,
+): string[] {
+  const requirement = requirementOf(snapshot, action, annotations);
+  if (!requirement.ok || !("targets" in requirement.requirement)) return [];
+  const uris: string[] = [];
+  for (const target of requirement.requirement.targets) {
+    if (target.asWritten === true || !target.normalised.ok) continue;
+    const normalised = target.normalised.target;
+    uris.push(normalised.kind === "file" ? `${target.uriPrefix}${normalised.path}` : normalised.uri);
+  }
+  return [...new Set(uris)];
 }
 
 /**
@@ -155,17 +177,4 @@ export class TaintStage {
  */
 export function fileUri(path: string): string {
   return `file://${path}`;
-}
-
-function writtenPath(value: string, base: string | undefined): string | undefined {
-  let path = value;
-  if (value.startsWith("file:")) {
-    try {
-      path = fileURLToPath(value);
-    } catch {
-      return undefined;
-    }
-  }
-  if (posix.isAbsolute(path)) return posix.normalize(path);
-  return base === undefined ? undefined : posix.resolve(base, path);
 }
