@@ -80,11 +80,20 @@ export class DecisionStage {
     return this.decideNow(resolved);
   }
 
-  /** Decides an action that needs no I/O (a server→client message, an admission, a list item), now. */
+  /**
+   * Decides an action that needs no I/O (a server→client message, an admission, a list item), now. A release
+   * through a declassify rule that needs approval uses the approval up (see {@linkcode Decided.approval}).
+   */
   decideNow(action: Action): Decided {
     const snapshot = this.context.policy.current();
-    const principal = this.principal;
     const now = this.#clock();
+    return this.#withApprovalUsed(snapshot, this.#decide(snapshot, action, now), now);
+  }
+
+  // The pure decision, nothing used up: also the first look of #withDestinations, which must not spend an
+  // approval on a decision it throws away.
+  #decide(snapshot: PolicySnapshot, action: Action, now: Date): Decided {
+    const principal = this.principal;
     let decision: Decision;
     try {
       decision = decide(
@@ -109,7 +118,7 @@ export class DecisionStage {
         explain: [`the decision failed: ${error instanceof Error ? error.message : error}`],
       };
     }
-    return this.#withApprovalUsed(snapshot, { decision, principal, action }, now);
+    return { decision, principal, action };
   }
 
   // A release through a declassify rule that needs approval uses the approval up here, in the same synchronous
@@ -129,6 +138,8 @@ export class DecisionStage {
           decision: "deny",
           reason: "label_flow",
           shadow: false,
+          // Nothing was released: the line must not name the rule as used.
+          flow: { ...decided.decision.flow!, declassified_by: undefined },
           explain: [
             ...decided.decision.explain,
             `declassify rule ${rule} needs an approval by a second principal, and none is left`,
@@ -148,7 +159,7 @@ export class DecisionStage {
     const snapshot = this.context.policy.current();
     if (destinationNames(snapshot, action).length === 0) return action;
     try {
-      const first = this.decideNow(action).decision;
+      const first = this.#decide(snapshot, action, this.#clock()).decision;
       return first.reason === "egress_not_allowed" ? await resolveDestinations(snapshot, action) : action;
     } catch {
       // The decision proper fails closed on the same error.
