@@ -16,10 +16,9 @@
  */
 import { fileURLToPath } from "node:url";
 import type { ClassifiedMessage } from "../../mcp/classify.ts";
-import type { Action, ToolAnnotations } from "../../policy/action.ts";
-import { renderLabel, renderTaint } from "../../policy/labels.ts";
-import { resultLabel } from "../../policy/ifc.ts";
-import { requirementOf } from "../../policy/requirement.ts";
+import type { Action } from "../../policy/action.ts";
+import { renderTaint } from "../../policy/labels.ts";
+import { resultLabel, touchedUris } from "../../policy/ifc.ts";
 import type { PolicySnapshot } from "../../policy/snapshot.ts";
 import type { FlowState } from "../flow_state.ts";
 
@@ -87,7 +86,7 @@ export class TaintStage {
     const nowMs = this.#clock().getTime();
     const change = await this.context.flow.addResult(labels, result.label, result.integrity, nowMs);
     return {
-      labels: [renderLabel(result.label) + (result.integrity === "untrusted" ? ",untrusted" : "")],
+      labels: [renderTaint(result)],
       taint_before: renderTaint(change.before),
       taint_after: renderTaint(change.after),
       sources: result.sources,
@@ -110,7 +109,7 @@ export class TaintStage {
     pending.catch(() => {}); // a failed write is logged by the store
     const after = this.context.flow.taint(labels, nowMs);
     return {
-      labels: [renderLabel(result.label) + (result.integrity === "untrusted" ? ",untrusted" : "")],
+      labels: [renderTaint(result)],
       taint_before: renderTaint(before),
       taint_after: renderTaint(after),
       sources: result.sources,
@@ -124,7 +123,7 @@ export class TaintStage {
     snapshot: PolicySnapshot,
     action: Extract<Action, { kind: "call" | "read" }>,
   ): Promise<string[]> {
-    const found = new Set(touchedUris(snapshot, action, this.context.flow.state.view([]).annotations));
+    const found = new Set(touchedUris(snapshot, action));
     if (action.kind === "read" && action.uri.startsWith("file:")) {
       try {
         found.add(fileUri(await this.#realPath(fileURLToPath(action.uri))));
@@ -134,36 +133,6 @@ export class TaintStage {
     }
     return [...found];
   }
-}
-
-/**
- * The URIs an action touches as the engine's label check sees them: the targets of its requirement (resolved
- * real paths, `file://` or the op's `uri_prefix` before a path; a read's normalised URI), without the spelling
- * of a path whose real path is another target. A target that did not normalise is left out (the engine denied
- * such an action already).
- *
- * @example
- * ```ts
- * import { createSnapshot } from "../../policy/snapshot.ts";
- * import { touchedUris } from "./taint.ts";
- * const snapshot = createSnapshot({ epochs: {}, roles: { default: { epochs: [], tools: [], permissions: [] } } }, "0".repeat(64));
- * touchedUris(snapshot, { kind: "read", server: "fs", uri: "file:///w/a.txt" }); // ["file:///w/a.txt"]
- * ```
- */
-export function touchedUris(
-  snapshot: PolicySnapshot,
-  action: Action,
-  annotations?: ReadonlyMap<string, ToolAnnotations>,
-): string[] {
-  const requirement = requirementOf(snapshot, action, annotations);
-  if (!requirement.ok || !("targets" in requirement.requirement)) return [];
-  const uris: string[] = [];
-  for (const target of requirement.requirement.targets) {
-    if (target.asWritten === true || !target.normalised.ok) continue;
-    const normalised = target.normalised.target;
-    uris.push(normalised.kind === "file" ? `${target.uriPrefix}${normalised.path}` : normalised.uri);
-  }
-  return [...new Set(uris)];
 }
 
 /**
