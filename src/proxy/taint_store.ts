@@ -110,8 +110,8 @@ export class TaintStore {
   }
 
   /**
-   * Opens the store, loading the file when it exists. Never throws for a bad file: it fails closed (see the
-   * module's notes). Throws only when the folder cannot be created.
+   * Opens the store, loading the file when it exists. Never throws: a bad or unreadable file fails closed (see
+   * the module's notes); a folder that cannot be created is logged, and writes fail until it can be.
    */
   static async open(options: TaintStoreOptions): Promise<TaintStore> {
     const store = new TaintStore(options);
@@ -257,12 +257,17 @@ export class TaintStore {
   }
 
   async #load(file: string): Promise<void> {
-    await Deno.mkdir(dirname(file), { recursive: true });
+    // A folder that cannot be made is not fatal here (the audit writer starts unhealthy and recovers the same
+    // way): writes fail, loudly, until it can be, and a raise that cannot be written withholds its answer.
+    await Deno.mkdir(dirname(file), { recursive: true }).catch((error) =>
+      this.#log.warn("the taint state's folder cannot be created yet", { file, error: String(error) })
+    );
     let text: string;
     try {
       text = await Deno.readTextFile(file);
     } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return;
+      // No file (or no folder to hold one): nothing was ever written, so there is no taint to restore.
+      if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) return;
       return await this.#poison(file, `it cannot be read: ${error instanceof Error ? error.message : error}`);
     }
     const parsed = parseTaintFile(text);
@@ -295,7 +300,7 @@ export class TaintStore {
     );
     this.#poisonedMs = now;
     this.#dirty = true;
-    await this.#flush();
+    await this.#flush().catch(() => {}); // logged; the poison holds in memory, and is written with the next change
   }
 }
 

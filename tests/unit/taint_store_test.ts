@@ -168,3 +168,18 @@ Deno.test("flow state: anonymous callers keep taint per session, never in the na
   assert.equal(two.taint(LABELS, 1_000).label.level, "public");
   assert.deepEqual(states.taints.list(), []);
 });
+
+Deno.test("taint store: a folder that cannot be made is not fatal and not a poisoning; writes fail loudly", async () => {
+  await withFolder(async (folder) => {
+    const blocked = join(folder, "blocked");
+    await Deno.writeTextFile(blocked, "a file where the folder should be");
+    const { log, lines } = capturingLog();
+    const store = await TaintStore.open({ file: join(blocked, "state.json"), log });
+    assert.equal(store.poisonedMs, undefined);
+    assert.equal(store.get("alice", ORDER), undefined);
+    await assert.rejects(store.set("alice", confidential, true));
+    assert.ok(lines.some((line) => line.level === "error" && /could not be written/.test(String(line.msg))));
+    assert.deepEqual(store.get("alice", ORDER), confidential, "the raise holds in memory");
+    await store.close();
+  });
+});
