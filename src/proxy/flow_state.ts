@@ -5,13 +5,14 @@
  * {@linkcode FlowState} is one flow's handle on it: a legacy session, or one stateless request; it also carries
  * the caller as the latest HTTP request authenticated it.
  *
- * Information-flow TAINT (issue 12) is kept apart, because its key differs: a named principal's taint is keyed
- * by its principal id in the {@linkcode TaintStore} (persisted, never evicted, so it survives a token rotation,
- * a restart and an eviction of the principal's `CallerState`), and is shared by every session, route and
- * stateless request of the principal. An anonymous caller (or an unauthenticated one in shadow mode) has no id
- * to key it by: its taint lives in its flow, so it lasts as long as its legacy session, and the stateless
- * requests of all anonymous callers share the one stateless flow's taint (the stricter choice: more taint, more
- * refusals).
+ * Information-flow TAINT (issue 12) is kept apart, because its key differs: a principal's taint is keyed by its
+ * principal id in the {@linkcode TaintStore} (persisted, never evicted, so it survives a token rotation, a
+ * restart and an eviction of the principal's `CallerState`), and is shared by every session, route and
+ * stateless request of the principal. Callers without a token (and, in shadow mode, callers whose token failed)
+ * have no id of their own: they all share the reserved id `anonymous`. The issue suggested a taint per session
+ * for them, but every route is its own session, so a per-session taint would never see the cross-route flow
+ * (read on `/mcp1`, send on `/mcp3`) it exists to stop; one shared taint is the fail-closed choice (callers that
+ * cannot be told apart are one principal to the flow check).
  *
  * @module
  */
@@ -27,6 +28,7 @@ import {
   sameLabel,
   type Taint,
 } from "../policy/labels.ts";
+import { ANONYMOUS_PRINCIPAL_ID } from "../policy/policy_values.ts";
 import { type Approval, TaintStore } from "./taint_store.ts";
 
 /** What the taint's bookkeeping needs of `labels`: the order and the TTL. */
@@ -119,8 +121,6 @@ export class PrincipalStates {
  */
 export class FlowState {
   #caller: Caller;
-  // The taint of an anonymous caller's flow (a named principal's is in the store).
-  #ownTaint: Taint | undefined;
   readonly #taints: TaintStore;
 
   constructor(caller: Caller, readonly state: CallerState, taints?: TaintStore) {
@@ -150,8 +150,7 @@ export class FlowState {
     const view = this.state.view(grants);
     if (ifc?.labels === undefined) return view;
     const taint = this.taint(ifc.labels, ifc.nowMs);
-    const principal = this.#principalId;
-    const approvals = principal === undefined ? [] : this.#taints.approvalsFor(principal, ifc.nowMs).map(
+    const approvals = this.#taints.approvalsFor(this.#taintKey, ifc.nowMs).map(
       ({ rule, principal, expires_ms }) => ({ rule, principal, expires_ms }),
     );
     return { ...view, taint, approvals };
@@ -159,9 +158,7 @@ export class FlowState {
 
   /** The taint of the flow's principal in force at `nowMs` (empty once the TTL after its last read passed). */
   taint(labels: TaintConfig, nowMs: number): Taint {
-    const principal = this.#principalId;
-    const stored = principal === undefined ? this.#ownTaint : this.#taints.get(principal, labels.order);
-    return currentTaint(labels, stored, nowMs);
+    return currentTaint(labels, this.#taints.get(this.#taintKey, labels.order), nowMs);
   }
 
   /**
@@ -178,9 +175,7 @@ export class FlowState {
     const before = this.taint(labels, nowMs);
     const after = addToTaint(labels, before, label, integrity, nowMs);
     const raised = !sameLabel(before.label, after.label) || before.integrity !== after.integrity;
-    const principal = this.#principalId;
-    if (principal === undefined) this.#ownTaint = after;
-    else await this.#taints.set(principal, after, raised);
+    await this.#taints.set(this.#taintKey, after, raised);
     return { before, after, raised };
   }
 
@@ -189,14 +184,12 @@ export class FlowState {
    * can use it too. Returns the approval used, if there was one, and the promise of its write.
    */
   consumeApproval(rule: string, nowMs: number): { used?: Approval; written: Promise<void> } {
-    const principal = this.#principalId;
-    if (principal === undefined) return { written: Promise.resolve() };
-    return this.#taints.consume(principal, rule, nowMs);
+    return this.#taints.consume(this.#taintKey, rule, nowMs);
   }
 
-  // The id the taint is kept under, or undefined for a caller without one (anonymous, or unauthenticated).
-  get #principalId(): string | undefined {
+  // The id the taint is kept under: the principal's, or the reserved `anonymous` for every caller without one.
+  get #taintKey(): string {
     const principal = this.#caller.principal;
-    return principal === undefined || principal.anonymous ? undefined : principal.id;
+    return principal === undefined || principal.anonymous ? ANONYMOUS_PRINCIPAL_ID : principal.id;
   }
 }

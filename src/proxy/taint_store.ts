@@ -1,8 +1,8 @@
 /**
  * Where each named principal's taint lives (permission-model.md §4, issue 12 part 3): the join of the labels and
  * integrities of everything returned to the principal, across all its sessions, routes and stateless requests,
- * and the declassification approvals waiting for it. Keyed by principal id, so it survives a token rotation; an
- * anonymous caller's taint is not kept here (it lives in its session's flow, `flow_state.ts`).
+ * and the declassification approvals waiting for it. Keyed by principal id, so it survives a token rotation;
+ * callers without a token share the reserved id `anonymous` (see `flow_state.ts`).
  *
  * Persistence: a small JSON file next to the audit log (`<audit.file>.taint.json`), replaced atomically (a
  * temporary file in the same folder, fsynced, then renamed over the old one). A RAISE (the label or the integrity
