@@ -55,6 +55,7 @@ import {
   type RefusalKind,
   refusalOfProblem,
 } from "../mcp/refusals.ts";
+import type { Action } from "../policy/action.ts";
 import type { PolicySnapshot } from "../policy/snapshot.ts";
 import type { Decision } from "../policy/decide.ts";
 import type { GrantStore } from "../policy/grant_store.ts";
@@ -615,20 +616,26 @@ function modernServices(upstream: UpstreamConfig, services: RouteServices): Mode
     requestStates: services.requestStates,
     recordInfrastructure: async (caller, message) => {
       const method = message.method ?? "server/discover";
-      const { decision, principal } = stageOf(caller).decideNow({
-        kind: "infrastructure",
-        server: upstream.name,
-        method,
-      });
+      // A question of a multi-round answer (sampling, elicitation) is decided as the server request it is, so
+      // its sink (labels.sampling_sink) is checked against the caller's taint; anything else as plumbing.
+      const action: Action = message.action.kind === "server_request"
+        ? message.action
+        : { kind: "infrastructure", server: upstream.name, method };
+      const stage = stageOf(caller);
+      const { decision, principal } = stage.decideNow(action);
       const denied = decision.decision === "deny";
+      // TAINT: a question the client will be shown carries the upstream's content to it.
+      const flow = denied || action.kind !== "server_request"
+        ? undefined
+        : new TaintStage({ server: upstream.name, policy, flow: states.statelessFlow(caller) }).serverRequest(
+          message,
+        );
       const written = await recorder.record({
         decision,
-        message: {
-          ...message,
-          action: { kind: "infrastructure", server: upstream.name, method },
-        },
+        message: { ...message, action },
         principal,
         outcome: denied ? "denied" : "ok",
+        flow: flowFields(flow),
       }).then(() => true, () => false);
       if (denied) return policyDenial(decision);
       if (!written && recorder.failClosed) {

@@ -3,7 +3,8 @@
  * principal's taint and is on disk before the answer is handed back; the audit record carries labels and the
  * taint before and after; a sink below the taint is refused before forwarding; a server's sampling request is
  * refused to the upstream with -32003; an approved declassification is used up by one request; a raise that
- * cannot be written withholds the answer when the audit fails closed; with no `labels` nothing changes.
+ * cannot be written withholds the answer when the audit fails closed; with no `labels` nothing changes; a
+ * sampling question inside a 2026-07-28 multi-round answer meets the same sink.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -14,7 +15,9 @@ import { authenticate } from "../../src/policy/principals.ts";
 import type { Policy } from "../../src/policy/schema.ts";
 import { createSnapshot, type PolicySnapshot } from "../../src/policy/snapshot.ts";
 import { PrincipalStates } from "../../src/proxy/flow_state.ts";
-import { messagePipeline } from "../../src/proxy/pipeline.ts";
+import { messagePipeline, routeFor, type RouteServices } from "../../src/proxy/pipeline.ts";
+import { classifiedInputRequest } from "../../src/proxy/input_required.ts";
+import type { UpstreamConfig } from "../../src/config/schema.ts";
 import { TaintStore } from "../../src/proxy/taint_store.ts";
 
 const BASE = {
@@ -218,4 +221,42 @@ Deno.test("pipeline taint: with no labels block nothing is labelled, recorded or
     assert.deepEqual(taints.list(), []);
     await assert.rejects(Deno.stat(file), Deno.errors.NotFound);
   });
+});
+
+Deno.test("pipeline taint: a sampling question inside a 2026-07-28 multi-round answer is checked against the taint", async () => {
+  const { states, records } = await setup(LABELLED);
+  const recorder = {
+    record: (record: DecisionRecord) => {
+      records.push(record);
+      return Promise.resolve();
+    },
+    healthy: () => true,
+    failClosed: true,
+  };
+  // Only what the 2026-07-28 path of a route reads is given: the policy, grants, recorder and states.
+  const route = routeFor(
+    { name: "web", route: "web", url: "http://127.0.0.1:9/mcp" } as unknown as UpstreamConfig,
+    {
+      config: { server: {}, policy: { reload_interval: 30_000 } },
+      policy: { current: () => LABELLED },
+      grants: { active: () => [] },
+      recorder,
+      states,
+    } as unknown as RouteServices,
+  );
+  const caller = { tokenSha256: "a".repeat(64), principal: authenticate(LABELLED, "a".repeat(64)) };
+  const question = classifiedInputRequest({ key: "q1", method: "sampling/createMessage", params: {} }, "web");
+  // Nothing read yet: the question may be shown, and it taints (the web upstream is untrusted).
+  assert.equal(await route.modern!.recordInfrastructure(caller, question), undefined);
+  assert.equal(records.at(-1)!.message.action.kind, "server_request");
+  assert.equal(records.at(-1)!.flow?.taint_after, "public,untrusted");
+  // Once alice holds confidential data, the same question is refused (label_flow at sampling_sink internal).
+  await states.taints.set("alice", {
+    label: { level: "confidential", tags: [] },
+    integrity: "untrusted",
+    last_labelled_read_ms: Date.now(),
+  }, true);
+  const denial = await route.modern!.recordInfrastructure(caller, question);
+  assert.equal((denial?.data as { reason?: string }).reason, "label_flow");
+  assert.equal(records.at(-1)!.outcome, "denied");
 });
