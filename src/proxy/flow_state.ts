@@ -187,6 +187,11 @@ export class FlowState {
     return this.#taints.consume(this.#taintKey, rule, nowMs);
   }
 
+  /** Gives back an approval {@linkcode consumeApproval} used up for a request that was then refused. */
+  restoreApproval(approval: Approval): Promise<void> {
+    return this.#taints.approve(approval);
+  }
+
   // The id the taint is kept under: the principal's, or the reserved `anonymous` for every caller without one.
   get #taintKey(): string {
     const principal = this.#caller.principal;

@@ -260,7 +260,7 @@ export function messagePipeline(context: PipelineContext): MessagePipeline {
     async clientMessage(message) {
       // DECIDE (resolution I/O, then the pure decision on the caller's state, its taint included).
       const decidedNow = await decideStage.decideMessage(message);
-      const { decision, principal } = decidedNow;
+      const { decision, principal, action } = decidedNow;
       if (decision.decision === "deny") {
         context.paths?.settle(message, undefined);
         // RECORD the denial before answering it; denied either way, so best effort when the log is failing.
@@ -271,8 +271,13 @@ export function messagePipeline(context: PipelineContext): MessagePipeline {
       const held = await holdBack(context, decision, principal, action);
       if (held) {
         context.paths?.settle(message, undefined);
+        // Nothing was released: an approval the decision used up is given back, and the line names no rule.
+        if (decidedNow.approval) await context.flow.restoreApproval(decidedNow.approval.used).catch(() => {});
+        const refused = held.decision.flow?.declassified_by === undefined
+          ? held.decision
+          : { ...held.decision, flow: { ...held.decision.flow, declassified_by: undefined } };
         // RECORD the refusal before answering it, as any denial.
-        await recorder.record({ decision: held.decision, message, principal, outcome: "denied" }, session())
+        await recorder.record({ decision: refused, message, principal, outcome: "denied" }, session())
           .catch(() => {});
         return held.error;
       }

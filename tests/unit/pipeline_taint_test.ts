@@ -19,6 +19,7 @@ import { messagePipeline, routeFor, type RouteServices } from "../../src/proxy/p
 import { classifiedInputRequest } from "../../src/proxy/input_required.ts";
 import type { UpstreamConfig } from "../../src/config/schema.ts";
 import { TaintStore } from "../../src/proxy/taint_store.ts";
+import type { RateLimiter } from "../../src/proxy/rate_limiter.ts";
 
 const BASE = {
   epochs: { e: { active: true, expires_at: "2099-01-01T00:00:00Z", permissions: ["call", "read", "write"] } },
@@ -187,6 +188,41 @@ Deno.test("pipeline taint: an approved declassification releases one request, wi
   assert.deepEqual(taints.approvalsFor("alice", Date.now()), [], "used up");
   const again = await web.clientMessage(request("web", 3, "fetch", { text: "the summary" }));
   assert.equal((again?.data as { reason?: string }).reason, "label_flow", "single use");
+});
+
+Deno.test("pipeline taint: a release refused afterwards (rate limited) gives its approval back and names no rule", async () => {
+  const { fs, taints, records, states } = await setup(LABELLED);
+  const read = request("fs", 1, "read_file", { path: "/w/private/a.txt" });
+  await fs.clientMessage(read);
+  await fs.answer(read, ok(1), "ok", 0.01);
+  const approval = {
+    rule: "summary",
+    principal: "alice",
+    expires_ms: Date.now() + 60_000,
+    approved_by: "ops",
+    approved_ms: Date.now(),
+  };
+  await taints.approve(approval);
+  const caller = { tokenSha256: "a".repeat(64), principal: authenticate(LABELLED, "a".repeat(64)) };
+  const limited = messagePipeline({
+    server: "web",
+    policy: { current: () => LABELLED },
+    grants: { active: () => [] },
+    recorder: {
+      record: (record) => {
+        records.push(record);
+        return Promise.resolve();
+      },
+      healthy: () => true,
+      failClosed: true,
+    },
+    flow: states.sessionFlow(caller),
+    limiter: { take: () => ({ scope: "web/*", retryAfterMs: 1_000 }) } as unknown as RateLimiter,
+  });
+  const denial = await limited.clientMessage(request("web", 2, "fetch", { text: "x" }));
+  assert.equal((denial?.data as { reason?: string }).reason, "rate_limited");
+  assert.equal(records.at(-1)!.decision.flow?.declassified_by, undefined);
+  assert.deepEqual(taints.approvalsFor("alice", Date.now()), [approval], "the approval is still there");
 });
 
 Deno.test("pipeline taint: a raise that cannot be written withholds the answer when the audit fails closed", async () => {

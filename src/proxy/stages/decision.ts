@@ -12,6 +12,7 @@ import type { Action, Grant, Principal } from "../../policy/action.ts";
 import { decide, type Decision } from "../../policy/decide.ts";
 import type { PolicySnapshot } from "../../policy/snapshot.ts";
 import type { FlowState } from "../flow_state.ts";
+import type { Approval } from "../taint_store.ts";
 import type { PathResolver } from "../path_resolution.ts";
 import { destinationNames, resolveDestinations } from "../destination_resolution.ts";
 
@@ -38,7 +39,7 @@ export interface Decided {
    * The second principal's approval this decision used up, when it released data through a `declassify` rule
    * with `approval: required`, and the promise of that use being on disk (the request waits for it).
    */
-  approval?: { approved_by: string; approved_ms: number; written: Promise<void> };
+  approval?: { used: Approval; approved_by: string; approved_ms: number; written: Promise<void> };
 }
 
 /**
@@ -149,7 +150,7 @@ export class DecisionStage {
     }
     return {
       ...decided,
-      approval: { approved_by: used.approved_by, approved_ms: used.approved_ms, written },
+      approval: { used, approved_by: used.approved_by, approved_ms: used.approved_ms, written },
     };
   }
 
