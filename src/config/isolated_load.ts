@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { dirname } from "node:path";
+
 import { fileURLToPath } from "node:url";
 import type { LoadedConfig } from "./load.ts";
 import type { LoadedPolicy } from "../policy/load.ts";
@@ -116,7 +116,9 @@ async function run(
 async function childReply(args: string[], stdin: Uint8Array | undefined): Promise<LoadReply> {
   const child = new Deno.Command(Deno.execPath(), {
     args,
-    cwd: dirname(fileURLToPath(CHILD)),
+    // The caller's working directory, so that a relative `--config` (and any relative path the loader resolves
+    // against the working directory) means what it means in this process.
+    cwd: Deno.cwd(),
     stdin: stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",

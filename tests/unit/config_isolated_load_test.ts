@@ -38,6 +38,16 @@ Deno.test("the shipped config and policy load the same in a child process as in 
   );
 });
 
+Deno.test("a relative config path means the same in the child as in this process (the caller's folder)", async () => {
+  const before = Deno.cwd();
+  Deno.chdir(REPO_ROOT);
+  try {
+    assert.deepEqual(await loadConfigIsolated("config.yaml"), await loadConfig("config.yaml"));
+  } finally {
+    Deno.chdir(before);
+  }
+});
+
 Deno.test("problems come back from the child unchanged, with file, line, column and key", async () => {
   const dir = await Deno.makeTempDir({ prefix: "isolated-load-" });
   try {
