@@ -16,7 +16,8 @@ import { GrantStore } from "./policy/grant_store.ts";
 import { LivePolicy } from "./policy/live_policy.ts";
 import { parsePolicyIsolated } from "./config/isolated_load.ts";
 import { hostOriginCheck } from "./auth/origin.ts";
-import { authenticateCaller, callerOf, type CallerVariables } from "./auth/caller.ts";
+import { authenticateCaller, callerAuth, callerOf, type CallerVariables } from "./auth/caller.ts";
+import { mountOAuthDiscovery } from "./auth/protected_resource_routes.ts";
 import { grantsHandler } from "./admin/grants.ts";
 import { taintAdminHandlers } from "./admin/taint.ts";
 import { decisionRecorder } from "./audit/decision_recorder.ts";
@@ -86,6 +87,7 @@ export function createSidecar(
 ): Sidecar {
   const { config } = loaded;
   const metrics = options.metrics ?? createMetrics();
+  const auth = callerAuth(config.auth, loaded.jwks);
   const audit = options.audit;
   const policy = new LivePolicy(loaded.policy, {
     reloadIntervalMs: config.policy.reload_interval,
@@ -132,7 +134,7 @@ export function createSidecar(
         onEvent: pinEventRecorder({ writer: audit, metrics, log, policy: () => policy.current() }),
       }),
     limiter: new RateLimiter(),
-    authenticate: (headers) => callerOf(headers, config.auth, policy.current()),
+    authenticate: (headers, path) => callerOf(headers, auth, policy.current(), path),
     draining: () => draining,
   };
   trackPolicyMetrics(policy, metrics);
@@ -172,7 +174,13 @@ export function createSidecar(
       ? c.json({ status: "ready", ...body })
       : c.json({ status: "not_ready", problems, ...body }, 503);
   });
-  const authenticate = authenticateCaller(config.auth, () => policy.current(), refuse);
+  const authenticate = authenticateCaller(auth, () => policy.current(), refuse);
+  // OAuth discovery (no authentication): metadata for every MCP endpoint mounted on this app, whenever mounted.
+  mountOAuthDiscovery(
+    app,
+    config.auth.oauth,
+    (path) => /\/(mcp|sse)$/.test(path) && app.routes.some((route) => route.path === path),
+  );
   if (config.metrics.enabled) {
     const guard: MiddlewareHandler<{ Variables: CallerVariables }> = config.metrics.require_admin
       ? async (c, next) => {

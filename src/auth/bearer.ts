@@ -31,16 +31,31 @@ export type PresentedToken =
  * ```
  */
 export function presentedToken(headers: Headers, where: TokenHeader): PresentedToken {
-  const value = headers.get(where.header);
-  if (value === null) return { kind: "none" };
-  const prefix = where.prefix;
-  // The scheme is case-insensitive (RFC 9110); the token itself is not.
-  if (prefix && value.slice(0, prefix.length).toLowerCase() !== prefix.toLowerCase()) {
-    return { kind: "malformed" };
-  }
-  const token = value.slice(prefix.length).trim();
-  if (token === "") return { kind: "malformed" };
+  const token = tokenText(headers, where);
+  if (token === null) return { kind: "none" };
+  if (token === undefined) return { kind: "malformed" };
   // node:crypto's hash is synchronous (the audit chain loads it anyway): about a third of the time of an awaited
   // crypto.subtle.digest per request, with the same lower-case hex digest.
   return { kind: "token", sha256: createHash("sha256").update(token).digest("hex") };
+}
+
+/**
+ * The token's text itself, for the one check that needs it (an OAuth access token's signature): `null` without
+ * the header, undefined when it holds no token. Use it at once; never keep or log it.
+ *
+ * @example
+ * ```ts
+ * import { tokenText } from "./bearer.ts";
+ * tokenText(new Headers({ authorization: "bearer abc " }), { header: "Authorization", prefix: "Bearer " }); // "abc"
+ * tokenText(new Headers(), { header: "Authorization", prefix: "Bearer " }); // null
+ * ```
+ */
+export function tokenText(headers: Headers, where: TokenHeader): string | null | undefined {
+  const value = headers.get(where.header);
+  if (value === null) return null;
+  const prefix = where.prefix;
+  // The scheme is case-insensitive (RFC 9110); the token itself is not.
+  if (prefix && value.slice(0, prefix.length).toLowerCase() !== prefix.toLowerCase()) return undefined;
+  const token = value.slice(prefix.length).trim();
+  return token === "" ? undefined : token;
 }

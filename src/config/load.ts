@@ -22,6 +22,8 @@ export interface LoadedConfig {
   config: SidecarConfig;
   /** The policy named by `policy.file`. */
   policy: LoadedPolicy;
+  /** The key set `auth.oauth.jwks_file` holds, read and checked at load (absent without one). */
+  jwks?: { keys: Record<string, unknown>[] };
 }
 
 // Re-exported: serve imports it from config_path.ts, which loads neither the YAML parser nor zod.
@@ -73,7 +75,36 @@ export async function loadConfig(file: string): Promise<LoadedConfig> {
     }]);
   }
   const policy = await parsePolicy(config.policy.file, policyBytes);
-  return { file: absolute, dir, config, policy };
+  const jwksFile = config.auth.oauth?.jwks_file;
+  if (jwksFile === undefined) return { file: absolute, dir, config, policy };
+  const jwks = await readKeySet(jwksFile);
+  if (typeof jwks === "string") {
+    throw new ValidationError([{
+      file: absolute,
+      ...result.yaml.locate(["auth", "oauth", "jwks_file"]),
+      key: "auth.oauth.jwks_file",
+      message: `${jwks}; fix the path (relative paths start at ${dir}) or the file`,
+    }]);
+  }
+  return { file: absolute, dir, config, policy, jwks };
+}
+
+/** A JWKS file's key set, or what is wrong with it. Only public keys belong there: a private part is refused. */
+async function readKeySet(file: string): Promise<{ keys: Record<string, unknown>[] } | string> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await Deno.readTextFile(file));
+  } catch (error) {
+    return `cannot read the JWKS file: ${errorText(error)}`;
+  }
+  const keys = (parsed as { keys?: unknown } | null)?.keys;
+  if (!Array.isArray(keys) || keys.length === 0 || !keys.every((key) => key && typeof key === "object")) {
+    return 'the JWKS file is not a key set: it needs {"keys": [ … ]} with at least one key';
+  }
+  if (keys.some((key) => "d" in key || "k" in key)) {
+    return "the JWKS file holds a private or symmetric key (a `d` or `k` member): give it public keys only";
+  }
+  return { keys };
 }
 
 function withAbsolutePaths(config: SidecarConfig, dir: string): SidecarConfig {
@@ -89,6 +120,10 @@ function withAbsolutePaths(config: SidecarConfig, dir: string): SidecarConfig {
           : resolve(dir, config.pins.file),
       },
     }),
+    auth: config.auth.oauth?.jwks_file === undefined ? config.auth : {
+      ...config.auth,
+      oauth: { ...config.auth.oauth, jwks_file: resolve(dir, config.auth.oauth.jwks_file) },
+    },
     upstreams: config.upstreams.map((upstream) =>
       isCommandUpstream(upstream) && upstream.cwd !== undefined
         ? { ...upstream, cwd: resolve(dir, upstream.cwd) }

@@ -89,6 +89,82 @@ const upstream = z.union([commandUpstream, urlUpstream], {
   error: "an upstream needs exactly one of `command` (a stdio server) or `url` (an HTTP server)",
 });
 
+/** Asymmetric JWS algorithms only: `none` and the HMAC ones (a shared secret, not a public key) are refused. */
+export const JWT_ALGORITHMS = [
+  "RS256",
+  "RS384",
+  "RS512",
+  "PS256",
+  "PS384",
+  "PS512",
+  "ES256",
+  "ES384",
+  "ES512",
+  "EdDSA",
+  "Ed25519",
+] as const;
+
+/** A JWT claim name, or a dotted path into nested claims (`realm_access.roles`). */
+const claimName = z.string().regex(
+  /^[^.\s]+(\.[^.\s]+)*$/,
+  "must be a claim name, or a dotted path like a.b",
+);
+
+/** An absolute http(s) URL without fragment or query: an issuer, a resource identifier (RFC 8707). */
+const plainUrl = (what: string) =>
+  z.url({ protocol: /^https?$/, error: `must be an http:// or https:// URL (${what})` }).refine(
+    (text) => !text.includes("#") && !text.includes("?"),
+    `must have no query and no fragment (${what})`,
+  );
+
+/**
+ * `auth.oauth`: the sidecar as an OAuth 2.1 resource server (RFC 9728 metadata, RFC 8707 audience). Tokens are
+ * JWTs verified here against the issuer's keys; how their claims name a principal is in `src/auth/claims.ts`.
+ */
+const oauthSection = z.strictObject({
+  /** The authorization server's issuer identifier: the `iss` every token must carry, exactly. */
+  issuer: plainUrl("the authorization server's issuer"),
+  /**
+   * This sidecar's canonical URI as clients reach it (`https://sidecar.example.com`). A token's `aud` must
+   * name it, or the endpoint's own resource (`<audience>/<route>/mcp`); it is the `resource` of the metadata.
+   */
+  audience: plainUrl("this sidecar's public origin").refine(
+    (text) => new URL(text).pathname === "/",
+    "must be the sidecar's origin as clients reach it, like https://sidecar.example.com (no path)",
+  ).transform((text) => new URL(text).origin),
+  /** The authorization servers the metadata lists; absent means just `issuer`. */
+  authorization_servers: z.array(plainUrl("an authorization server's issuer")).min(1).optional(),
+  /** Where the issuer's public keys are (JSON Web Key Set): a URL, fetched and cached… */
+  jwks_url: z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" }).optional(),
+  /** …or a file, read once when the sidecar starts (relative to this config file). */
+  jwks_file: z.string().min(1).optional(),
+  /** Scopes every token must carry (all of them); also the metadata's `scopes_supported` and the challenge's. */
+  scopes: z.array(
+    z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, "must be a scope token (no spaces or quotes)"),
+  )
+    .default([]),
+  /** The JWS algorithms accepted (asymmetric only). */
+  algorithms: z.array(z.enum(JWT_ALGORITHMS, {
+    error: `must be one of ${JWT_ALGORITHMS.join(", ")} (none and HS* are never accepted)`,
+  })).min(1).default(["RS256", "PS256", "ES256", "EdDSA"]),
+  /** How far `exp` and `nbf` may be off the sidecar's clock. */
+  clock_skew: durationText.refine((ms) => ms <= 5 * 60_000, "must be at most 5m").default(60_000),
+  /** Which claims name the principal, its roles and its tenant (see the comments in config.yaml). */
+  claims: z.strictObject({
+    principal: claimName.default("sub"),
+    roles: claimName.optional(),
+    tenant: claimName.optional(),
+  }).prefault({}),
+}).superRefine((oauth, ctx) => {
+  if ((oauth.jwks_url === undefined) === (oauth.jwks_file === undefined)) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["jwks_url"],
+      message: "name exactly one of jwks_url (the issuer's key set URL) or jwks_file (a JWKS JSON file)",
+    });
+  }
+});
+
 /** The zod schema of config.yaml. */
 export const ConfigSchema = z.strictObject({
   server: z.strictObject({
@@ -175,7 +251,21 @@ export const ConfigSchema = z.strictObject({
   auth: z.strictObject({
     header: z.string().default("Authorization"),
     prefix: z.string().default("Bearer "),
-  }).prefault({}),
+    /** OAuth 2.1 resource server: JWT access tokens checked here, beside the static tokens of policy.yaml. */
+    oauth: oauthSection.optional(),
+  }).prefault({}).superRefine((auth, ctx) => {
+    if (
+      auth.oauth && (auth.header.toLowerCase() !== "authorization" || auth.prefix.toLowerCase() !== "bearer ")
+    ) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["oauth"],
+        message:
+          "OAuth clients send `Authorization: Bearer <token>`: auth.oauth needs auth.header Authorization " +
+          'and auth.prefix "Bearer " (the defaults)',
+      });
+    }
+  }),
   metrics: z.strictObject({
     enabled: z.boolean().default(true),
     /** When true, /metrics answers only callers whose token names a principal with an `admin` role. */
@@ -208,6 +298,10 @@ export type UpstreamConfig = SidecarConfig["upstreams"][number];
 export type CommandUpstreamConfig = z.infer<typeof commandUpstream>;
 /** An upstream reached by URL. */
 export type UrlUpstreamConfig = z.infer<typeof urlUpstream>;
+/** `auth.oauth`, validated. */
+export type OAuthConfig = z.infer<typeof oauthSection>;
+/** `auth`, validated. */
+export type AuthConfig = SidecarConfig["auth"];
 
 // Re-exported: serving code imports it from upstream_kind.ts, which loads no zod.
 export { isCommandUpstream } from "./upstream_kind.ts";

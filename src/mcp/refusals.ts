@@ -46,6 +46,24 @@ export const REFUSALS = {
     message: "Forbidden: this Origin is not allowed; add it to server.allowed_origins to permit it",
     reason: "origin_not_allowed",
   },
+  insufficient_scope: {
+    status: 403,
+    code: ErrorCode.PolicyDenied,
+    message: "Forbidden: the access token lacks a scope this resource requires",
+    reason: "insufficient_scope",
+  },
+  unknown_principal: {
+    status: 403,
+    code: ErrorCode.PolicyDenied,
+    message: "Forbidden: the access token is valid but names no principal the policy knows",
+    reason: "unknown_principal",
+  },
+  token_keys_unavailable: {
+    status: 503,
+    code: ErrorCode.UpstreamError,
+    message: "Service unavailable: the authorization server's keys cannot be fetched; retry shortly",
+    reason: "token_keys_unavailable",
+  },
   admin_required: {
     status: 403,
     code: ErrorCode.PolicyDenied,

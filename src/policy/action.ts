@@ -22,6 +22,11 @@ export interface Principal {
   tenant?: string;
   /** True for the tokenless fallback principal. */
   anonymous: boolean;
+  /**
+   * True when `principals` does not list the id and the roles and tenant came from a verified OAuth access
+   * token's claims (`src/auth/claims.ts`); the engine then keeps the roles the policy still has.
+   */
+  claimed?: boolean;
 }
 
 /**

@@ -40,7 +40,8 @@ export function authenticate(
   let found: PolicyPrincipal | undefined;
   // Every entry is compared in full, so the time taken says nothing about which one matched.
   for (const entry of snapshot.principals) {
-    const same = sameDigest(entry.token_sha256, tokenSha256);
+    // A principal without a static token (OAuth only) is never found by a token's digest.
+    const same = entry.token_sha256 !== undefined && sameDigest(entry.token_sha256, tokenSha256);
     if (same && found === undefined) found = entry;
   }
   return found === undefined ? undefined : fromEntry(found);
@@ -70,7 +71,11 @@ export function currentPrincipal(
 ): Principal | PrincipalProblem {
   if (principal.anonymous) return snapshot.requirePrincipal ? "unknown_principal" : anonymousPrincipal();
   const entry = snapshot.principalsById.get(principal.id);
-  return entry === undefined ? "unknown_principal" : fromEntry(entry);
+  if (entry !== undefined) return fromEntry(entry);
+  if (!principal.claimed) return "unknown_principal";
+  // Named by an access token's claims, not listed: it keeps the roles the policy still has.
+  const roles = principal.roles.filter((role) => Object.hasOwn(snapshot.policy.roles, role));
+  return roles.length === 0 ? "unknown_principal" : { ...principal, roles };
 }
 
 /**

@@ -91,7 +91,10 @@ const role = z.strictObject({
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
-/** A caller known by the SHA-256 of its bearer token; the token itself is never stored. */
+/**
+ * A caller known by the SHA-256 of its bearer token (the token itself is never stored), or, without
+ * `token_sha256`, only by its id: the principal an OAuth access token names (`auth.oauth.claims.principal`).
+ */
 const principal = z.strictObject({
   id: z.string().min(1, "must not be empty").refine(
     (id) => id !== ANONYMOUS_PRINCIPAL_ID,
@@ -100,7 +103,7 @@ const principal = z.strictObject({
   token_sha256: z.string().regex(
     SHA256_HEX,
     "must be the lower-case hex SHA-256 of the token (64 characters), as `mcp-sidecar token hash` prints it",
-  ),
+  ).optional(),
   roles: z.array(z.string()).min(1, "names no role; list at least one key of `roles`"),
   tenant: z.string().min(1, "must not be empty").optional(),
   /** The highest label this principal may read; wins over its roles' clearances. */
@@ -345,8 +348,9 @@ function checkPrincipals(
         message: `"${entry.id}" is already used by principals[${sameId}]; each id must be unique`,
       });
     }
-    const sameHash = firstByHash.get(entry.token_sha256);
-    if (sameHash === undefined) firstByHash.set(entry.token_sha256, index);
+    const sameHash = entry.token_sha256 === undefined ? undefined : firstByHash.get(entry.token_sha256);
+    if (entry.token_sha256 === undefined) { /* an OAuth-only principal: no static token */ }
+    else if (sameHash === undefined) firstByHash.set(entry.token_sha256, index);
     else {
       ctx.addIssue({
         code: "custom",

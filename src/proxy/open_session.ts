@@ -43,7 +43,7 @@ export interface RouteOptions {
   /** The REFUSE hook: records a refusal on this upstream's route `path` and returns its response. */
   refuse: ProxyHooks["refuse"];
   /** The AUTHENTICATE stage: the caller of one HTTP request, or its 401 refusal (see `auth/caller.ts`). */
-  authenticate(headers: Headers): Caller | Refusal;
+  authenticate(headers: Headers, path: string): Promise<Caller | Refusal>;
   /** Whether the sidecar is draining: new MCP requests are refused (503) while in-flight ones finish. */
   draining?(): boolean;
   /** Records a refusal the MCP SDK's transport answered itself. */

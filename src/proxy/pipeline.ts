@@ -118,7 +118,7 @@ export async function serveMcp(request: Request, route: RouteOptions, path: stri
   }
 
   // AUTHENTICATE, once for this HTTP request; the flow decides as this caller from now on.
-  const caller = route.authenticate(request.headers);
+  const caller = await route.authenticate(request.headers, path);
   if ("kind" in caller) return await route.refuse(caller, undefined, path);
 
   // TRANSPORT, what this endpoint refuses whoever asks (after authentication, so the audit line names who).
@@ -466,7 +466,7 @@ export interface RouteServices {
   log: Logger;
   sidecarVersion: string;
   /** The AUTHENTICATE stage, as the config's `auth` section and the policy in force define it. */
-  authenticate(headers: Headers): Caller | Refusal;
+  authenticate(headers: Headers, path: string): Promise<Caller | Refusal>;
   /** Whether the sidecar is draining (new MCP requests get 503). */
   draining(): boolean;
 }
