@@ -7,7 +7,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { decodeJwt } from "jose";
+import { decodeJwt, generateKeyPair, SignJWT } from "jose";
 import { firstText } from "../fixtures/mcp_client.ts";
 import { connectMcpRemoteWithOAuth, connectSdkWithOAuth } from "../fixtures/oauth_clients.ts";
 import { BOB_STATIC_TOKEN, type OAuthStack, startOAuthStack, UPSTREAM_KEY } from "../fixtures/oauth_stack.ts";
@@ -18,6 +18,10 @@ const INITIALIZE = JSON.stringify({
   method: "initialize",
   params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "1" } },
 });
+
+function b64(text: string): string {
+  return btoa(text).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
 
 function post(stack: OAuthStack, path: string, token?: string): Promise<Response> {
   return fetch(`${stack.origin}${path}`, {
@@ -110,6 +114,195 @@ Deno.test("OAuth resource server", { sanitizeResources: false, sanitizeOps: fals
       } finally {
         await auth.client.close();
       }
+    },
+  );
+  await t.step(
+    "mcp-remote signs in through its browser, gets a token for the route, and reaches a tool",
+    async () => {
+      const stateDir = await Deno.makeTempDir({ dir: stack.dir, prefix: "mcp-remote-" });
+      const before = stack.upstream.length;
+      const tokensBefore = stack.as.requests.filter((request) => request === "POST /token").length;
+      const remote = await connectMcpRemoteWithOAuth(`${stack.origin}/rec2/mcp`, "carol", stateDir);
+      try {
+        const result = await remote.client.callTool({ name: "whoami", arguments: {} });
+        assert.equal(firstText(result), "the upstream answered", remote.stderr());
+      } finally {
+        await remote.close();
+      }
+      assert.ok(stack.as.requests.filter((request) => request === "POST /token").length > tokensBefore);
+      // It went through the browser script: the callback reached mcp-remote's own server.
+      assert.match(
+        await Deno.readTextFile(`${stateDir}/browser.log`),
+        /callback http:\/\/(127\.0\.0\.1|localhost):\d+\/oauth\/callback: 200/,
+      );
+      assert.ok(stack.upstream.slice(before).some((seen) => seen.tool === "whoami"));
+      assert.ok(stack.upstream.every((seen) => seen.authorization === null));
+      // carol is not listed: the sidecar knew her by her token's role claim (only the role the policy defines).
+      const lines = await stack.auditLines();
+      const call = lines.find((line) => line.principal === "carol" && line.tool === "rec2/whoami");
+      assert.equal(call?.decision, "allow");
+      assert.equal(call?.tenant, "globex");
+    },
+  );
+  await t.step("refused tokens: each a 401 naming why, recorded, and the upstream sees nothing", async () => {
+    const route = `${stack.origin}/rec/mcp`;
+    const claims = { sub: "alice", aud: route, scope: "mcp:tools" };
+    const now = Math.floor(Date.now() / 1000);
+    const otherKey = (await generateKeyPair("ES256")).privateKey;
+    const unsigned = (header: object, payload: object) =>
+      `${b64(JSON.stringify(header))}.${b64(JSON.stringify(payload))}.`;
+    const cases: [string, string, string][] = [
+      [
+        "a token for another resource",
+        await stack.as.mint({ ...claims, aud: "http://127.0.0.1:1/mcp" }),
+        "token_wrong_audience",
+      ],
+      ["an expired token", await stack.as.mint(claims, { expiresIn: now - 60 }), "token_expired"],
+      ["a token not valid yet", await stack.as.mint(claims, { notBefore: now + 120 }), "token_not_yet_valid"],
+      ["another issuer", await stack.as.mint({ ...claims, iss: "http://127.0.0.1:1" }), "token_wrong_issuer"],
+      [
+        "a forged signature (another key, the server's kid)",
+        await new SignJWT({ ...claims, iss: stack.as.issuer }).setProtectedHeader({
+          alg: "ES256",
+          kid: "as-key-1",
+        })
+          .setExpirationTime("5m").sign(otherKey),
+        "token_bad_signature",
+      ],
+      [
+        "alg none",
+        unsigned({ alg: "none", typ: "at+jwt" }, { ...claims, iss: stack.as.issuer, exp: now + 300 }),
+        "token_algorithm_not_allowed",
+      ],
+      [
+        "HS256 keyed with the server's public key",
+        await new SignJWT({ ...claims, iss: stack.as.issuer }).setProtectedHeader({
+          alg: "HS256",
+          kid: "as-key-1",
+        })
+          .setExpirationTime("5m").sign(
+            new TextEncoder().encode(JSON.stringify(stack.as.publicJwks.keys[0])),
+          ),
+        "token_algorithm_not_allowed",
+      ],
+      ["not a token at all", "eyJub3QiOiJqc29uIn0.e30.", "token_malformed"],
+    ];
+    const before = stack.upstream.length;
+    // alice's token from the SDK flow was issued for /rec/mcp: /rec2/mcp is another resource.
+    const otherRoute = await post(stack, "/rec2/mcp", aliceToken);
+    assert.equal(otherRoute.status, 401);
+    assert.equal((await otherRoute.json()).error.data.reason, "token_wrong_audience");
+    for (const [name, token, reason] of cases) {
+      const response = await post(stack, "/rec/mcp", token);
+      assert.equal(response.status, 401, `${name}: ${await response.clone().text()}`);
+      const body = await response.json();
+      assert.equal(body.error.data.reason, reason, name);
+      assert.match(
+        response.headers.get("www-authenticate") ?? "",
+        /^Bearer resource_metadata="[^"]+\/rec\/mcp", scope="mcp:tools", error="invalid_token"$/,
+        name,
+      );
+    }
+    assert.equal(stack.upstream.length, before, "no refused request reached the upstream");
+    const refused = (await stack.auditLines()).filter((line) =>
+      line.reason === "invalid_token" && line.route === "/rec/mcp"
+    );
+    assert.ok(refused.length >= cases.length + 1, `each refusal is an audit line (${refused.length})`);
+  });
+
+  await t.step("an unknown kid fetches the keys again, at most once per cooldown", async () => {
+    const jwksFetches = () => stack.as.requests.filter((request) => request === "GET /jwks").length;
+    const fetched = jwksFetches();
+    const otherKey = (await generateKeyPair("ES256")).privateKey;
+    for (const kid of ["rotated-1", "rotated-2", "rotated-3"]) {
+      const token = await new SignJWT({
+        sub: "alice",
+        aud: `${stack.origin}/rec/mcp`,
+        scope: "mcp:tools",
+        iss: stack.as.issuer,
+      })
+        .setProtectedHeader({ alg: "ES256", kid }).setExpirationTime("5m").sign(otherKey);
+      const response = await post(stack, "/rec/mcp", token);
+      assert.equal(response.status, 401);
+      assert.equal((await response.json()).error.data.reason, "token_unknown_key");
+    }
+    assert.ok(
+      jwksFetches() - fetched <= 1,
+      `the key set was fetched ${jwksFetches() - fetched} times for 3 unknown kids`,
+    );
+  });
+
+  await t.step(
+    "a valid token without the required scope: 403 insufficient_scope with the step-up challenge",
+    async () => {
+      const before = stack.upstream.length;
+      const token = await stack.as.mint({ sub: "alice", aud: `${stack.origin}/rec/mcp`, scope: "mcp:read" });
+      const response = await post(stack, "/rec/mcp", token);
+      const body = await response.json();
+      assert.equal(response.status, 403);
+      assert.equal(body.error.data.reason, "insufficient_scope");
+      assert.deepEqual(body.error.data.missing, ["mcp:tools"]);
+      assert.equal(
+        response.headers.get("www-authenticate"),
+        `Bearer error="insufficient_scope", scope="mcp:tools", ` +
+          `resource_metadata="${stack.origin}/.well-known/oauth-protected-resource/rec/mcp"`,
+      );
+      assert.equal(stack.upstream.length, before);
+      const lines = await stack.auditLines();
+      assert.equal(lines.at(-1)?.reason, "insufficient_scope");
+      assert.equal(lines.at(-1)?.http_status, 403);
+    },
+  );
+
+  await t.step(
+    "claims: an unlisted principal without a known role is refused; listed ones keep the policy's roles",
+    async () => {
+      const before = stack.upstream.length;
+      const dave = await stack.as.mint({
+        sub: "dave",
+        roles: ["root"],
+        aud: `${stack.origin}/rec/mcp`,
+        scope: "mcp:tools",
+      });
+      const refused = await post(stack, "/rec/mcp", dave);
+      assert.equal(refused.status, 403);
+      assert.equal((await refused.json()).error.data.reason, "unknown_principal");
+      assert.equal(stack.upstream.length, before);
+      assert.equal((await stack.auditLines()).at(-1)?.reason, "unknown_principal");
+
+      // A token for the whole sidecar (aud = its origin) opens every route; alice's role claim is ignored.
+      const whole = await stack.as.mint({
+        sub: "alice",
+        roles: ["root"],
+        aud: stack.origin,
+        scope: "mcp:tools",
+      });
+      const accepted = await post(stack, "/rec2/mcp", whole);
+      assert.equal(accepted.status, 200, await accepted.clone().text());
+      await accepted.body?.cancel();
+      const line = (await stack.auditLines()).findLast((entry) => entry.method === "initialize");
+      assert.equal(line?.principal, "alice");
+      assert.equal(line?.tenant, "acme");
+    },
+  );
+
+  await t.step(
+    "static tokens keep working beside OAuth; an unknown one gets the OAuth challenge",
+    async () => {
+      const bob = await post(stack, "/rec/mcp", BOB_STATIC_TOKEN);
+      assert.equal(bob.status, 200);
+      await bob.body?.cancel();
+      assert.equal(
+        (await stack.auditLines()).findLast((entry) => entry.method === "initialize")?.principal,
+        "bob",
+      );
+      const unknown = await post(stack, "/rec/mcp", "not-a-known-static-token");
+      assert.equal(unknown.status, 401);
+      assert.match(
+        unknown.headers.get("www-authenticate") ?? "",
+        /resource_metadata=.*error="invalid_token"/,
+      );
+      await unknown.body?.cancel();
     },
   );
 });
