@@ -62,12 +62,14 @@ const JWKS_FETCH_TIMEOUT_MS = 5_000;
 export function createJwtVerifier(
   oauth: Pick<OAuthConfig, "issuer" | "jwks_url" | "algorithms" | "clock_skew">,
   jwks?: { keys: Record<string, unknown>[] },
+  /** For tests: how soon an unknown `kid` may fetch the key set again (30 s). */
+  refetchCooldownMs = JWKS_REFETCH_COOLDOWN_MS,
 ): JwtVerifier {
   const keys: JWTVerifyGetKey = jwks !== undefined
     ? createLocalJWKSet(jwks as JSONWebKeySet)
     : createRemoteJWKSet(new URL(oauth.jwks_url!), {
       cacheMaxAge: JWKS_CACHE_MS,
-      cooldownDuration: JWKS_REFETCH_COOLDOWN_MS,
+      cooldownDuration: refetchCooldownMs,
       timeoutDuration: JWKS_FETCH_TIMEOUT_MS,
     });
   return async (token, audiences) => {
