@@ -25,6 +25,12 @@ export interface ClientAuth {
   morphEdge: boolean;
   /** The sidecar's own token header (`X-Sidecar-Token`), or none when the stack lets anonymous callers in. */
   sidecarTokenHeader?: string;
+  /**
+   * The sidecar is an OAuth resource server (`auth.oauth`): the entries carry no token, the client signs in
+   * through the browser on its first connect (from the sidecar's 401 and metadata) and keeps its own tokens.
+   * OAuth tokens travel in `Authorization`, so this cannot be combined with Morph's edge, which takes that header.
+   */
+  oauth?: boolean;
 }
 
 /** Environment variables the configs refer to. */
@@ -63,6 +69,11 @@ export function clientConfigs(
   routes: ClientRoute[],
   auth: ClientAuth,
 ): Record<keyof typeof CLIENT_FILES, Json> {
+  if (auth.oauth && auth.morphEdge) {
+    throw new Error("an OAuth stack cannot sit behind Morph's edge: both use the Authorization header");
+  }
+  // With OAuth the client holds a token of its own; a static sidecar token would only be a second way in.
+  if (auth.oauth) auth = { ...auth, sidecarTokenHeader: undefined };
   const headersWith = (morph: string, token: string): Record<string, string> => ({
     ...(auth.morphEdge ? { Authorization: `Bearer ${morph}` } : {}),
     ...(auth.sidecarTokenHeader ? { [auth.sidecarTokenHeader]: token } : {}),
@@ -142,7 +153,9 @@ export async function writeClientConfigs(
   }
   const secrets = [
     auth.morphEdge ? `${ENV.morphKey} (your Morph Cloud API key)` : "",
-    auth.sidecarTokenHeader ? `${ENV.sidecarToken} (printed by \`deno task provision token\`)` : "",
+    auth.sidecarTokenHeader && !auth.oauth
+      ? `${ENV.sidecarToken} (printed by \`deno task provision token\`)`
+      : "",
   ].filter(Boolean);
   // A README.md someone else wrote (the repository's tracked clients/README.md) is never overwritten.
   const readme = join(dir, "README.md");
@@ -159,6 +172,9 @@ export async function writeClientConfigs(
       (secrets.length > 0
         ? `No file holds a secret. Set ${secrets.join(" and ")} in the client's environment; for Claude ` +
           "Desktop, paste them into the `env` block of its entry.\n"
+        : auth.oauth
+        ? "No file holds a secret: the sidecar uses OAuth. On the first connect each client opens the sign-in " +
+          "page of the authorization server in the browser, then keeps its own token.\n"
         : "This stack needs no secret.\n"),
   );
   return written;

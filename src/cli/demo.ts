@@ -79,7 +79,8 @@ export async function demoCommand(args: string[]): Promise<number> {
         name: `sidecar-${u.name}`,
         url: `${running.url}/${u.route}/mcp`,
       })),
-      { morphEdge: false },
+      // With auth.oauth configured, the entries carry no token: each client signs in on its first connect.
+      { morphEdge: false, oauth: loaded.config.auth.oauth !== undefined },
     );
     console.log(`Client configs (Claude Desktop, Cursor, VS Code, Claude Code): ${clientsDir}`);
     stopOnSignals(running, log);

@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { decodeJwt, generateKeyPair, SignJWT } from "jose";
+import { clientConfigs, MCP_REMOTE } from "../../provision/client_configs.ts";
 import { firstText } from "../fixtures/mcp_client.ts";
 import { connectMcpRemoteWithOAuth, connectSdkWithOAuth } from "../fixtures/oauth_clients.ts";
 import { BOB_STATIC_TOKEN, type OAuthStack, startOAuthStack, UPSTREAM_KEY } from "../fixtures/oauth_stack.ts";
@@ -117,12 +118,17 @@ Deno.test("OAuth resource server", { sanitizeResources: false, sanitizeOps: fals
     },
   );
   await t.step(
-    "mcp-remote signs in through its browser, gets a token for the route, and reaches a tool",
+    "mcp-remote (the OAuth Claude Desktop entry) signs in through its browser and reaches a tool",
     async () => {
       const stateDir = await Deno.makeTempDir({ dir: stack.dir, prefix: "mcp-remote-" });
       const before = stack.upstream.length;
       const tokensBefore = stack.as.requests.filter((request) => request === "POST /token").length;
-      const remote = await connectMcpRemoteWithOAuth(`${stack.origin}/rec2/mcp`, "carol", stateDir);
+      // The Claude Desktop entry of the OAuth client configs, run as Claude Desktop runs it: no token in it.
+      const url = `${stack.origin}/rec2/mcp`;
+      const entry = (clientConfigs([{ name: "rec2", url }], { morphEdge: false, oauth: true }).claudeDesktop
+        .mcpServers as Record<string, { args: string[]; env?: unknown }>).rec2;
+      assert.deepEqual(entry, { command: "npx", args: ["-y", MCP_REMOTE, url, "--transport", "http-only"] });
+      const remote = await connectMcpRemoteWithOAuth(entry.args, "carol", stateDir);
       try {
         const result = await remote.client.callTool({ name: "whoami", arguments: {} });
         assert.equal(firstText(result), "the upstream answered", remote.stderr());

@@ -20,6 +20,7 @@ import { decide } from "../../src/policy/decide.ts";
 import type { Policy } from "../../src/policy/schema.ts";
 import { createSnapshot } from "../../src/policy/snapshot.ts";
 import { sha256Hex } from "../../src/sha256.ts";
+import { clientConfigs, writeClientConfigs } from "../../provision/client_configs.ts";
 import { epochOneYaml } from "../fixtures/policy_yaml.ts";
 
 const AUDIENCE = "https://sc.example";
@@ -408,6 +409,39 @@ Deno.test("config: auth.oauth is validated with file, line and key; the JWKS fil
       /^7:auth\.oauth\.jwks_file: .*private/,
     );
     assert.match((await problemsOf(oauth("    jwks_file: nowhere.json\n")))[0], /cannot read the JWKS file/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("client configs, OAuth variant: no token and no secret in any entry; not behind Morph's edge", async () => {
+  const routes = [{ name: "sidecar-git", url: "https://sc.example/git/mcp" }];
+  const configs = clientConfigs(routes, {
+    morphEdge: false,
+    sidecarTokenHeader: "X-Sidecar-Token",
+    oauth: true,
+  });
+  assert.deepEqual((configs.claudeDesktop.mcpServers as Record<string, unknown>)["sidecar-git"], {
+    command: "npx",
+    args: ["-y", "mcp-remote@0.15.1", "https://sc.example/git/mcp", "--transport", "http-only"],
+  });
+  assert.deepEqual((configs.claudeCode.mcpServers as Record<string, unknown>)["sidecar-git"], {
+    type: "http",
+    url: "https://sc.example/git/mcp",
+    headers: {},
+  });
+  assert.deepEqual(configs.vscode.inputs, []);
+  assert.throws(() => clientConfigs(routes, { morphEdge: true, oauth: true }), /Morph's edge/);
+  const dir = await Deno.makeTempDir();
+  try {
+    await writeClientConfigs(dir, routes, {
+      morphEdge: false,
+      sidecarTokenHeader: "X-Sidecar-Token",
+      oauth: true,
+    });
+    const readme = await Deno.readTextFile(join(dir, "README.md"));
+    assert.match(readme, /the sidecar uses OAuth/);
+    assert.doesNotMatch(readme, /MCP_SIDECAR_TOKEN/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
