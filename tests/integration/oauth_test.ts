@@ -150,6 +150,37 @@ Deno.test("OAuth resource server", { sanitizeResources: false, sanitizeOps: fals
       assert.equal(call?.tenant, "globex");
     },
   );
+  await t.step(
+    "legacy SSE: the same challenge for /<route>/sse, and a token for the route opens its stream",
+    async () => {
+      const refused = await fetch(`${stack.origin}/rec/sse`);
+      assert.equal(refused.status, 401);
+      assert.match(
+        refused.headers.get("www-authenticate") ?? "",
+        new RegExp(
+          `^Bearer resource_metadata="${stack.origin}/\\.well-known/oauth-protected-resource/rec/sse"`,
+        ),
+      );
+      await refused.body?.cancel();
+      const stream = await fetch(`${stack.origin}/rec/sse`, {
+        headers: { authorization: `Bearer ${aliceToken}` },
+      });
+      assert.equal(stream.status, 200);
+      const reader = stream.body!.pipeThrough(new TextDecoderStream()).getReader();
+      let text = "";
+      for (let reads = 0; reads < 10 && !text.includes("/rec/messages"); reads++) {
+        text += (await reader.read()).value;
+      }
+      assert.match(text, /event: endpoint\ndata: \/rec\/messages/);
+      await reader.cancel();
+      const other = await fetch(`${stack.origin}/rec2/sse`, {
+        headers: { authorization: `Bearer ${aliceToken}` },
+      });
+      assert.equal(other.status, 401);
+      await other.body?.cancel();
+    },
+  );
+
   await t.step("refused tokens: each a 401 naming why, recorded, and the upstream sees nothing", async () => {
     const route = `${stack.origin}/rec/mcp`;
     const claims = { sub: "alice", aud: route, scope: "mcp:tools" };
@@ -284,8 +315,9 @@ Deno.test("OAuth resource server", { sanitizeResources: false, sanitizeOps: fals
         scope: "mcp:tools",
       });
       const accepted = await post(stack, "/rec2/mcp", whole);
-      assert.equal(accepted.status, 200, await accepted.clone().text());
-      await accepted.body?.cancel();
+      assert.equal(accepted.status, 200);
+      // The whole answer: it reaches the client only once its audit line is on disk.
+      assert.match(await accepted.text(), /"result"/);
       const line = (await stack.auditLines()).findLast((entry) => entry.method === "initialize");
       assert.equal(line?.principal, "alice");
       assert.equal(line?.tenant, "acme");
@@ -297,7 +329,7 @@ Deno.test("OAuth resource server", { sanitizeResources: false, sanitizeOps: fals
     async () => {
       const bob = await post(stack, "/rec/mcp", BOB_STATIC_TOKEN);
       assert.equal(bob.status, 200);
-      await bob.body?.cancel();
+      assert.match(await bob.text(), /"result"/);
       assert.equal(
         (await stack.auditLines()).findLast((entry) => entry.method === "initialize")?.principal,
         "bob",
