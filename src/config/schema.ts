@@ -75,7 +75,30 @@ const urlUpstream = z.strictObject({
    * server). Absent means `legacy`.
    */
   protocol: z.enum(["legacy", "2026-07-28", "auto"]).optional(),
+  /**
+   * The sidecar's own OAuth client for an upstream that demands OAuth: a client-credentials token, sent as
+   * `Authorization: Bearer` (the client's token never is). The secret comes from the environment variable named.
+   */
+  oauth_client: z.strictObject({
+    token_url: z.url({
+      protocol: /^https?$/,
+      error: "must be an http:// or https:// URL (the token endpoint)",
+    }),
+    client_id: z.string().min(1),
+    client_secret_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must name an environment variable"),
+    scope: z.string().min(1).optional(),
+    resource: z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" }).optional(),
+  }).optional(),
 }).refine(
+  (upstream) =>
+    !(upstream.oauth_client &&
+      Object.keys(upstream.headers).some((name) => name.toLowerCase() === "authorization")),
+  {
+    error:
+      "an upstream with oauth_client gets its Authorization header from it: remove Authorization from headers",
+    path: ["headers"],
+  },
+).refine(
   (upstream) =>
     !(upstream.protocol !== undefined && upstream.protocol !== "legacy" && upstream.transport === "sse"),
   {

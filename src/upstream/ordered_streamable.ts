@@ -48,12 +48,19 @@ export class OrderedStreamableHttpUpstream implements Transport {
   /** Settles once the upstream answered the `initialize` POST (and so gave its session id). */
   #initializeSent: Promise<unknown> = Promise.resolve();
 
-  constructor(url: URL, headers: Record<string, string>, log: Logger, timeoutMs = READY_TIMEOUT_MS) {
+  constructor(
+    url: URL,
+    headers: Record<string, string>,
+    log: Logger,
+    timeoutMs = READY_TIMEOUT_MS,
+    /** The fetch to use (the sidecar's own OAuth client adds its token through it). */
+    baseFetch: typeof fetch = fetch,
+  ) {
     this.#log = log;
     this.#timeoutMs = timeoutMs;
     const getStream = this.#getStream;
     const watchedFetch = (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
-      const answer = fetch(input, init);
+      const answer = baseFetch(input, init);
       // The first stream of the session (a resumption names the event it resumes after). Only a GET's headers
       // are looked at: copying every POST's headers into a Headers object cost more than the check.
       if (

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { decodeJwt, generateKeyPair, SignJWT } from "jose";
 import { clientConfigs, MCP_REMOTE } from "../../provision/client_configs.ts";
-import { firstText } from "../fixtures/mcp_client.ts";
+import { connectClient, firstText } from "../fixtures/mcp_client.ts";
 import { connectMcpRemoteWithOAuth, connectSdkWithOAuth } from "../fixtures/oauth_clients.ts";
 import { BOB_STATIC_TOKEN, type OAuthStack, startOAuthStack, UPSTREAM_KEY } from "../fixtures/oauth_stack.ts";
 
@@ -105,7 +105,7 @@ Deno.test("OAuth resource server", { sanitizeResources: false, sanitizeOps: fals
         const call = stack.upstream.slice(before).find((seen) => seen.tool === "whoami");
         assert.ok(call, "the call reached the upstream");
         // No token passthrough: the upstream saw the sidecar's own credential, never the client's token.
-        for (const seen of stack.upstream) {
+        for (const seen of stack.upstream.filter((request) => request.path === "/mcp")) {
           assert.equal(seen.authorization, null);
           assert.equal(seen.upstreamKey, UPSTREAM_KEY);
         }
@@ -142,7 +142,9 @@ Deno.test("OAuth resource server", { sanitizeResources: false, sanitizeOps: fals
         /callback http:\/\/(127\.0\.0\.1|localhost):\d+\/oauth\/callback: 200/,
       );
       assert.ok(stack.upstream.slice(before).some((seen) => seen.tool === "whoami"));
-      assert.ok(stack.upstream.every((seen) => seen.authorization === null));
+      assert.ok(
+        stack.upstream.filter((seen) => seen.path === "/mcp").every((seen) => seen.authorization === null),
+      );
       // carol is not listed: the sidecar knew her by her token's role claim (only the role the policy defines).
       const lines = await stack.auditLines();
       const call = lines.find((line) => line.principal === "carol" && line.tool === "rec2/whoami");
@@ -341,6 +343,49 @@ Deno.test("OAuth resource server", { sanitizeResources: false, sanitizeOps: fals
         /resource_metadata=.*error="invalid_token"/,
       );
       await unknown.body?.cancel();
+    },
+  );
+  await t.step(
+    "an upstream that demands OAuth gets the sidecar's own client-credentials token, never the client's",
+    async () => {
+      const whole = await stack.as.mint({ sub: "alice", aud: stack.origin, scope: "mcp:tools" });
+      const client = await connectClient(`${stack.origin}/rec3/mcp`, { authorization: `Bearer ${whole}` });
+      try {
+        for (let call = 0; call < 3; call++) {
+          assert.equal(
+            firstText(await client.callTool({ name: "whoami", arguments: {} })),
+            "the upstream answered",
+          );
+        }
+      } finally {
+        await client.close();
+      }
+      const guarded = stack.upstream.filter((seen) => seen.path === "/guarded/mcp");
+      assert.equal(guarded.filter((seen) => seen.tool === "whoami").length, 3);
+      const tokens = new Set(guarded.map((seen) => seen.authorization));
+      for (const authorization of tokens) {
+        assert.ok(authorization?.startsWith("Bearer "), "every request carried the sidecar's token");
+        assert.notEqual(authorization, `Bearer ${whole}`);
+        const claims = decodeJwt(authorization!.slice(7));
+        assert.equal(claims.client_id, "sidecar-upstream");
+        assert.equal(claims.aud, stack.guardedUrl);
+        assert.equal(
+          claims.sub,
+          "sidecar-upstream",
+          "a client-credentials token names the sidecar, not alice",
+        );
+      }
+      // One token served every session and health check of the upstream (it is renewed only before it expires).
+      assert.equal(tokens.size, 1);
+
+      // The upstream really demands a token: without one it answers 401.
+      const bare = await fetch(stack.guardedUrl, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
+        body: INITIALIZE,
+      });
+      assert.equal(bare.status, 401);
+      await bare.body?.cancel();
     },
   );
 });

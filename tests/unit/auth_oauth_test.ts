@@ -395,6 +395,29 @@ Deno.test("config: auth.oauth is validated with file, line and key; the JWKS fil
       (await problemsOf(oauth("    jwks_url: https://as.example/jwks\n    clock_skew: 1h\n")))[0],
       /auth\.oauth\.clock_skew: must be at most 5m/,
     );
+    // An upstream's own OAuth client: its token is the Authorization header, so headers may not set one too.
+    const upstreamWith = (extra: string) =>
+      `auth: {}\nupstreams:\n  - name: up\n    route: up\n    url: https://up.example/mcp\n${extra}`;
+    const clientYaml =
+      "    oauth_client: { token_url: https://as.example/token, client_id: sc, client_secret_env: UP_SECRET }\n";
+    const writeRaw = async (text: string) => {
+      await Deno.writeTextFile(join(dir, "config.yaml"), `policy:\n  file: policy.yaml\n${text}`);
+      try {
+        await loadConfig(join(dir, "config.yaml"));
+        return [];
+      } catch (error) {
+        return (error as ValidationError).problems.map((problem) => `${problem.key}: ${problem.message}`);
+      }
+    };
+    assert.deepEqual(await writeRaw(upstreamWith(clientYaml)), []);
+    assert.match(
+      (await writeRaw(upstreamWith(`${clientYaml}    headers: { Authorization: "Bearer x" }\n`)))[0],
+      /^upstreams\[0\]\.headers: an upstream with oauth_client gets its Authorization header from it/,
+    );
+    assert.match(
+      (await writeRaw(upstreamWith(clientYaml.replace("UP_SECRET", "not a name"))))[0],
+      /oauth_client\.client_secret_env: must name an environment variable/,
+    );
     // A JWKS file: relative to the config, public keys only.
     const { jwk } = await keyPair("k1");
     await Deno.writeTextFile(join(dir, "jwks.json"), JSON.stringify({ keys: [jwk] }));
