@@ -13,7 +13,7 @@ const CONFIG = {
 function network(expiresIn: number | undefined, status = () => 200) {
   const tokenRequests: { authorization: string | null; form: URLSearchParams }[] = [];
   const upstreamAuthorizations: (string | null)[] = [];
-  const fake: typeof fetch = async (input, init) => {
+  const fake: typeof fetch = (input, init) => {
     const url = String(input instanceof Request ? input.url : input);
     const headers = new Headers(init?.headers);
     if (url === CONFIG.token_url) {
@@ -21,15 +21,17 @@ function network(expiresIn: number | undefined, status = () => 200) {
         authorization: headers.get("authorization"),
         form: new URLSearchParams(String(init?.body)),
       });
-      if (expiresIn === -1) return Response.json({ error: "invalid_client" }, { status: 401 });
-      return Response.json({
+      if (expiresIn === -1) {
+        return Promise.resolve(Response.json({ error: "invalid_client" }, { status: 401 }));
+      }
+      return Promise.resolve(Response.json({
         access_token: `token-${tokenRequests.length}`,
         token_type: "Bearer",
         expires_in: expiresIn,
-      });
+      }));
     }
     upstreamAuthorizations.push(headers.get("authorization"));
-    return new Response("{}", { status: status() });
+    return Promise.resolve(new Response("{}", { status: status() }));
   };
   return { fake, tokenRequests, upstreamAuthorizations };
 }
