@@ -31,9 +31,9 @@ export function mountOAuthDiscovery<E extends Env>(
     app.post("/register", (c) =>
       c.json({
         error: "invalid_client_metadata",
-        error_description: "mcp-sidecar has no OAuth authorization server here and takes static tokens: " +
-          'send yours in the Authorization header (mcp-remote: --header "Authorization:Bearer <token>"), ' +
-          "or configure auth.oauth in the sidecar's config.yaml",
+        error_description: "mcp-sidecar has no OAuth here; it takes static tokens: send a valid one in the " +
+          'Authorization header (mcp-remote: --header "Authorization:Bearer <token>"; `mcp-sidecar token new` ' +
+          "makes one), or configure auth.oauth in the sidecar's config.yaml",
       }, 404));
     return;
   }

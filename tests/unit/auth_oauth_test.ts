@@ -347,7 +347,7 @@ Deno.test("discovery routes: metadata with OAuth; without it, POST /register exp
   assert.equal(register.status, 404);
   const body = await register.json();
   assert.equal(body.error, "invalid_client_metadata");
-  assert.match(body.error_description, /static tokens.*--header "Authorization:Bearer <token>"/);
+  assert.match(body.error_description, /it takes static tokens.*--header "Authorization:Bearer <token>"/);
 });
 
 Deno.test("config: auth.oauth is validated with file, line and key; the JWKS file is read at load", async () => {
