@@ -15,6 +15,10 @@ const POLICY = { generation: 3, sha256: "ab".repeat(32), mode: "enforce" };
 Deno.test("the refusal table holds the status and JSON-RPC code each refusal answers with", () => {
   const expected: Record<string, [number, number]> = {
     invalid_token: [401, -32003],
+    // OAuth (issue 13): a valid token short of scope, or naming no principal; the issuer's keys out of reach.
+    insufficient_scope: [403, -32003],
+    unknown_principal: [403, -32003],
+    token_keys_unavailable: [503, -32000],
     host_not_allowed: [403, -32000],
     origin_not_allowed: [403, -32000],
     session_not_found: [404, -32001],
