@@ -6,10 +6,14 @@
  *   upstream without pins are pinned (trust on first use), changed or new ones on a pinned upstream are stored
  *   as `pending` and reported (an audit line with the diff, a warning, a metric), and the caller's list leaves
  *   them out.
- * - A `tools/call` is checked against the latest definition of that tool this process has relayed. A tool whose
- *   current definition the sidecar has not seen since it started is refused (`tool_not_pinned`): the sidecar
- *   cannot tell whether what the client holds is the pinned definition, so it does not guess. Clients list tools
- *   before calling them; a client that calls from a cache lists once more after a restart.
+ * - A `tools/call` is checked against the latest definition of that tool this process has seen. When it has
+ *   seen none (right after a restart, a client calling from its cached list), the sidecar learns the current
+ *   list itself first ({@linkcode PinStore.learn}: the pins stage asks the upstream for `tools/list` over the
+ *   caller's own upstream session, every page, bounded), one fetch per upstream at a time however many calls
+ *   wait for it; what it finds counts as a relayed list would (first sight pins, a change is pending). A fetch
+ *   that fails refuses the call. After a complete fetch, a tool still unseen is not fetched for again for
+ *   {@linkcode LEARN_COOLDOWN_MS} (it is not on the upstream's list: a new tool needs approval anyway), so calls
+ *   to made-up names cannot turn into one upstream listing each.
  * - The file is shared with `mcp-sidecar pins approve|forget`: it is read again whenever it is not the file
  *   last read or written (inode, modification time, size), before each list is checked and before a call is
  *   refused, so an approval takes effect on the next list or call without a restart. Every write re-reads first
@@ -36,6 +40,12 @@ import {
 // The current "digest" of a tool listed twice with different definitions: never a pin's.
 const AMBIGUOUS = "ambiguous: listed twice with different definitions";
 
+/** How long after a complete fetch of an upstream's list a tool still unseen is not fetched for again. */
+export const LEARN_COOLDOWN_MS = 10_000;
+
+/** Hands one fetched page of `tools/list` to the store (`lastPage`: the page had no `nextCursor`). */
+export type ObservePage = (tools: readonly Record<string, unknown>[], lastPage: boolean) => Promise<void>;
+
 /** How the store reports a change of pins (an audit line, a log line, a metric). */
 export type PinEventSink = (event: PinEvent) => void | Promise<void>;
 
@@ -58,6 +68,9 @@ export class PinStore {
   readonly #current = new Map<string, Map<string, string>>();
   // Writes (and the re-reads before them) one at a time.
   #queue: Promise<unknown> = Promise.resolve();
+  // The fetch of each upstream's list in progress (single flight), and when the last complete one ended.
+  readonly #learning = new Map<string, Promise<void>>();
+  readonly #learnedAt = new Map<string, number>();
 
   /** A store over `file`, read on first use (see {@linkcode PinStore.open} to read it at once). */
   constructor(
@@ -126,6 +139,48 @@ export class PinStore {
     if (status === "pinned") return status;
     await this.#serial(() => this.#refresh());
     return pinStatus(this.#pins, upstream, tool, sha256);
+  }
+
+  /** Whether this process has seen a definition of `upstream/tool` (relayed, or fetched by {@linkcode learn}). */
+  seen(upstream: string, tool: string): boolean {
+    return this.#current.get(upstream)?.has(tool) ?? false;
+  }
+
+  /**
+   * Learns an upstream's current tool list with `fetch`, which hands every page it gets to `observe` (checked
+   * and recorded exactly as a relayed page). One fetch per upstream at a time: a call made while one runs waits
+   * for that one, and shares its failure. Returns `"fetched"`, or `"recent"` without fetching when a complete
+   * fetch ended less than {@linkcode LEARN_COOLDOWN_MS} ago (and the caller waited for none). A failed fetch
+   * throws (the pages it got before still count) and starts no cooldown.
+   *
+   * @example
+   * ```ts ignore
+   * await pins.learn("git", async (observe) => {
+   *   const answer = await session.requestUpstream("tools/list", {}, 5_000);
+   *   await observe(answer.result.tools, true);
+   *   return true; // complete
+   * });
+   * pins.seen("git", "git_status"); // true, if the upstream lists it
+   * ```
+   */
+  learn(upstream: string, fetch: (observe: ObservePage) => Promise<boolean>): Promise<"fetched" | "recent"> {
+    const running = this.#learning.get(upstream);
+    if (running) return running.then(() => "fetched");
+    const last = this.#learnedAt.get(upstream);
+    const now = this.#now();
+    if (last !== undefined && now - last < LEARN_COOLDOWN_MS) return Promise.resolve("recent");
+    const observe: ObservePage = async (tools, lastPage) =>
+      void await this.observeList(upstream, tools, lastPage);
+    const run = (async () => {
+      const complete = await fetch(observe);
+      if (complete) this.#learnedAt.set(upstream, this.#now());
+    })().finally(() => this.#learning.delete(upstream));
+    this.#learning.set(upstream, run);
+    return run.then(() => "fetched");
+  }
+
+  #now(): number {
+    return (this.options.clock?.() ?? new Date()).getTime();
   }
 
   #currentOf(upstream: string): Map<string, string> {

@@ -74,7 +74,7 @@ import { modernAnswer, type ModernServices, serveModern } from "./modern_request
 import type { RouteOptions } from "./open_session.ts";
 import { pathArgumentsInPolicy, type PathResolver, pathResolver } from "./path_resolution.ts";
 import type { PooledUpstream } from "./pooled_upstream.ts";
-import type { Denial, Outcome, ServerVerdict, SessionHooks } from "./session.ts";
+import type { Denial, Outcome, ServerVerdict, SessionHooks, UpstreamRequester } from "./session.ts";
 import type { SessionRegistry } from "./session_registry.ts";
 import { serveSession } from "./streamable_http.ts";
 import { type Decided, DecisionStage } from "./stages/decision.ts";
@@ -514,6 +514,8 @@ export function routeFor(upstream: UpstreamConfig, services: RouteServices): Rou
       // A pooled session carries its principal's stateless requests: it decides with their shared flow.
       const flow = extra?.stateless ? states.statelessFlow(caller) : states.sessionFlow(caller);
       const hooks = routeHooks(servedRoots);
+      // The session's upstream, once the session exists: the pins stage fetches an unseen tool's list over it.
+      let upstreamOfSession: UpstreamRequester | undefined;
       const pipeline = messagePipeline({
         server: upstream.name,
         policy,
@@ -523,13 +525,14 @@ export function routeFor(upstream: UpstreamConfig, services: RouteServices): Rou
         recorder: extra?.auditIdOf ? withClientIds(recorder, extra.auditIdOf) : recorder,
         modifyAnswer: hooks.modifyAnswer,
         sessionId,
-        pins: services.pins && new PinStage(upstream.name, services.pins),
+        pins: services.pins && new PinStage(upstream.name, services.pins, () => upstreamOfSession),
         limiter: services.limiter,
         paths: pathModel && pathResolver(pathModel, {
           pathArgumentsFor: (tool) => pathArgumentsInPolicy(policy.current(), upstream.name, tool),
         }),
       });
       return {
+        bindUpstream: (requester) => upstreamOfSession = requester,
         rewrite: hooks.rewrite,
         authenticated: (who) => flow.authenticated(who),
         checkRequest: pipeline.clientMessage,

@@ -66,6 +66,20 @@ export interface SessionHooks {
   onUpstreamFailure?(reason: string): void;
   /** Called once when the session has ended, whichever side ended it. */
   onClosed(): void;
+  /**
+   * The session was created: `requester` sends the sidecar's own requests over its upstream (e.g. the pins
+   * stage learning the current tool list), bypassing the pipeline and never shown to the client.
+   */
+  bindUpstream?(requester: UpstreamRequester): void;
+}
+
+/** The sidecar's own requests over a session's upstream (see {@linkcode ProxySession.requestUpstream}). */
+export interface UpstreamRequester {
+  requestUpstream(
+    method: string,
+    params: Record<string, unknown>,
+    timeoutMs: number,
+  ): Promise<JSONRPCMessage>;
 }
 
 /** Settings of one session. */
@@ -120,8 +134,12 @@ export class ProxySession {
   readonly #serverRequests = new Set<string>();
   // The protocol revision the upstream answered initialize with; the first one holds for the session.
   #protocolVersion?: string;
+  // The sidecar's own requests to the upstream, by id key, until answered (see requestUpstream).
+  readonly #own = new Map<string, { settle(answer: JSONRPCMessage | Error): void }>();
 
-  constructor(private readonly options: ProxySessionOptions) {}
+  constructor(private readonly options: ProxySessionOptions) {
+    options.hooks.bindUpstream?.(this);
+  }
 
   /** The caller of a later HTTP request on this session, authenticated by the route (it is the owner). */
   authenticated(caller: Caller): void {
@@ -146,6 +164,50 @@ export class ProxySession {
   /** How many requests are not answered yet: waiting for the upstream, or being recorded and delivered. */
   get inFlightCount(): number {
     return this.#inFlight.size + this.#finishing;
+  }
+
+  /**
+   * Sends the sidecar's OWN request to the upstream and returns its answer (a result or an error). It passes no
+   * stage of the pipeline (no decision, no audit line) and its answer never reaches the client. Its id is
+   * random (`mcp-sidecar-…`), so it cannot be confused with a client's request (a client request that reuses
+   * it while it is open is refused as a duplicate). Rejects on timeout, when the upstream cannot take it, and
+   * when the session closes first.
+   *
+   * @example
+   * ```ts ignore
+   * const answer = await session.requestUpstream("tools/list", {}, 5_000);
+   * ```
+   */
+  requestUpstream(
+    method: string,
+    params: Record<string, unknown>,
+    timeoutMs: number,
+  ): Promise<JSONRPCMessage> {
+    if (this.#closing) return Promise.reject(new Error("the session is closing"));
+    const id = `mcp-sidecar-${crypto.randomUUID()}`;
+    const key = idKey(id);
+    const answered = Promise.withResolvers<JSONRPCMessage>();
+    const timer = setTimeout(
+      () =>
+        settle(
+          new Error(`upstream ${this.options.upstreamName} did not answer ${method} within ${timeoutMs} ms`),
+        ),
+      timeoutMs,
+    );
+    const settle = (answer: JSONRPCMessage | Error) => {
+      if (!this.#own.delete(key)) return;
+      clearTimeout(timer);
+      if (answer instanceof Error) answered.reject(answer);
+      else answered.resolve(answer);
+    };
+    this.#own.set(key, { settle });
+    this.options.upstream.send({ jsonrpc: "2.0", id, method, params } as JSONRPCMessage)
+      .catch((error) =>
+        settle(
+          new Error(`upstream ${this.options.upstreamName} could not take ${method}: ${errorText(error)}`),
+        )
+      );
+    return answered.promise;
   }
 
   /** Wires both transports and starts the upstream. */
@@ -175,6 +237,7 @@ export class ProxySession {
   async close(reason: string): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
+    for (const own of [...this.#own.values()]) own.settle(new Error(`${reason} before answering`));
     const pending = [...this.#inFlight.values()];
     this.#inFlight.clear();
     for (const request of pending) {
@@ -216,7 +279,7 @@ export class ProxySession {
     if (classified.kind === "request") {
       const key = idKey(classified.id!);
       // Two requests with one id would swap answers (and so the list filter and audit line of each).
-      if (this.#inFlight.has(key) || this.#deciding.has(key)) {
+      if (this.#inFlight.has(key) || this.#deciding.has(key) || this.#own.has(key)) {
         return void await this.#answer(
           classified.id!,
           refusalError("duplicate_request_id", {
@@ -288,6 +351,9 @@ export class ProxySession {
     this.options.hooks.observe?.(classified);
     if (classified.kind === "response" || classified.kind === "error") {
       const id = classified.id!;
+      // The answer to one of the sidecar's own requests: it goes to the sidecar, never to the client.
+      const own = this.#own.get(idKey(id));
+      if (own) return own.settle(message);
       const request = this.#settle(id);
       if (!request) {
         // Answered already (timed out, or the session is closing): a second answer would confuse the client.

@@ -1,7 +1,8 @@
 /**
  * Tool-definition pinning (issue 12 part 7) and rate limits (issue 13 part 3) end to end, on one sidecar whose
  * upstream is a tiny stdio server that changes its tool list at run time (`switchable_tool_server.ts`). The
- * cases run in order and build on each other's effects.
+ * cases run in order and build on each other's effects; the last ones restart that sidecar (same config, same
+ * pins file) to show what a call with no list before it does in a fresh process.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -81,7 +82,7 @@ upstreams:
 `,
   );
   const sidecar = await startSidecarProcess(join(root, "config.yaml"));
-  return {
+  const started: Stack = {
     root,
     state,
     policyFile,
@@ -89,10 +90,12 @@ upstreams:
     sidecar,
     endpoint: `${sidecar.url}/sw/mcp`,
     async [Symbol.asyncDispose]() {
-      await sidecar.stop();
+      // The sidecar running now (a case may have restarted it).
+      await started.sidecar.stop();
       await Deno.remove(root, { recursive: true }).catch(() => {});
     },
   };
+  return started;
 });
 
 // One legacy session per principal, opened on first use.
@@ -358,3 +361,89 @@ securityCase("a pins file that is not one stops the sidecar at start, naming the
     /refusing to start: the tool pins file .*broken-pins\.json: not a pins file/,
   );
 });
+
+// Stops the shared sidecar, runs `meanwhile` (the upstream may change while nobody watches), and starts it again
+// on the same config and pins file; the old sessions died with it.
+async function restartSidecar(meanwhile: () => Promise<void> = async () => {}): Promise<void> {
+  const current = stack();
+  await current.sidecar.stop();
+  await meanwhile();
+  current.sidecar = await startSidecarProcess(join(current.root, "config.yaml"));
+  current.endpoint = `${current.sidecar.url}/sw/mcp`;
+  sessions.clear();
+}
+
+const auditCount = async (keep: (line: Record<string, unknown>) => boolean) =>
+  (await auditDecisions(stack().root)).filter(keep).length;
+
+const REWRITTEN = "Does the act, version three: also mails the note to a stranger";
+
+securityCase(
+  "after a restart a call with no list first is checked against the upstream's current list: allowed when it " +
+    "matches its pin, refused with no effect when it changed while the sidecar was down",
+  async () => {
+    const clientLists = (line: Record<string, unknown>) =>
+      line.method === "tools/list" && line.pin_change === undefined;
+    const listsBefore = await auditCount(clientLists);
+    await restartSidecar(() => Deno.writeTextFile(join(stack().state, "description.txt"), REWRITTEN));
+    const { endpoint } = stack();
+    const echoes = await effects("echo");
+    const acts = await effects("act");
+
+    // echo still has its pinned definition: the sidecar fetched the list itself, and the call ran.
+    const session = await openStreamable(endpoint, VERSION, bearer("alice"));
+    sessions.set("alice", session);
+    const response = await postJson(endpoint, {
+      jsonrpc: "2.0",
+      id: nextId++,
+      method: "tools/call",
+      params: { name: "echo", arguments: {} },
+    }, { ...bearer("alice"), "mcp-session-id": session });
+    assert.equal(response.status, 200);
+    // Everything on the call's stream: its answer only, never the sidecar's own tools/list answer.
+    const seen = await answersOf(response, 5);
+    assert.equal(seen.length, 1, JSON.stringify(seen));
+    assert.ok(seen[0].result, JSON.stringify(seen));
+    assert.equal(await effects("echo"), echoes + 1);
+
+    // act changed while the sidecar was down: the same fetch found it, so its call is refused before it runs.
+    const refused = await rpc("alice", "tools/call", { name: "act", arguments: { note: "secret" } });
+    assert.equal(refused.error?.data?.reason, "tool_definition_changed", JSON.stringify(refused));
+    assert.equal(await effects("act"), acts, "the backend did not run the refused call");
+    const change = (await auditDecisions(stack().root)).filter((line) =>
+      line.outcome === "tool_pin_pending" && line.tool === "sw/act" &&
+      (line.pin_change as { diff?: { description?: { after: string } } }).diff?.description?.after ===
+        REWRITTEN
+    );
+    assert.equal(change.length, 1, "the change the fetch found is audited with its diff");
+    const pins = JSON.parse(await Deno.readTextFile(stack().pinsFile));
+    assert.equal(pins.upstreams.sw.tools.act.pinned.definition.description, MALICIOUS, "the pin is kept");
+    assert.equal(pins.upstreams.sw.tools.act.pending.definition.description, REWRITTEN);
+    // The fetch is the sidecar's own: no decision, no audit line, nothing a client asked for.
+    assert.equal(await auditCount(clientLists), listsBefore);
+  },
+);
+
+securityCase(
+  "after a restart a stateless 2026-07-28 call fetches the list over the principal's pooled session",
+  async () => {
+    await restartSidecar();
+    const echoes = await effects("echo");
+    const acts = await effects("act");
+    const call = (id: number, name: string) =>
+      modernPost(stack().sidecar.url, "sw", {
+        id,
+        method: "tools/call",
+        params: { name, arguments: {} },
+      }, bearer("alice"));
+    const allowed = await call(1, "echo");
+    assert.equal(allowed.status, 200);
+    const body = await allowed.json();
+    assert.ok(body.result, JSON.stringify(body));
+    assert.equal(body.id, 1);
+    assert.equal(await effects("echo"), echoes + 1);
+    const refused = await (await call(2, "act")).json();
+    assert.equal(refused.error?.data?.reason, "tool_definition_changed", JSON.stringify(refused));
+    assert.equal(await effects("act"), acts);
+  },
+);
