@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { loadConfig } from "../../src/config/load.ts";
 import { ValidationError } from "../../src/config/located_yaml.ts";
+import { writeDemoConfig } from "../../src/cli/demo.ts";
+import { REPO_ROOT } from "../fixtures/sidecar_process.ts";
 
 const POLICY = `epochs:
   e: { active: true, expires_at: "2099-12-31T23:59:59Z", permissions: [call] }
@@ -45,5 +47,17 @@ Deno.test("pins: a bad section is reported with file:line:col", async () => {
       assert.match(error.message, expected);
       return true;
     });
+  }
+});
+
+Deno.test("the shipped config turns pinning on, and the demo's copy of it keeps it on (pins beside its audit log)", async () => {
+  const shipped = (await loadConfig(join(REPO_ROOT, "config.yaml"))).config;
+  assert.equal(shipped.pins?.file, join(REPO_ROOT, "audit", "tool-pins.json"));
+  const root = await Deno.makeTempDir({ prefix: "pins-demo-" });
+  try {
+    const demo = await writeDemoConfig(join(REPO_ROOT, "config.yaml"), root, join(root, "workspace"));
+    assert.equal((await loadConfig(demo)).config.pins?.file, join(root, "audit", "tool-pins.json"));
+  } finally {
+    await Deno.remove(root, { recursive: true });
   }
 });
