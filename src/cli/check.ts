@@ -9,10 +9,11 @@ import { loadConfig, resolveConfigPath } from "../config/load.ts";
 import { formatProblem, ValidationError } from "../config/located_yaml.ts";
 import type { LoadedConfig } from "../config/load.ts";
 import { parseFlags, UsageError, withUsage } from "./usage.ts";
+import { checkPinsFile } from "./pins.ts";
 
 const USAGE = `Usage: mcp-sidecar check [--config FILE]
 
-Validates the config file and the policy it names, then exits.
+Validates the config file, the policy it names and, when pinning is on, the tool pins file, then exits.
 
 Options:
   --config FILE  the config file (default: $SIDECAR_CONFIG)
@@ -49,7 +50,12 @@ export async function checkCommand(args: string[]): Promise<number> {
     }
 
     try {
-      console.log(summary(await loadConfig(configPath)));
+      const loaded = await loadConfig(configPath);
+      // The tool pins file, when pinning is on: one the sidecar cannot read would refuse every tools/list.
+      const pins = loaded.config.pins?.file;
+      const pinsLine = pins === undefined ? undefined : await checkPinsFile(pins, forDisplay(pins));
+      console.log(summary(loaded));
+      if (pinsLine !== undefined) console.log(pinsLine);
       return 0;
     } catch (error) {
       if (!(error instanceof ValidationError)) throw error;

@@ -14,9 +14,12 @@ import {
   DEFAULT_PINS_FILE,
   definitionDiff,
   forgetPins,
+  parsePins,
   type PinSelector,
   type PinsFile,
+  PinsFormatError,
 } from "../policy/tool_pins.ts";
+import { ValidationError } from "../config/problems.ts";
 import { parseFlags, UsageError, withUsage } from "./usage.ts";
 
 /** The help text of `pins`. */
@@ -171,4 +174,53 @@ export function listLines(pins: PinsFile, selector: PinSelector): string[] {
   }
   if (lines.length === 0) lines.push(`no pins${describe(selector)}`);
   return lines;
+}
+
+/**
+ * What `mcp-sidecar check` says about the pins file `file` (`shown` is how it is named to the operator): a
+ * summary when it is usable or not there yet (the first listing creates it), else a {@linkcode ValidationError}
+ * naming the file, with the line and column of a JSON syntax error or the key of a bad entry.
+ *
+ * @example
+ * ```ts ignore
+ * import { checkPinsFile } from "./pins.ts";
+ * await checkPinsFile("/srv/audit/tool-pins.json", "audit/tool-pins.json");
+ * // "pins audit/tool-pins.json: 2 upstreams, 9 pinned, 1 pending"
+ * ```
+ */
+export async function checkPinsFile(file: string, shown = file): Promise<string> {
+  const problem = (message: string, key = "", line = 1, col = 1) =>
+    new ValidationError([{ file: shown, line, col, key, message }]);
+  let text: string;
+  try {
+    const info = await Deno.stat(file);
+    if (!info.isFile) throw problem("the tool pins file is not a regular file");
+    text = await Deno.readTextFile(file);
+  } catch (error) {
+    if (error instanceof ValidationError) throw error;
+    if (error instanceof Deno.errors.NotFound) {
+      return `pins ${shown}: not created yet (each upstream's first tools/list pins it)`;
+    }
+    throw problem(`the tool pins file cannot be read: ${error instanceof Error ? error.message : error}`);
+  }
+  let pins: PinsFile;
+  try {
+    pins = parsePins(text);
+  } catch (error) {
+    if (!(error instanceof PinsFormatError)) throw error;
+    throw problem(error.detail, error.key, error.line, error.col);
+  }
+  let pinned = 0;
+  let pending = 0;
+  for (const entry of Object.values(pins.upstreams)) {
+    for (const tool of Object.values(entry.tools)) {
+      if (tool.pinned) pinned++;
+      if (tool.pending) pending++;
+    }
+  }
+  const upstreams = Object.keys(pins.upstreams).length;
+  return `pins ${shown}: ${upstreams} upstream${
+    upstreams === 1 ? "" : "s"
+  }, ${pinned} pinned, ${pending} pending` +
+    (pending > 0 ? " (see `mcp-sidecar pins list`)" : "");
 }

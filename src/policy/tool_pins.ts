@@ -415,7 +415,24 @@ export function forgetPins(file: PinsFile, selector: PinSelector): { file: PinsF
 }
 
 /**
- * Reads a pins file's text back, checking its shape; throws with what is wrong.
+ * What is wrong with a pins file's text: `key` is the dotted path of the bad entry (empty for the file as a
+ * whole), and for a JSON syntax error `line` and `col` say where (1-based).
+ */
+export class PinsFormatError extends Error {
+  constructor(
+    readonly key: string,
+    readonly detail: string,
+    readonly line?: number,
+    readonly col?: number,
+  ) {
+    super(key === "" ? detail : `${key}: ${detail}`);
+    this.name = "PinsFormatError";
+  }
+}
+
+/**
+ * Reads a pins file's text back, checking its shape; throws a {@linkcode PinsFormatError} with what is wrong and
+ * where. A pin without `definition` (a hand-made file that pins digests only) is read with an empty one.
  *
  * @example
  * ```ts
@@ -424,22 +441,42 @@ export function forgetPins(file: PinsFile, selector: PinSelector): { file: PinsF
  * ```
  */
 export function parsePins(text: string): PinsFile {
-  const value = JSON.parse(text) as unknown;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    const detail = error instanceof Error ? error.message : String(error);
+    const at = /\(line (\d+) column (\d+)\)/.exec(detail);
+    throw new PinsFormatError("", `not JSON: ${detail}`, at ? Number(at[1]) : 1, at ? Number(at[2]) : 1);
+  }
   if (!isObject(value) || value.version !== 1 || !isObject(value.upstreams)) {
-    throw new Error('not a pins file: expected {"version": 1, "upstreams": {...}}');
+    throw new PinsFormatError("", 'not a pins file: expected {"version": 1, "upstreams": {...}}');
   }
   for (const [upstream, entry] of Object.entries(value.upstreams)) {
+    const at = `upstreams.${upstream}`;
     if (!isObject(entry) || !isObject(entry.tools)) {
-      throw new Error(`upstreams.${upstream}: expected { tools: {...} }`);
+      throw new PinsFormatError(at, "expected { tools: {...} }");
+    }
+    if (entry.first_listing_complete !== undefined && typeof entry.first_listing_complete !== "boolean") {
+      throw new PinsFormatError(`${at}.first_listing_complete`, "expected true or false");
     }
     for (const [tool, pins] of Object.entries(entry.tools)) {
-      if (!isObject(pins)) throw new Error(`upstreams.${upstream}.tools.${tool}: expected an object`);
+      if (!isObject(pins)) throw new PinsFormatError(`${at}.tools.${tool}`, "expected an object");
       for (const key of ["pinned", "pending"] as const) {
         const pin = pins[key];
         if (pin === undefined) continue;
+        const where = `${at}.tools.${tool}.${key}`;
         if (!isObject(pin) || typeof pin.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(pin.sha256)) {
-          throw new Error(`upstreams.${upstream}.tools.${tool}.${key}: expected { sha256: <64 hex>, ... }`);
+          throw new PinsFormatError(where, "expected { sha256: <64 hex>, ... }");
         }
+        if (pin.definition !== undefined && !isObject(pin.definition)) {
+          throw new PinsFormatError(`${where}.definition`, "expected an object (the pinned fields)");
+        }
+        if (pin.at !== undefined && typeof pin.at !== "string") {
+          throw new PinsFormatError(`${where}.at`, "expected an ISO 8601 time");
+        }
+        pin.definition ??= {};
+        pin.at ??= "";
       }
     }
   }

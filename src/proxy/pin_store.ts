@@ -203,7 +203,7 @@ export class PinStore {
       version = fileVersion(await Deno.stat(this.file));
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return;
-      throw error;
+      throw new Error(`${this.file}: cannot be read: ${error instanceof Error ? error.message : error}`);
     }
     if (version === this.#version) return;
     this.#pins = await readPinsFile(this.file);
@@ -236,7 +236,7 @@ export async function readPinsFile(file: string): Promise<PinsFile> {
     text = await Deno.readTextFile(file);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return emptyPins();
-    throw error;
+    throw new Error(`${file}: cannot be read: ${error instanceof Error ? error.message : error}`);
   }
   try {
     return parsePins(text);

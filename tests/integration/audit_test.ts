@@ -48,7 +48,9 @@ async function blockAuditFolder(stack: PolicyStack, onFailure: "deny" | "allow")
     stack.configFile,
     config
       .replace(/^ {2}file: .*permits\.jsonl.*$/m, `  file: ${join(auditDir, "permits.jsonl")}`)
-      .replace(/on_failure: deny/, `on_failure: ${onFailure}`),
+      .replace(/on_failure: deny/, `on_failure: ${onFailure}`)
+      // The tool pins live beside the audit log by default: here they live elsewhere, so only the log is broken.
+      .replace(/^pins: \{\}.*$/m, `pins: { file: ${JSON.stringify(join(stack.root, "tool-pins.json"))} }`),
   );
   return auditDir;
 }

@@ -29,10 +29,15 @@ Deno.test("check prints one OK line and exits 0 for the shipped config", async (
   assert.equal(code, 0, stderr);
   assert.equal(stderr, "");
   const lines = stdout.trimEnd().split("\n");
-  assert.equal(lines.length, 1);
+  assert.equal(lines.length, 2, stdout);
   assert.match(
     lines[0],
     /OK: 3 upstreams \(filesystem→\/mcp1\/mcp, git→\/mcp2\/mcp, http→\/mcp3\/mcp\), policy \S*policy\.yaml sha256 [0-9a-f]{8}…, 2 epochs, 1 role$/,
+  );
+  // Pinning is on in the shipped config: the pins file is checked too.
+  assert.match(
+    lines[1],
+    /^pins \S*audit\/tool-pins\.json: (not created yet|\d+ upstreams?, \d+ pinned, \d+ pending)/,
   );
 });
 

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { loadConfig } from "../../src/config/load.ts";
 import { ValidationError } from "../../src/config/located_yaml.ts";
 import { writeDemoConfig } from "../../src/cli/demo.ts";
+import { checkPinsFile } from "../../src/cli/pins.ts";
 import { REPO_ROOT } from "../fixtures/sidecar_process.ts";
 
 const POLICY = `epochs:
@@ -59,5 +60,86 @@ Deno.test("the shipped config turns pinning on, and the demo's copy of it keeps 
     assert.equal((await loadConfig(demo)).config.pins?.file, join(root, "audit", "tool-pins.json"));
   } finally {
     await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("check: the pins file is summarised, or refused with a line naming the file (and where in it)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "pins-check-" });
+  try {
+    const file = join(dir, "tool-pins.json");
+    assert.match(await checkPinsFile(file, "p.json"), /^pins p\.json: not created yet/);
+    const sha = "a".repeat(64);
+    const pin = { sha256: sha, definition: { name: "t" }, at: "2026-01-01T00:00:00Z" };
+    await Deno.writeTextFile(
+      file,
+      JSON.stringify({
+        version: 1,
+        upstreams: { up: { tools: { t: { pinned: pin, pending: pin }, u: { pinned: pin } } } },
+      }),
+    );
+    assert.equal(
+      await checkPinsFile(file, "p.json"),
+      "pins p.json: 1 upstream, 2 pinned, 1 pending (see `mcp-sidecar pins list`)",
+    );
+    const refused = async (text: string) => {
+      await Deno.writeTextFile(file, text);
+      const error = await checkPinsFile(file, "p.json").then(() => undefined, (error) => error);
+      assert.ok(error instanceof ValidationError, String(error));
+      return error.message;
+    };
+    assert.match(
+      await refused('{"version": 1,\n  "upstreams": {,}}'),
+      /^p\.json:2:17 not JSON: /,
+    );
+    assert.equal(
+      await refused('{"version": 2, "upstreams": {}}'),
+      'p.json:1:1 not a pins file: expected {"version": 1, "upstreams": {...}}',
+    );
+    assert.equal(
+      await refused(
+        JSON.stringify({ version: 1, upstreams: { up: { tools: { t: { pinned: { sha256: "x" } } } } } }),
+      ),
+      "p.json:1:1 upstreams.up.tools.t.pinned: expected { sha256: <64 hex>, ... }",
+    );
+    assert.equal(
+      await refused(
+        JSON.stringify({
+          version: 1,
+          upstreams: { up: { tools: { t: { pinned: { sha256: sha, definition: "x" } } } } },
+        }),
+      ),
+      "p.json:1:1 upstreams.up.tools.t.pinned.definition: expected an object (the pinned fields)",
+    );
+    await Deno.remove(file);
+    await Deno.mkdir(file);
+    const folder = await checkPinsFile(file, "p.json").catch((error) => error as Error);
+    assert.equal((folder as Error).message, "p.json:1:1 the tool pins file is not a regular file");
+
+    // Through the CLI: exit 1, the one problem on stderr, naming the file.
+    await Deno.writeTextFile(join(dir, "policy.yaml"), POLICY);
+    await Deno.writeTextFile(
+      join(dir, "config.yaml"),
+      "policy:\n  file: policy.yaml\naudit:\n  file: logs/permits.jsonl\npins: { file: broken.json }\n" +
+        "upstreams:\n  - { name: up, route: up, command: self }\n",
+    );
+    await Deno.writeTextFile(join(dir, "broken.json"), "not json");
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-read",
+        "--allow-env",
+        join(REPO_ROOT, "main.ts"),
+        "check",
+        "--config",
+        join(dir, "config.yaml"),
+      ],
+      env: { NO_COLOR: "1" },
+    }).output();
+    const stderr = new TextDecoder().decode(output.stderr);
+    assert.equal(output.code, 1, stderr);
+    assert.match(stderr, /^\S*broken\.json:1:1 not JSON: .*\n$/);
+    assert.equal(new TextDecoder().decode(output.stdout), "");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
