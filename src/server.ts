@@ -132,6 +132,12 @@ export function createSidecar(
     pins: config.pins &&
       new PinStore(config.pins.file ?? join(dirname(config.audit.file), DEFAULT_PINS_FILE), {
         onEvent: pinEventRecorder({ writer: audit, metrics, log, policy: () => policy.current() }),
+        // Sessions that listed this upstream before may still show the tool the pins just hid: they are told.
+        onHidden: (upstream) => {
+          for (const session of parts.sessions.sessionsOf(upstream)) {
+            void session.notifyClient({ method: "notifications/tools/list_changed" }).catch(() => {});
+          }
+        },
       }),
     limiter: new RateLimiter(),
     authenticate: (headers, path) => callerOf(headers, auth, policy.current(), path),

@@ -49,6 +49,18 @@ export type ObservePage = (tools: readonly Record<string, unknown>[], lastPage: 
 /** How the store reports a change of pins (an audit line, a log line, a metric). */
 export type PinEventSink = (event: PinEvent) => void | Promise<void>;
 
+/** What a store reports to, and its clock. */
+export interface PinStoreOptions {
+  /** Each change of pins (an audit line, a log line, a metric). */
+  onEvent?: PinEventSink;
+  /**
+   * A list just hid a tool of `upstream` that was not hidden before (a changed definition, a new tool): once
+   * per list, so that clients holding an older list can be told to list again.
+   */
+  onHidden?: (upstream: string) => void;
+  clock?: () => Date;
+}
+
 /**
  * The pins of every upstream, kept in one file.
  *
@@ -75,13 +87,13 @@ export class PinStore {
   /** A store over `file`, read on first use (see {@linkcode PinStore.open} to read it at once). */
   constructor(
     readonly file: string,
-    private readonly options: { onEvent?: PinEventSink; clock?: () => Date } = {},
+    private readonly options: PinStoreOptions = {},
   ) {}
 
   /** Opens the store, reading the file if there is one; a file that is not a pins file throws. */
   static async open(
     file: string,
-    options: { onEvent?: PinEventSink; clock?: () => Date } = {},
+    options: PinStoreOptions = {},
   ): Promise<PinStore> {
     const store = new PinStore(file, options);
     await store.#refresh();
@@ -122,6 +134,7 @@ export class PinStore {
       const result = observeList(this.#pins, upstream, listed, { lastPage, now });
       if (result.changed) await this.#write(result.file);
       for (const event of result.events) await this.options.onEvent?.(event);
+      if (result.events.some((event) => event.event !== "pinned")) this.options.onHidden?.(upstream);
       const hidden = new Set<string>();
       for (const [name, status] of result.status) if (status !== "pinned") hidden.add(name);
       return { hidden };

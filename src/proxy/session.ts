@@ -210,6 +210,20 @@ export class ProxySession {
     return answered.promise;
   }
 
+  /**
+   * Sends the client a notification of the sidecar's own (e.g. `notifications/tools/list_changed` when the pins
+   * hid a tool), decided like one from the upstream: a notification the policy refuses is dropped. A legacy
+   * client gets it on its GET stream (none open: it is lost, as the upstream's would be); a pooled session's on
+   * its principal's listen streams.
+   */
+  async notifyClient(notification: { method: string; params?: Record<string, unknown> }): Promise<void> {
+    if (this.#closing) return;
+    const message = { jsonrpc: "2.0", ...notification } as JSONRPCMessage;
+    const classified = classify(message, "server_to_client", this.options.upstreamName);
+    if (this.options.hooks.checkServerMessage?.(classified).deliver === false) return;
+    await this.#deliver(message, {});
+  }
+
   /** Wires both transports and starts the upstream. */
   async start(): Promise<void> {
     const { downstream, upstream } = this.options;

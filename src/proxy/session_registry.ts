@@ -106,6 +106,11 @@ export class SessionRegistry {
     this.#byUpstream.get(upstream)?.delete(id);
   }
 
+  /** The open sessions of one upstream (legacy and pooled). */
+  sessionsOf(upstream: string): ProxySession[] {
+    return [...(this.#byUpstream.get(upstream)?.values() ?? [])].map((entry) => entry.session);
+  }
+
   /** How many requests are waiting for an upstream's answer, across every session. */
   inFlight(): number {
     let total = 0;

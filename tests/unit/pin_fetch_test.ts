@@ -271,3 +271,44 @@ Deno.test("without a session to ask (none bound yet), an unseen tool's call is r
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a list that hides a tool reports its upstream once; the session tells its client, unless the policy drops it", async () => {
+  await withStore(async (store) => {
+    const hidden: string[] = [];
+    const file = store.file;
+    const watched = await PinStore.open(file, { onHidden: (upstream) => void hidden.push(upstream) });
+    await watched.observeList("fs", [ACT, ECHO], true);
+    assert.deepEqual(hidden, [], "nothing was hidden: both are pinned");
+    await watched.observeList("fs", [{ ...ACT, description: "new" }, { ...ECHO, description: "new" }, {
+      name: "x",
+    }], true);
+    assert.deepEqual(hidden, ["fs"], "one report for the list, however many tools it hid");
+    await watched.observeList("fs", [{ ...ACT, description: "new" }], true);
+    assert.deepEqual(hidden, ["fs"], "already pending: nothing newly hidden");
+  }, [ACT, ECHO]);
+
+  let deliver = true;
+  const downstream = new FakeTransport();
+  const session = new ProxySession({
+    upstreamName: "fs",
+    owner: "alice",
+    downstream,
+    upstream: new FakeTransport(),
+    requestTimeoutMs: 10_000,
+    log: createLogger("error"),
+    hooks: {
+      checkRequest: () => undefined,
+      checkServerMessage: () => (deliver ? { deliver: true } : { deliver: false }),
+      onClosed: () => {},
+    },
+  });
+  await session.start();
+  await session.notifyClient({ method: "notifications/tools/list_changed" });
+  assert.deepEqual(downstream.sent, [{ jsonrpc: "2.0", method: "notifications/tools/list_changed" }]);
+  deliver = false;
+  await session.notifyClient({ method: "notifications/tools/list_changed" });
+  assert.equal(downstream.sent.length, 1, "refused by the policy: dropped");
+  await session.close("test over");
+  await session.notifyClient({ method: "notifications/tools/list_changed" });
+  assert.equal(downstream.sent.length, 1, "a closed session tells nobody");
+});
