@@ -225,7 +225,7 @@ const cases: SecurityCase<Shared>[] = [
     "the audit line says how many names were withheld and why",
     async (shared) => {
       const lines = (await shared.restricted.auditLines()).filter((line) =>
-        line.tool === "filesystem/list_directory"
+        line.tool === "filesystem/list_directory" && line.method === "tools/call" // not the tool's pin line
       );
       const withheld = lines.map((line) => line.withheld as { count: number; reasons: string[] } | undefined);
       // workspace (classified, privé), workspace again, notes (hidden), workspace (structured), data (none),
