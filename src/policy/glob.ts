@@ -49,6 +49,27 @@ export function matchUriGlob(pattern: string, uri: string): boolean {
     matchTokens(cachedTokens(uriTokenCache, pattern.slice(0, -3), uriTokens), uri);
 }
 
+/**
+ * Whether the URI glob `pattern` may match some URI BELOW the folder `folder` (a URI without a trailing slash):
+ * a URI that starts with `folder` + `/`. An operation on a folder (a directory listing, a search, a git command
+ * on a repository) may return anything beneath it, so a label on something inside it applies to the folder.
+ *
+ * @example
+ * ```ts
+ * import { matchUriGlobBelow } from "./glob.ts";
+ * matchUriGlobBelow("file:///w/repo/private/**", "file:///w/repo"); // true: the repository holds it
+ * matchUriGlobBelow("file:///w/repo/private/**", "file:///w/repo/public"); // false
+ * matchUriGlobBelow("file:///w/*.txt", "file:///w/dir"); // false: `*` does not cross a slash
+ * matchUriGlobBelow("file:///w/**", "file:///"); // true
+ * ```
+ */
+export function matchUriGlobBelow(pattern: string, folder: string): boolean {
+  const tokens = cachedTokens(uriTokenCache, pattern, uriTokens);
+  const prefix = folder.endsWith("/") ? folder : `${folder}/`;
+  // Any live position after the folder and its slash can still go on to match a longer URI (or this one).
+  return livePositions(tokens, prefix).size > 0;
+}
+
 /** A literal character, `*` within a segment, or `**` / name-glob `*` across everything. */
 type Token = { literal: string } | "segment" | "any";
 
@@ -94,6 +115,11 @@ function uriTokens(pattern: string): Token[] {
  * advances every live position at once, so the cost is linear in the text for a fixed pattern.
  */
 function matchTokens(tokens: readonly Token[], text: string): boolean {
+  return livePositions(tokens, text).has(tokens.length);
+}
+
+/** The pattern positions still live after the whole text (empty once none is). */
+function livePositions(tokens: readonly Token[], text: string): Set<number> {
   let live = closeOverStars(tokens, new Set([0]));
   for (const char of text) {
     const next = new Set<number>();
@@ -103,10 +129,10 @@ function matchTokens(tokens: readonly Token[], text: string): boolean {
       if (token === "any" || (token === "segment" && char !== "/")) next.add(position);
       else if (typeof token === "object" && token.literal === char) next.add(position + 1);
     }
-    if (next.size === 0) return false;
+    if (next.size === 0) return next;
     live = closeOverStars(tokens, next);
   }
-  return live.has(tokens.length);
+  return live;
 }
 
 /** A star may match nothing, so a position before a star is also a position after it. */

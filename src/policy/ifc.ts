@@ -25,7 +25,7 @@
 import type { Action, Principal } from "./action.ts";
 import type { CallerStateView } from "./caller_state.ts";
 import { findDeclassification } from "./declassify.ts";
-import { matchNameGlob, matchUriGlob } from "./glob.ts";
+import { matchNameGlob, matchUriGlob, matchUriGlobBelow } from "./glob.ts";
 import { SAMPLING_SINK_NAME } from "./label_checks.ts";
 import { type LabelPolicy, resourcePath, sinkPath } from "./label_policy.ts";
 import {
@@ -368,12 +368,18 @@ function sourcesOfServer(labels: LabelPolicy, server: string, tool: string | und
   return sources;
 }
 
+// A file URI is also labelled by every entry that may match something BELOW it: a directory listing, a search,
+// or a git command on a repository (`git_show` of a commit, `git_log -p`) returns what is inside the folder it
+// names, so a private subfolder labels the folder. (A plain file has nothing below it; a glob that could name
+// `file/x` over-labels it, which fails safe.)
 function sourcesOfUris(labels: LabelPolicy, uris: readonly string[]): Source[] {
   const sources: Source[] = [];
   for (const uri of uris) {
     const text = uri.normalize("NFC");
+    const folder = text.startsWith("file:");
     for (const entry of labels.resources) {
-      if (matchUriGlob(entry.uri.normalize("NFC"), text)) {
+      const glob = entry.uri.normalize("NFC");
+      if (matchUriGlob(glob, text) || (folder && matchUriGlobBelow(glob, text))) {
         sources.push({ path: resourcePath(entry.uri), label: entry.label });
       }
     }
