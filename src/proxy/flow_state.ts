@@ -149,7 +149,12 @@ export class FlowState {
   view(grants: readonly Grant[], ifc?: { labels: TaintConfig | undefined; nowMs: number }): CallerStateView {
     const view = this.state.view(grants);
     if (ifc?.labels === undefined) return view;
-    const taint = this.taint(ifc.labels, ifc.nowMs);
+    // The answers still to come count already: a decision must not pass on the taint of before a read that is
+    // in flight (the read's answer joins the taint only when it comes, maybe after this decision's forward).
+    const taint = this.#taints.expectedFor(this.#taintKey).reduce(
+      (sum, expected) => addToTaint(ifc.labels!, sum, expected.label, expected.integrity, ifc.nowMs),
+      this.taint(ifc.labels, ifc.nowMs),
+    );
     const approvals = this.#taints.approvalsFor(this.#taintKey, ifc.nowMs).map(
       ({ rule, principal, expires_ms }) => ({ rule, principal, expires_ms }),
     );
@@ -177,6 +182,14 @@ export class FlowState {
     const raised = !sameLabel(before.label, after.label) || before.integrity !== after.integrity;
     await this.#taints.set(this.#taintKey, after, raised);
     return { before, after, raised };
+  }
+
+  /**
+   * Registers the label the answer of a request now forwarded is expected to add to the principal's taint, until
+   * the returned function is called (after the answer's own raise): decisions meanwhile, on any route, see it.
+   */
+  expectResult(result: Pick<Taint, "label" | "integrity">): () => void {
+    return this.#taints.expect(this.#taintKey, result);
   }
 
   /**

@@ -254,6 +254,8 @@ export function messagePipeline(context: PipelineContext): MessagePipeline {
   const taint = new TaintStage(context);
   // What each forwarded request was decided as, until its answer is recorded with it.
   const decided = new Map<string, Decided>();
+  // The end of each forwarded request's expected taint (see TaintStage.expect), until its answer is tainted.
+  const expecting = new Map<string, () => void>();
   const session = () => context.sessionId?.();
 
   return {
@@ -303,7 +305,13 @@ export function messagePipeline(context: PipelineContext): MessagePipeline {
           return refusalError("audit_failure", { data: { reason: "audit_failure" } });
         }
       }
-      if (message.kind === "request") decided.set(idKey(message.id), decidedNow);
+      if (message.kind === "request") {
+        decided.set(idKey(message.id), decidedNow);
+        // TAINT, ahead: until its answer comes, every decision of the principal counts what it will add (a
+        // sink call sent on another route while this read is in flight must not pass on the old taint).
+        const expected = taint.expect(action);
+        if (expected) expecting.set(idKey(message.id), expected);
+      }
       return undefined; // FORWARD
     },
 
@@ -320,6 +328,9 @@ export function messagePipeline(context: PipelineContext): MessagePipeline {
         flow = await taint.answer(request, kept?.action, outcome);
       } catch {
         taintUnsaved = true; // raised in memory all the same; the store logged why it could not be written
+      } finally {
+        expecting.get(idKey(request.id))?.();
+        expecting.delete(idKey(request.id));
       }
       if (kept) {
         try {

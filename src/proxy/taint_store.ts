@@ -91,6 +91,7 @@ export class TaintStore {
   // undefined in the map never happens; `null` marks "cleared after a poisoning" (it overrides the poison).
   readonly #taints = new Map<string, Taint | null>();
   #approvals: Approval[] = [];
+  readonly #expected = new Map<string, Set<Pick<Taint, "label" | "integrity">>>();
   #poisonedMs: number | undefined;
   readonly #file: string | undefined;
   readonly #log: Logger;
@@ -122,6 +123,28 @@ export class TaintStore {
   /** An in-memory store (no file). */
   static inMemory(log?: Logger): TaintStore {
     return new TaintStore({ log });
+  }
+
+  /**
+   * Registers what the answer of a request now forwarded for `principal` is expected to add to its taint, until
+   * the returned function is called (once the answer's own raise is made). Decisions made meanwhile see it
+   * ({@linkcode expectedFor}): a call to a sink sent while a private read is still in flight, on another route,
+   * must not pass on the taint of before the read. In memory only: a restart has no request in flight.
+   */
+  expect(principal: string, contribution: Pick<Taint, "label" | "integrity">): () => void {
+    const entry = { ...contribution };
+    let set = this.#expected.get(principal);
+    if (set === undefined) this.#expected.set(principal, set = new Set());
+    set.add(entry);
+    return () => {
+      const current = this.#expected.get(principal);
+      if (current?.delete(entry) && current.size === 0) this.#expected.delete(principal);
+    };
+  }
+
+  /** What the requests of `principal` still in flight are expected to add to its taint (see `expect`). */
+  expectedFor(principal: string): Pick<Taint, "label" | "integrity">[] {
+    return [...this.#expected.get(principal) ?? []];
   }
 
   /** Whether the store was poisoned by a corrupt file, and when. */

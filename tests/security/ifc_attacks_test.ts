@@ -262,7 +262,7 @@ registerCases<Shared>("ifc_attacks", setup, [
     },
   ],
   [
-    "race: a fetch sent while a private read is still in flight waits for the read's taint and is refused",
+    "race: a fetch sent while a private read is still in flight counts the read's label already and is refused",
     async (shared) => {
       const [fs, http] = await Promise.all([shared.client("racer", "mcp1"), shared.client("racer", "mcp3")]);
       // The read blocks on a FIFO until a writer comes: its answer (and its taint) is not there yet.

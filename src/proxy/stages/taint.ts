@@ -94,6 +94,25 @@ export class TaintStage {
   }
 
   /**
+   * Registers what the answer of `decided`, now being forwarded, will add to the taint (its label as the decision
+   * saw it), so that decisions made before the answer comes, on any route, already count it; the returned
+   * function ends that (call it after {@linkcode answer}). Undefined when nothing is labelled.
+   */
+  expect(decided: Action): (() => void) | undefined {
+    const snapshot = this.context.policy.current();
+    if (snapshot.labels === undefined || (decided.kind !== "call" && decided.kind !== "read")) {
+      return undefined;
+    }
+    const result = resultLabel(
+      snapshot,
+      decided.server,
+      decided.kind === "call" ? decided.tool : undefined,
+      touchedUris(snapshot, decided),
+    );
+    return this.context.flow.expectResult(result);
+  }
+
+  /**
    * Joins the upstream's label into the taint for a server→client request the client is about to be shown;
    * synchronous in memory (the upstream's messages keep their order), the write follows.
    */
