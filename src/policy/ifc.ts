@@ -29,6 +29,7 @@ import { matchNameGlob, matchUriGlob, matchUriGlobBelow } from "./glob.ts";
 import { SAMPLING_SINK_NAME } from "./label_checks.ts";
 import { type LabelPolicy, resourcePath, sinkPath } from "./label_policy.ts";
 import {
+  bottomLabel,
   currentTaint,
   flowsTo,
   type Integrity,
@@ -41,7 +42,8 @@ import {
 import { normaliseResourceUri } from "./paths.ts";
 import type { DenyReason } from "./reasons.ts";
 import { requirementOf, type ResourceTarget } from "./requirement.ts";
-import type { PolicySnapshot } from "./snapshot.ts";
+import { DEFAULT_URL_ARGS, type PolicySnapshot, rulesFor } from "./snapshot.ts";
+import { parseDestination, urlArgumentsOf } from "./egress.ts";
 
 /** What a decision records about information flow (only when labels are configured). */
 export interface Flow {
@@ -148,10 +150,15 @@ export function checkInformationFlow(
   if (top !== undefined) flow.decided_by = { path: top.path, label: renderLabel(top.label) };
   if (action.kind !== "call") return { ok: true, flow, explain };
 
-  // 2. Sinks.
+  // 2. Sinks. A call that no `labels.sinks` glob names but whose URL arguments send a request to a network host
+  // (a second fetch upstream, a git clone of a remote) is a sink all the same, at the lowest level: the URL
+  // itself carries data out. Naming its server or tool in `labels.sinks` gives it a level of its own.
   const sinks = labels.config.sinks
     .filter((sink) => sinkCovers(sink.glob, action.server, action.tool))
     .map((sink) => ({ path: sinkPath(sink.glob), glob: sink.glob, label: sink.label }));
+  if (sinks.length === 0 && sendsToNetwork(snapshot, action)) {
+    sinks.push({ path: NETWORK_SINK_PATH, glob: NETWORK_SINK_PATH, label: bottomLabel(order) });
+  }
   const sinkCheck = checkSinks(labels, principal, sinks, taint, session, now, flow, explain);
   if (!sinkCheck.ok) return sinkCheck;
 
@@ -167,6 +174,18 @@ export function checkInformationFlow(
     }
   }
   return { ok: true, flow, explain };
+}
+
+/**
+ * The label-table path (and the sink's name on a decision) of a call that no `labels.sinks` glob names but that
+ * sends a request to a network host through a URL argument: a sink at the lowest level of `labels.order`.
+ */
+export const NETWORK_SINK_PATH = "network_sink";
+
+/** Whether a call names a network destination in one of its URL arguments (`url`, `proxy` by default). */
+function sendsToNetwork(snapshot: PolicySnapshot, action: Extract<Action, { kind: "call" }>): boolean {
+  const urls = urlArgumentsOf(rulesFor(snapshot, action.server).urlArgs ?? DEFAULT_URL_ARGS, action.args);
+  return urls.some(({ value }) => parseDestination(value).kind === "network");
 }
 
 /** The taint must flow to every sink (or be released for it by a declassify rule). */

@@ -7,6 +7,7 @@
  * @module
  */
 import {
+  bottomLabel,
   DEFAULT_LEVELS,
   DEFAULT_TAINT_TTL_MS,
   type Integrity,
@@ -192,8 +193,9 @@ export function compileLabelPolicy(policy: Policy): LabelPolicy | undefined {
  *   labels: { sinks: { "http/*": "public" } },
  *   resources: [{ uri: "file:///w/hr/**", label: { level: "confidential", tags: ["pii"] } }],
  * }));
- * // [{ path: "default", label: "internal" }, { path: "resources/file:///w/hr/**", label: "confidential+pii" },
- * //  { path: "sampling_sink", label: "internal" }, { path: "sinks/http/*", label: "public" }]
+ * // [{ path: "default", label: "internal" }, { path: "network_sink", label: "public" },
+ * //  { path: "resources/file:///w/hr/**", label: "confidential+pii" }, { path: "sampling_sink", label: "internal" },
+ * //  { path: "sinks/http/*", label: "public" }]
  * ```
  */
 export function labelTableOf(labels: LabelPolicy | undefined): readonly LabelTableEntry[] {
@@ -201,6 +203,8 @@ export function labelTableOf(labels: LabelPolicy | undefined): readonly LabelTab
   const rows: LabelTableEntry[] = [
     { path: "default", label: renderLabel(labels.config.default) },
     { path: "sampling_sink", label: renderLabel(labels.config.samplingSink) },
+    // A call to a network host that no sink glob names (ifc.ts NETWORK_SINK_PATH): the lowest level.
+    { path: "network_sink", label: renderLabel(bottomLabel(labels.config.order)) },
   ];
   for (const sink of labels.config.sinks) {
     rows.push({ path: sinkPath(sink.glob), label: renderLabel(sink.label) });

@@ -29,6 +29,7 @@ interface Shared extends AsyncDisposable {
   page: RecordingServer;
   client(who: Who, route: Route): Promise<Client>;
   taintOf(who: Who): Promise<string | undefined>;
+  audit(): Promise<Record<string, unknown>[]>;
   workspace: string;
   secret: string;
   repo: string;
@@ -163,6 +164,10 @@ async function setup(): Promise<Shared> {
         const text = await Deno.readTextFile(file).catch(() => "{}");
         return JSON.parse(text).principals?.[who]?.label?.level;
       },
+      async audit() {
+        const text = await Deno.readTextFile(join(stack.root, "audit", "permits.jsonl")).catch(() => "");
+        return text.split("\n").filter((line) => line !== "").map((line) => JSON.parse(line));
+      },
       async [Symbol.asyncDispose]() {
         for (const client of clients.values()) await client.close().catch(() => {});
         await sidecar.stop();
@@ -259,6 +264,12 @@ registerCases<Shared>("ifc_attacks", setup, [
       const web2 = await shared.client("web2er", "mcp4");
       await refused(web2, "fetch_html", { url: shared.pageUrl("/web2") }, "label_flow");
       assert.ok(!shared.page.requests.includes("/web2"), "the page server received nothing");
+      const lines = (await shared.audit()).filter((line) =>
+        line.principal === "web2er" && line.tool === "web2/fetch_html"
+      );
+      assert.equal(lines.length, 1, JSON.stringify(lines));
+      assert.equal(lines[0].reason, "label_flow");
+      assert.equal(lines[0].taint_before, "confidential", JSON.stringify(lines[0]));
     },
   ],
   [

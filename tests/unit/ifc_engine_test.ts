@@ -287,6 +287,7 @@ Deno.test("the label table lists every labelled entry, sorted by path", async ()
     { path: "clearance/principal/bob", label: "secret+pii" },
     { path: "clearance/role/default", label: "confidential" },
     { path: "default", label: "internal" },
+    { path: "network_sink", label: "public" },
     { path: "resources/file:///workspace/hr/**", label: "confidential+pii" },
     { path: "resources/file:///workspace/private/**", label: "confidential" },
     { path: "sampling_sink", label: "internal" },
