@@ -5,7 +5,8 @@
  * `cli/pins.ts`'s.
  *
  * A tool is pinned per upstream by the SHA-256 of the canonical JSON (keys sorted, recursively) of its pinned
- * fields: `name`, `title`, `description`, `inputSchema`, `outputSchema`, `annotations`. Trust on first use: the
+ * fields: all of them (`name`, `title`, `description`, `inputSchema`, `outputSchema`, `annotations`, and
+ * `icons`, `execution`, `_meta` or any other). Trust on first use: the
  * first complete listing of an upstream that has no pins pins every tool in it. After that, a tool whose
  * definition differs from its pin is `changed`, and a tool without a pin is `not_pinned`; both are kept as
  * `pending` in the file until an operator approves (or forgets) them.
@@ -16,7 +17,13 @@
 /** The pins file's name when config.yaml's `pins:` names none: it lives beside the audit log. */
 export const DEFAULT_PINS_FILE = "tool-pins.json";
 
-/** The fields of a tool definition that are pinned; anything else (e.g. `_meta`) may change freely. */
+/**
+ * The fields of a tool definition every client knows, listed first in a diff. EVERY field of a definition is
+ * pinned, these and any other: besides what the model reads, `icons` (what a user is shown), `execution` (how
+ * the client runs the tool) and `_meta` (e.g. the UI resource an MCP App renders for it) change what the caller
+ * trusts, and a field a later revision adds may too. (A pin made when only these were hashed is unchanged for a
+ * tool that has no other field.)
+ */
 export const PINNED_FIELDS = [
   "name",
   "title",
@@ -26,7 +33,7 @@ export const PINNED_FIELDS = [
   "annotations",
 ] as const;
 
-/** A tool definition, as an upstream lists it (only {@linkcode PINNED_FIELDS} are kept). */
+/** A tool definition, as an upstream lists it (every field is kept and pinned). */
 export type ToolDefinition = Record<string, unknown>;
 
 /** A definition with its digest and when it was seen. */
@@ -101,13 +108,13 @@ export function emptyPins(): PinsFile {
  * @example
  * ```ts
  * import { pinnedFields } from "./tool_pins.ts";
- * pinnedFields({ name: "t", description: "d", _meta: { x: 1 } }); // { name: "t", description: "d" }
+ * pinnedFields({ name: "t", description: "d", _meta: { x: 1 } }); // { name: "t", description: "d", _meta: { x: 1 } }
  * ```
  */
 export function pinnedFields(tool: Record<string, unknown>): ToolDefinition {
   const kept: ToolDefinition = {};
-  for (const field of PINNED_FIELDS) {
-    if (tool[field] !== undefined) kept[field] = tool[field];
+  for (const field of Object.keys(tool)) {
+    if (tool[field] !== undefined) setOwn<unknown>(kept, field, tool[field]);
   }
   return kept;
 }
@@ -140,7 +147,7 @@ export function canonicalJson(value: unknown): string {
  * ```ts
  * import { definitionDigest } from "./tool_pins.ts";
  * (await definitionDigest({ name: "t", description: "d" })) ===
- *   (await definitionDigest({ description: "d", name: "t", _meta: {} })); // true
+ *   (await definitionDigest({ description: "d", name: "t" })); // true: key order does not matter
  * ```
  */
 export async function definitionDigest(tool: Record<string, unknown>): Promise<string> {
@@ -169,7 +176,10 @@ const MAX_DESCRIPTION = 200;
  * ```
  */
 export function definitionDiff(before: ToolDefinition, after: ToolDefinition): DefinitionDiff {
-  const fields = PINNED_FIELDS.filter((field) =>
+  const known: readonly string[] = PINNED_FIELDS;
+  const others = [...new Set([...Object.keys(before), ...Object.keys(after)])]
+    .filter((field) => !known.includes(field)).sort();
+  const fields = [...known, ...others].filter((field) =>
     canonicalJson(before[field]) !== canonicalJson(after[field])
   );
   const diff: DefinitionDiff = { fields: [...fields], paths: [] };

@@ -30,13 +30,12 @@ const READ = {
   annotations: { readOnlyHint: true },
 };
 
-Deno.test("the digest does not depend on key order, and ignores fields that are not pinned", async () => {
+Deno.test("the digest does not depend on key order, and every field counts (_meta, icons, execution too)", async () => {
   const reordered = {
     annotations: { readOnlyHint: true },
     inputSchema: { required: ["path"], properties: { path: { type: "string" } }, type: "object" },
     description: "Reads a file",
     name: "read_file",
-    _meta: { anything: 1 },
   };
   assert.equal(await definitionDigest(READ), await definitionDigest(reordered));
   assert.match(await definitionDigest(READ), /^[0-9a-f]{64}$/);
@@ -48,6 +47,9 @@ Deno.test("the digest does not depend on key order, and ignores fields that are 
       { ...READ, annotations: { readOnlyHint: false } },
       { ...READ, outputSchema: { type: "object" } },
       { ...READ, inputSchema: { ...READ.inputSchema, required: [] } },
+      { ...READ, _meta: { "ui/resourceUri": "ui://x" } },
+      { ...READ, icons: [{ src: "https://x/i.png" }] },
+      { ...READ, execution: { taskSupport: "required" } },
     ]
   ) {
     assert.notEqual(await definitionDigest(changed), await definitionDigest(READ), JSON.stringify(changed));
