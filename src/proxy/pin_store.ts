@@ -113,7 +113,7 @@ export class PinStore {
     upstream: string,
     tools: readonly Record<string, unknown>[],
     lastPage: boolean,
-  ): Promise<{ hidden: Set<string> }> {
+  ): Promise<{ hidden: Set<string>; digests: Map<string, string> }> {
     return this.#serial(async () => {
       const listed: ListedTool[] = [];
       for (const tool of tools) {
@@ -137,21 +137,32 @@ export class PinStore {
       if (result.events.some((event) => event.event !== "pinned")) this.options.onHidden?.(upstream);
       const hidden = new Set<string>();
       for (const [name, status] of result.status) if (status !== "pinned") hidden.add(name);
-      return { hidden };
+      return { hidden, digests: inList };
     });
   }
 
   /**
-   * The status of a call to `upstream/tool` against the latest definition this process relayed; a call that
-   * would be refused re-reads the file first (an approval made since counts).
+   * The status of a call to `upstream/tool` against the latest definition this process relayed and, when given,
+   * the one the calling session was last shown (`listed`): the worse of the two, so that neither another
+   * session's listing of the pinned definition nor an old listing of this session vouches for a changed one. A
+   * call that would be refused re-reads the file first (an approval made since counts).
    */
-  async checkCall(upstream: string, tool: string): Promise<PinStatus> {
-    const sha256 = this.#current.get(upstream)?.get(tool);
-    if (sha256 === undefined) return "not_pinned";
-    const status = pinStatus(this.#pins, upstream, tool, sha256);
-    if (status === "pinned") return status;
+  async checkCall(
+    upstream: string,
+    tool: string,
+    listed: string | undefined = undefined,
+  ): Promise<PinStatus> {
+    const latest = this.#current.get(upstream)?.get(tool);
+    const digests = [...new Set([latest, listed])].filter((sha256) => sha256 !== undefined);
+    if (digests.length === 0) return "not_pinned";
+    const worst = () => {
+      const found = digests.map((sha256) => pinStatus(this.#pins, upstream, tool, sha256));
+      return found.find((status) => status === "changed") ?? found.find((status) => status !== "pinned") ??
+        "pinned";
+    };
+    if (worst() === "pinned") return "pinned";
     await this.#serial(() => this.#refresh());
-    return pinStatus(this.#pins, upstream, tool, sha256);
+    return worst();
   }
 
   /** Whether this process has seen a definition of `upstream/tool` (relayed, or fetched by {@linkcode learn}). */

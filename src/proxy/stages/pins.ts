@@ -46,6 +46,9 @@ export interface PinRefusal {
  * ```
  */
 export class PinStage {
+  // The digest of each tool as this session (its upstream connection) last listed it.
+  readonly #listed = new Map<string, string>();
+
   /**
    * `upstream` gives the flow's own upstream session once it exists (for the fetch of an unseen tool's
    * definition); without it, an unseen tool's call is refused as before.
@@ -66,12 +69,17 @@ export class PinStage {
     const result = answer.result as { tools?: unknown; nextCursor?: unknown };
     if (!Array.isArray(result.tools)) return answer;
     const tools = result.tools as Record<string, unknown>[];
-    const { hidden } = await this.store.observeList(this.server, tools, result.nextCursor === undefined);
-    if (hidden.size === 0) return answer;
-    return {
-      ...answer,
-      result: { ...result, tools: tools.filter((tool) => !hidden.has(tool?.name as string)) },
-    } as JSONRPCMessage;
+    const { hidden, digests } = await this.store.observeList(
+      this.server,
+      tools,
+      result.nextCursor === undefined,
+    );
+    for (const [name, sha256] of digests) this.#listed.set(name, sha256);
+    // An entry without a string name can be pinned to nothing: it is never shown (its description would reach
+    // the model unchecked).
+    const shown = tools.filter((tool) => typeof tool?.name === "string" && !hidden.has(tool.name));
+    if (shown.length === tools.length) return answer;
+    return { ...answer, result: { ...result, tools: shown } } as JSONRPCMessage;
   }
 
   /**
@@ -98,7 +106,9 @@ export class PinStage {
         };
       }
     }
-    const status = await this.store.checkCall(server, tool);
+    // What THIS session was last shown counts too, when it listed the tool: another session's listing of the
+    // pinned definition must not vouch for the changed one this session's upstream listed.
+    const status = await this.store.checkCall(server, tool, this.#listed.get(tool));
     if (status === "pinned") return undefined;
     if (status === "changed") {
       return {
