@@ -101,7 +101,16 @@ export type Action =
     resolvedHosts?: Readonly<Record<string, readonly string[]>>;
   }
   /** `resources/read|subscribe|unsubscribe`, `prompts/get` (as `prompt://server/name`), `completion/complete`. */
-  | { kind: "read"; server: string; uri: string }
+  | {
+    kind: "read";
+    server: string;
+    uri: string;
+    /**
+     * For a `file:` URI on an upstream on this machine: the real path behind it, worked out by the resolution
+     * stage before the decision (a symbolic link in a public folder to a private file is the private file).
+     */
+    paths?: readonly PathResolution[];
+  }
   /** One of {@linkcode DISCOVERY_METHODS}: a list the sidecar filters to what the caller may use. */
   | { kind: "discovery"; server: string; method: string }
   /**

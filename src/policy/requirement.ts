@@ -191,7 +191,21 @@ function readRequirement(action: Extract<Action, { kind: "read" }>): Requirement
       verb: "read",
       extraVerbs: [],
       inScope: (entries) => scopeCoversServer(entries, server),
-      targets: [{ source: "uri", normalised: normaliseResourceUri(uri), uriPrefix: "file://" }],
+      // With the real path of a local file: URI, the URI as written and the real path must both pass the scope
+      // checks, and the real path alone labels (as for a tool call's resolved paths).
+      targets: [
+        {
+          source: "uri",
+          normalised: normaliseResourceUri(uri),
+          uriPrefix: "file://",
+          ...(action.paths !== undefined && action.paths.length > 0 && { asWritten: true }),
+        },
+        ...(action.paths ?? []).map((path) => ({
+          source: `${path.source} (resolved)`,
+          normalised: realPathTarget(path.resolved),
+          uriPrefix: "file://",
+        })),
+      ],
     },
   };
 }

@@ -20,7 +20,7 @@ import { notPathArgumentsOf, type PathArgumentKind, pathArgumentsOf } from "../b
 import type { ClassifiedMessage } from "../mcp/classify.ts";
 import type { JSONRPCMessage } from "../mcp/jsonrpc.ts";
 import type { Action, PathResolution } from "../policy/action.ts";
-import { normalisePathArgument } from "../policy/paths.ts";
+import { normalisePathArgument, normaliseResourceUri } from "../policy/paths.ts";
 import { type PolicySnapshot, rulesFor } from "../policy/snapshot.ts";
 import { expandHome, type LocalPathModel } from "../upstream/local_paths.ts";
 import { realPathOf } from "./real_path.ts";
@@ -66,6 +66,7 @@ export function pathResolver(model: LocalPathModel, options: PathResolverOptions
 
   return {
     async resolve(action, message) {
+      if (action.kind === "read") return await readPaths(action);
       if (action.kind !== "call") return action;
       const args = action.args ?? {};
       let paths: PathResolution[];
@@ -311,6 +312,17 @@ export function pathResolver(model: LocalPathModel, options: PathResolverOptions
       }
     })).then((lists) => lists.flat());
     return allowedFolders;
+  }
+
+  // A `file:` URI read from an upstream on this machine: its real path (resources/read follows symbolic links as
+  // a tool does). An upstream without paths of its own (http) has none.
+  async function readPaths(action: Extract<Action, { kind: "read" }>): Promise<Action> {
+    if (model.kind === "http" || !action.uri.toLowerCase().startsWith("file:")) return action;
+    const normalised = normaliseResourceUri(action.uri);
+    const resolved: Resolved = normalised.ok && normalised.target.kind === "file"
+      ? await real(normalised.target.path)
+      : { ok: false, problem: normalised.ok ? "is not a file path" : normalised.problem };
+    return { ...action, paths: [{ source: "uri", value: action.uri, resolved }] };
   }
 
   async function commandPaths(

@@ -17,11 +17,22 @@ import { connectClient, firstText } from "../fixtures/mcp_client.ts";
 import { type SidecarProcess, startSidecarProcess } from "../fixtures/sidecar_process.ts";
 import { type RecordingServer, registerCases, startRecordingServer } from "../fixtures/security_stack.ts";
 
-const PRINCIPALS = ["gitty", "lister", "multi", "dots", "racer", "web2er", "reader", "ops"] as const;
+const PRINCIPALS = [
+  "gitty",
+  "lister",
+  "multi",
+  "dots",
+  "racer",
+  "web2er",
+  "linker",
+  "reader",
+  "ops",
+] as const;
 type Who = typeof PRINCIPALS[number];
 const token = (who: Who) => `${who}-token-ifc-attacks-0123456789`;
 const bearer = (who: Who) => ({ authorization: `Bearer ${token(who)}` });
-type Route = "mcp1" | "mcp2" | "mcp3" | "mcp4";
+type Route = "mcp1" | "mcp2" | "mcp3" | "mcp4" | "mcp5";
+const FILE_SERVER = new URL("../fixtures/file_resource_server.ts", import.meta.url).pathname;
 
 interface Shared extends AsyncDisposable {
   stack: LocalStack;
@@ -61,12 +72,12 @@ roles:
     permissions: [call]
   worker:
     epochs: [epoch-1]
-    tools: [filesystem, git, http, web2]
+    tools: [filesystem, git, http, web2, files]
     permissions: [read, write, call]
     clearance: secret
   reader:
     epochs: [epoch-1]
-    tools: [filesystem, git]
+    tools: [filesystem, git, files]
     permissions: [read, call]
     clearance: internal
   operator:
@@ -121,6 +132,7 @@ async function setup(): Promise<Shared> {
     const secret = join(workspace, "private", "secret.txt");
     await Deno.writeTextFile(secret, "the launch code is 0000\n");
     await Deno.writeTextFile(join(workspace, "public", "notes.txt"), "nothing to see\n");
+    await Deno.symlink(secret, join(workspace, "public", "link.txt"));
     const fifo = join(workspace, "private", "slow.fifo");
     await new Deno.Command("mkfifo", { args: [fifo] }).output();
     const repo = join(workspace, "repo");
@@ -132,7 +144,10 @@ async function setup(): Promise<Shared> {
     await Deno.writeTextFile(policyFile, await policyText(workspace, page.port));
     const config = await Deno.readTextFile(stack.configFile);
     // A second http upstream that no sink glob names.
-    const web2 = "  - name: web2\n    route: mcp4\n    command: self\n    args: [backend, http]\n";
+    const web2 = "  - name: web2\n    route: mcp4\n    command: self\n    args: [backend, http]\n" +
+      `  - name: files\n    route: mcp5\n    command: ${JSON.stringify(Deno.execPath())}\n` +
+      `    args: [run, --quiet, --allow-read, ${JSON.stringify(FILE_SERVER)}]\n` +
+      `    paths: { roots: [${JSON.stringify(workspace)}] }\n`;
     const withWeb2 = config.replace(/^( {2}- name: http\n(?: {4}.*\n)*)/m, (block) => `${block}${web2}`);
     assert.notEqual(withWeb2, config, "the config has an http upstream to copy");
     await Deno.writeTextFile(
@@ -270,6 +285,24 @@ registerCases<Shared>("ifc_attacks", setup, [
       assert.equal(lines.length, 1, JSON.stringify(lines));
       assert.equal(lines[0].reason, "label_flow");
       assert.equal(lines[0].taint_before, "confidential", JSON.stringify(lines[0]));
+    },
+  ],
+  [
+    "resources/read of a public-folder symlink to a private file is judged on the real path (clearance, taint)",
+    async (shared) => {
+      const link = `file://${shared.workspace}/public/link.txt`;
+      // reader's clearance is internal: the private file behind the link is above it.
+      const reader = await shared.client("reader", "mcp5");
+      const denied = await reader.readResource({ uri: link }).then(
+        (result) => `read: ${JSON.stringify(result).slice(0, 200)}`,
+        (error: { code?: number; data?: { reason?: string } }) => `${error.code} ${error.data?.reason}`,
+      );
+      assert.equal(denied, "-32003 label_flow");
+      // A worker may read it, and is tainted as by the private file.
+      const worker = await shared.client("linker", "mcp5");
+      const read = await worker.readResource({ uri: link });
+      assert.match(JSON.stringify(read), /launch code/);
+      await fetchRefusedAfter(shared, "linker", "link");
     },
   ],
   [
