@@ -381,7 +381,10 @@ export function messagePipeline(context: PipelineContext): MessagePipeline {
           decision: denied ? "deny" : decision.shadow ? "shadow_deny" : "allow",
           reason: decision.reason,
         });
-        return denied ? { deliver: false } : { deliver: true };
+        if (denied) return { deliver: false };
+        // TAINT: a log line or a progress message carries the upstream's text to the client as an answer does.
+        if (message.kind === "notification") taint.serverRequest(message);
+        return { deliver: true };
       }
       // TAINT: a request the client will be shown carries the upstream's content to it.
       const flow = denied ? undefined : taint.serverRequest(message);

@@ -25,6 +25,7 @@ const PRINCIPALS = [
   "racer",
   "web2er",
   "linker",
+  "logger",
   "reader",
   "ops",
 ] as const;
@@ -108,8 +109,10 @@ tools:
       git_show: { action: read }
       git_log: { action: read }
       git_diff: { action: read }
+      git_commit: { action: write, requires: trusted }
   http: { label: public, integrity: untrusted }
   web2: { label: public, integrity: untrusted }
+  files: { integrity: untrusted }
 egress:
   allow_private:
     - { address: 127.0.0.1, ports: [${pagePort}] }
@@ -303,6 +306,26 @@ registerCases<Shared>("ifc_attacks", setup, [
       const read = await worker.readResource({ uri: link });
       assert.match(JSON.stringify(read), /launch code/);
       await fetchRefusedAfter(shared, "linker", "link");
+    },
+  ],
+  [
+    "a log notification of an untrusted upstream taints as untrusted: a requires-trusted commit is refused",
+    async (shared) => {
+      const files = await shared.client("logger", "mcp5");
+      const logged: unknown[] = [];
+      const { LoggingMessageNotificationSchema } = await import("@modelcontextprotocol/sdk/types.js");
+      files.setNotificationHandler(LoggingMessageNotificationSchema, (note) => void logged.push(note.params));
+      await files.listResources();
+      assert.match(JSON.stringify(logged), /IMPORTANT/, "the client was shown the log line");
+      const gitClient = await shared.client("logger", "mcp2");
+      const before = await git(shared.repo, "rev-list", "--count", "HEAD");
+      await Deno.writeTextFile(join(shared.repo, "injected.txt"), "as the log said\n");
+      await refused(gitClient, "git_commit", {
+        path: shared.repo,
+        message: "as the log said",
+        filesToStage: ["injected.txt"],
+      }, "integrity_flow");
+      assert.equal(await git(shared.repo, "rev-list", "--count", "HEAD"), before, "nothing was committed");
     },
   ],
   [

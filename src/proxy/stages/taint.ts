@@ -8,7 +8,8 @@
  *
  * What joins: the answers of `tools/call`, `resources/read`, `prompts/get` and `completion/complete` that came
  * from the upstream (a result or an upstream error; not the sidecar's own timeouts and refusals), and the
- * server→client requests (`sampling/createMessage`, `elicitation/create`) the client is shown — their text comes
+ * server→client requests (`sampling/createMessage`, `elicitation/create`) and the log and progress notifications
+ * the client is shown — their text comes
  * from the upstream too. Lists are not labelled (tool descriptions would otherwise taint every caller that lists
  * an untrusted upstream's tools). With no `labels` block in the policy the stage does nothing.
  *
@@ -31,6 +32,13 @@ export interface FlowRecord {
   /** Where the result's label came from (`resources/file:///w/private/**`, `tools/http`), for the log. */
   sources: readonly string[];
 }
+
+/**
+ * The server→client notifications whose text comes from the upstream and reaches the client (a log line's
+ * `data`, a progress `message`): they taint as a server request does. Others carry no content (list changes,
+ * a resource URI, a cancellation).
+ */
+export const CONTENT_NOTIFICATIONS: readonly string[] = ["notifications/message", "notifications/progress"];
 
 /** What the stage reads. */
 export interface TaintContext {
@@ -113,13 +121,16 @@ export class TaintStage {
   }
 
   /**
-   * Joins the upstream's label into the taint for a server→client request the client is about to be shown;
+   * Joins the upstream's label into the taint for a server→client request (or a notification that carries the
+   * upstream's text, {@linkcode CONTENT_NOTIFICATIONS}) the client is about to be shown;
    * synchronous in memory (the upstream's messages keep their order), the write follows.
    */
   serverRequest(message: ClassifiedMessage): FlowRecord | undefined {
     const snapshot = this.context.policy.current();
     const labels = snapshot.labels?.config;
-    if (labels === undefined || message.kind !== "request") return undefined;
+    const carriesContent = message.kind === "request" ||
+      (message.kind === "notification" && CONTENT_NOTIFICATIONS.includes(message.method ?? ""));
+    if (labels === undefined || !carriesContent) return undefined;
     const result = resultLabel(snapshot, message.server, undefined, []);
     const nowMs = this.#clock().getTime();
     const before = this.context.flow.taint(labels, nowMs);
