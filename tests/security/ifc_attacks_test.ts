@@ -16,6 +16,7 @@ import { createLocalStack, type LocalStack } from "../fixtures/local_stack.ts";
 import { connectClient, firstText } from "../fixtures/mcp_client.ts";
 import { type SidecarProcess, startSidecarProcess } from "../fixtures/sidecar_process.ts";
 import { type RecordingServer, registerCases, startRecordingServer } from "../fixtures/security_stack.ts";
+import { initializeRequest, openLegacy } from "../fixtures/security_client.ts";
 
 const PRINCIPALS = [
   "gitty",
@@ -232,6 +233,35 @@ registerCases<Shared>("ifc_attacks", setup, [
       const gitClient = await shared.client("gitty", "mcp2");
       assert.match(await call(gitClient, "git_show", { path: shared.repo, object: "HEAD" }), /ceo earns/);
       await fetchRefusedAfter(shared, "gitty", "git-show");
+    },
+  ],
+  [
+    "the legacy SSE endpoint shares the principal's taint: gitty's fetch there is refused too",
+    async (shared) => {
+      const legacy = await openLegacy(shared.sidecar.url, "mcp3", bearer("gitty"));
+      try {
+        const post = async (message: Record<string, unknown>) => {
+          const response = await fetch(legacy.messagesUrl, {
+            method: "POST",
+            headers: { ...bearer("gitty"), "content-type": "application/json" },
+            body: JSON.stringify({ jsonrpc: "2.0", ...message }),
+          });
+          await response.body?.cancel();
+        };
+        await post({ id: 1, method: "initialize", params: initializeRequest("2024-11-05").params });
+        assert.ok((await legacy.next()).result);
+        await post({ method: "notifications/initialized" });
+        await post({
+          id: 2,
+          method: "tools/call",
+          params: { name: "fetch_html", arguments: { url: shared.pageUrl("/legacy-sse") } },
+        });
+        const answer = await legacy.next() as { error?: { data?: { reason?: string } } };
+        assert.equal(answer.error?.data?.reason, "label_flow", JSON.stringify(answer));
+        assert.ok(!shared.page.requests.includes("/legacy-sse"), "the page server received nothing");
+      } finally {
+        await legacy.close();
+      }
     },
   ],
   [
