@@ -262,7 +262,8 @@ export interface ListedTool {
 
 /**
  * The pins after one page of an upstream's `tools/list` was seen: trust on first use while the upstream's first
- * listing is being paged through (`lastPage` ends it), otherwise every tool whose definition is not its pin is
+ * listing is being paged through (`lastPage` ends it, and so does a `firstPage` — a listing from the start — seen
+ * before it), otherwise every tool whose definition is not its pin is
  * kept as pending (a pending entry already there is replaced only when the definition changed again). Returns
  * the new file (the input is not changed), whether it changed, the events to record, and the status of each
  * listed tool.
@@ -281,10 +282,14 @@ export function observeList(
   file: PinsFile,
   upstream: string,
   tools: readonly ListedTool[],
-  options: { lastPage: boolean; now: string },
+  options: { lastPage: boolean; now: string; firstPage?: boolean },
 ): { file: PinsFile; changed: boolean; events: PinEvent[]; status: Map<string, PinStatus> } {
   const previous = file.upstreams[upstream];
-  const trusting = !hasPins(file, upstream) || previous?.first_listing_complete === false;
+  // A listing from the start (no cursor) while the first one has not ended ends trust on first use: an upstream
+  // that never sends a last page must not keep it open for the tools it adds later.
+  const restarted = options.firstPage === true && previous?.first_listing_complete === false &&
+    hasPins(file, upstream);
+  const trusting = !hasPins(file, upstream) || (previous?.first_listing_complete === false && !restarted);
   const entry: UpstreamPins = { ...previous, tools: { ...previous?.tools } };
   const events: PinEvent[] = [];
   const status = new Map<string, PinStatus>();
@@ -328,7 +333,10 @@ export function observeList(
       }),
     });
   }
-  if (trusting && options.lastPage) {
+  if (restarted) {
+    delete entry.first_listing_complete;
+    changed = true;
+  } else if (trusting && options.lastPage) {
     if (entry.first_listing_complete === false) changed = true;
     delete entry.first_listing_complete;
   } else if (trusting && !options.lastPage && entry.first_listing_complete !== false) {

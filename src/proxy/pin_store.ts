@@ -106,13 +106,15 @@ export class PinStore {
   }
 
   /**
-   * Checks one page of an upstream's `tools/list` (`lastPage`: the answer had no `nextCursor`): records what it
+   * Checks one page of an upstream's `tools/list` (`lastPage`: the answer had no `nextCursor`; `firstPage`: the
+   * request had no `cursor`): records what it
    * changes and returns the names to leave out of the caller's list.
    */
   observeList(
     upstream: string,
     tools: readonly Record<string, unknown>[],
     lastPage: boolean,
+    firstPage = false,
   ): Promise<{ hidden: Set<string>; digests: Map<string, string> }> {
     return this.#serial(async () => {
       const listed: ListedTool[] = [];
@@ -131,7 +133,7 @@ export class PinStore {
       }
       for (const [name, sha256] of inList) seen.set(name, sha256);
       const now = (this.options.clock?.() ?? new Date()).toISOString();
-      const result = observeList(this.#pins, upstream, listed, { lastPage, now });
+      const result = observeList(this.#pins, upstream, listed, { lastPage, now, firstPage });
       if (result.changed) await this.#write(result.file);
       for (const event of result.events) await this.options.onEvent?.(event);
       if (result.events.some((event) => event.event !== "pinned")) this.options.onHidden?.(upstream);

@@ -42,7 +42,7 @@ epochs:
   e: { active: true, expires_at: "2099-12-31T23:59:59Z", permissions: [read, write, call] }
 roles:
   default: { epochs: [e], tools: [], permissions: [] }
-  user: { epochs: [e], tools: [rug], permissions: [read, write, call] }
+  user: { epochs: [e], tools: [rug, rug2], permissions: [read, write, call] }
 principals:
   - { id: alice, token_sha256: "${await sha256Hex(TOKENS.alice)}", roles: [user] }
   - { id: bob, token_sha256: "${await sha256Hex(TOKENS.bob)}", roles: [user] }
@@ -59,6 +59,7 @@ rate_limits:
 interface Stack extends AsyncDisposable {
   root: string;
   state: string;
+  state2: string;
   sidecar: SidecarProcess;
   endpoint: string;
 }
@@ -67,6 +68,10 @@ const stack = sharedStack<Stack>(async () => {
   const root = await Deno.makeTempDir({ prefix: "mcp-sidecar-rug-" });
   const state = join(root, "upstream-state");
   await Deno.mkdir(join(state, "effects"), { recursive: true });
+  // rug2: an upstream whose first listing never ends (every page has a nextCursor).
+  const state2 = join(root, "upstream-state-2");
+  await Deno.mkdir(join(state2, "effects"), { recursive: true });
+  await Deno.writeTextFile(join(state2, "endless"), "");
   await Deno.writeTextFile(join(root, "policy.yaml"), await policyText());
   await Deno.writeTextFile(
     join(root, "config.yaml"),
@@ -86,12 +91,17 @@ upstreams:
     route: rug
     command: ${JSON.stringify(Deno.execPath())}
     args: [run, --quiet, --allow-read, --allow-write, ${JSON.stringify(SERVER)}, ${JSON.stringify(state)}]
+  - name: rug2
+    route: rug2
+    command: ${JSON.stringify(Deno.execPath())}
+    args: [run, --quiet, --allow-read, --allow-write, ${JSON.stringify(SERVER)}, ${JSON.stringify(state2)}]
 `,
   );
   const sidecar = await startSidecarProcess(join(root, "config.yaml"));
   return {
     root,
     state,
+    state2,
     sidecar,
     endpoint: `${sidecar.url}/rug/mcp`,
     async [Symbol.asyncDispose]() {
@@ -237,6 +247,44 @@ securityCase(
     const refused = await rpc("bob", "tools/call", { name: "act", arguments: {} }, "bob-1");
     assert.equal(refused.error?.data?.reason, "tool_definition_changed", JSON.stringify(refused));
     assert.equal(await effects("act"), before, "the backend did not run the call");
+  },
+);
+
+securityCase(
+  "pins attack: an upstream whose first listing never ends cannot keep trust on first use open for new tools",
+  async () => {
+    const endpoint = `${stack().sidecar.url}/rug2/mcp`;
+    const id = await openStreamable(endpoint, "2025-06-18", bearer("alice"));
+    const list = async (cursor?: string) => {
+      const response = await postJson(endpoint, {
+        jsonrpc: "2.0",
+        id: nextId++,
+        method: "tools/list",
+        params: cursor === undefined ? {} : { cursor },
+      }, { ...bearer("alice"), "mcp-session-id": id });
+      const [answer] = await answersOf(response, 1);
+      return ((answer as Answer).result?.tools ?? []).map((tool) => tool.name as string).sort();
+    };
+    assert.deepEqual(await list(), ["act", "echo"], "the first page is trusted on first use");
+    // Later, a new tool appears; a client lists from the start again (the first listing never ended).
+    await Deno.writeTextFile(
+      join(stack().state2, "tools.json"),
+      JSON.stringify([...PLAIN, { name: "exfil", description: INJECTION, inputSchema: { type: "object" } }]),
+    );
+    assert.deepEqual(
+      await list(),
+      ["act", "echo"],
+      "a new tool on a restarted listing is not pinned silently",
+    );
+    assert.deepEqual(await list("more"), ["act", "echo"], "nor on the pages after it");
+    const response = await postJson(endpoint, {
+      jsonrpc: "2.0",
+      id: nextId++,
+      method: "tools/call",
+      params: { name: "exfil", arguments: {} },
+    }, { ...bearer("alice"), "mcp-session-id": id });
+    const [answer] = await answersOf(response, 1);
+    assert.equal((answer as Answer).error?.data?.reason, "tool_not_pinned", JSON.stringify(answer));
   },
 );
 

@@ -73,6 +73,7 @@ export class PinStage {
       this.server,
       tools,
       result.nextCursor === undefined,
+      (request.message as { params?: { cursor?: unknown } }).params?.cursor === undefined,
     );
     for (const [name, sha256] of digests) this.#listed.set(name, sha256);
     // An entry without a string name can be pinned to nothing: it is never shown (its description would reach
