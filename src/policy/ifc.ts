@@ -148,6 +148,19 @@ export function checkInformationFlow(
   // Within clearance: the highest source decided, unless a sink below decides instead.
   const top = highest(order, sources);
   if (top !== undefined) flow.decided_by = { path: top.path, label: renderLabel(top.label) };
+  if (
+    action.kind === "read" && FETCHED_URI.test(action.uri) && parseDestination(action.uri).kind === "network"
+  ) {
+    // A read of a network URI (a resource template over https) sends its URI, and whatever data it was built
+    // from, to that host: a sink as a fetch is (a `labels.sinks` glob naming the whole server, else the lowest).
+    const named = labels.config.sinks
+      .filter((sink) => !sink.glob.includes("/") && matchNameGlob(sink.glob, action.server))
+      .map((sink) => ({ path: sinkPath(sink.glob), glob: sink.glob, label: sink.label }));
+    const sinks = named.length > 0
+      ? named
+      : [{ path: NETWORK_SINK_PATH, glob: NETWORK_SINK_PATH, label: bottomLabel(order) }];
+    return checkSinks(labels, principal, sinks, taint, session, now, flow, explain);
+  }
   if (action.kind !== "call") return { ok: true, flow, explain };
 
   // 2. Sinks. A call that no `labels.sinks` glob names but whose URL arguments send a request to a network host
@@ -181,6 +194,9 @@ export function checkInformationFlow(
  * sends a request to a network host through a URL argument: a sink at the lowest level of `labels.order`.
  */
 export const NETWORK_SINK_PATH = "network_sink";
+
+// The URI schemes a read fetches from the network; others (`test://`, `prompt://`) name a resource, not a host.
+const FETCHED_URI = /^(?:https?|wss?|ftp):/i;
 
 /** Whether a call names a network destination in one of its URL arguments (`url`, `proxy` by default). */
 function sendsToNetwork(snapshot: PolicySnapshot, action: Extract<Action, { kind: "call" }>): boolean {

@@ -27,6 +27,7 @@ const PRINCIPALS = [
   "web2er",
   "linker",
   "logger",
+  "netreader",
   "reader",
   "ops",
 ] as const;
@@ -150,7 +151,7 @@ async function setup(): Promise<Shared> {
     // A second http upstream that no sink glob names.
     const web2 = "  - name: web2\n    route: mcp4\n    command: self\n    args: [backend, http]\n" +
       `  - name: files\n    route: mcp5\n    command: ${JSON.stringify(Deno.execPath())}\n` +
-      `    args: [run, --quiet, --allow-read, ${JSON.stringify(FILE_SERVER)}]\n` +
+      `    args: [run, --quiet, --allow-read, --allow-net, ${JSON.stringify(FILE_SERVER)}]\n` +
       `    paths: { roots: [${JSON.stringify(workspace)}] }\n`;
     const withWeb2 = config.replace(/^( {2}- name: http\n(?: {4}.*\n)*)/m, (block) => `${block}${web2}`);
     assert.notEqual(withWeb2, config, "the config has an http upstream to copy");
@@ -336,6 +337,21 @@ registerCases<Shared>("ifc_attacks", setup, [
       const read = await worker.readResource({ uri: link });
       assert.match(JSON.stringify(read), /launch code/);
       await fetchRefusedAfter(shared, "linker", "link");
+    },
+  ],
+  [
+    "resources/read of an http URI is a sink: a tainted principal's read is refused and the page server sees nothing",
+    async (shared) => {
+      const fs = await shared.client("netreader", "mcp1");
+      await call(fs, "read_text_file", { path: shared.secret });
+      const files = await shared.client("netreader", "mcp5");
+      const outcome = await files.readResource({ uri: `http://127.0.0.1:${shared.page.port}/res?d=0000` })
+        .then(
+          (result) => `read: ${JSON.stringify(result).slice(0, 200)}`,
+          (error: { code?: number; data?: { reason?: string } }) => `${error.code} ${error.data?.reason}`,
+        );
+      assert.equal(outcome, "-32003 label_flow");
+      assert.ok(!shared.page.requests.includes("/res"), "the page server received nothing");
     },
   ],
   [
