@@ -43,8 +43,12 @@ const AMBIGUOUS = "ambiguous: listed twice with different definitions";
 /** How long after a complete fetch of an upstream's list a tool still unseen is not fetched for again. */
 export const LEARN_COOLDOWN_MS = 10_000;
 
-/** Hands one fetched page of `tools/list` to the store (`lastPage`: the page had no `nextCursor`). */
-export type ObservePage = (tools: readonly Record<string, unknown>[], lastPage: boolean) => Promise<void>;
+/** Hands one fetched page of `tools/list` to the store (`lastPage`: it had no `nextCursor`; `firstPage`: no cursor asked). */
+export type ObservePage = (
+  tools: readonly Record<string, unknown>[],
+  lastPage: boolean,
+  firstPage?: boolean,
+) => Promise<void>;
 
 /** How the store reports a change of pins (an audit line, a log line, a metric). */
 export type PinEventSink = (event: PinEvent) => void | Promise<void>;
@@ -195,8 +199,8 @@ export class PinStore {
     const last = this.#learnedAt.get(upstream);
     const now = this.#now();
     if (last !== undefined && now - last < LEARN_COOLDOWN_MS) return Promise.resolve("recent");
-    const observe: ObservePage = async (tools, lastPage) =>
-      void await this.observeList(upstream, tools, lastPage);
+    const observe: ObservePage = async (tools, lastPage, firstPage) =>
+      void await this.observeList(upstream, tools, lastPage, firstPage);
     const run = (async () => {
       const complete = await fetch(observe);
       if (complete) this.#learnedAt.set(upstream, this.#now());

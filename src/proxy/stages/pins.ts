@@ -172,7 +172,7 @@ export async function fetchToolList(
     if (result.nextCursor !== undefined && typeof result.nextCursor !== "string") {
       throw new Error("the upstream's tools/list answer has a nextCursor that is not a string");
     }
-    await observe(result.tools as Record<string, unknown>[], result.nextCursor === undefined);
+    await observe(result.tools as Record<string, unknown>[], result.nextCursor === undefined, page === 1);
     if (result.nextCursor === undefined) return true;
     cursor = result.nextCursor;
   }
