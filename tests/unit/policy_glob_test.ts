@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { matchNameGlob, matchUriGlob } from "../../src/policy/glob.ts";
+import { matchNameGlob, matchUriGlob, matchUriGlobBelow } from "../../src/policy/glob.ts";
 
 Deno.test("name globs: * matches any run, everything else is literal", () => {
   assert.equal(matchNameGlob("*", ""), true);
@@ -46,4 +46,16 @@ Deno.test("a hostile input against a many-star pattern stays fast", () => {
   assert.equal(matchNameGlob("*a*a*a*a*a*a*a*a*b", "a".repeat(20_000)), false);
   assert.equal(matchUriGlob("**a**a**a**a**b", "a".repeat(20_000)), false);
   assert.ok(performance.now() - started < 2_000);
+});
+
+Deno.test("matchUriGlobBelow: a folder is matched by every glob that may match something inside it", () => {
+  assert.equal(matchUriGlobBelow("file:///w/repo/private/**", "file:///w/repo"), true);
+  assert.equal(matchUriGlobBelow("file:///w/repo/private/**", "file:///w/repo/"), true);
+  assert.equal(matchUriGlobBelow("file:///w/repo/private/**", "file:///w"), true);
+  assert.equal(matchUriGlobBelow("file:///w/**", "file:///"), true);
+  assert.equal(matchUriGlobBelow("file:///w/*/secret/**", "file:///w/any"), true);
+  assert.equal(matchUriGlobBelow("file:///w/repo/private/**", "file:///w/repo/public"), false);
+  assert.equal(matchUriGlobBelow("file:///w/repo/private/**", "file:///w/repo-old"), false);
+  assert.equal(matchUriGlobBelow("file:///w/*.txt", "file:///w/dir"), false);
+  assert.equal(matchUriGlobBelow("file:///w/a.txt", "file:///w/a.txt"), false);
 });
