@@ -12,7 +12,10 @@
  * have no id of their own: they all share the reserved id `anonymous`. The issue suggested a taint per session
  * for them, but every route is its own session, so a per-session taint would never see the cross-route flow
  * (read on `/mcp1`, send on `/mcp3`) it exists to stop; one shared taint is the fail-closed choice (callers that
- * cannot be told apart are one principal to the flow check).
+ * cannot be told apart are one principal to the flow check). A decision of an anonymous caller is made on the
+ * join of every principal's taint, and a principal's on its own joined with the anonymous one: a client that
+ * holds a token can always drop it, so without this a principal launders its taint by sending the sink call
+ * without its token (or reads without it first).
  *
  * @module
  */
@@ -149,16 +152,39 @@ export class FlowState {
   view(grants: readonly Grant[], ifc?: { labels: TaintConfig | undefined; nowMs: number }): CallerStateView {
     const view = this.state.view(grants);
     if (ifc?.labels === undefined) return view;
-    // The answers still to come count already: a decision must not pass on the taint of before a read that is
-    // in flight (the read's answer joins the taint only when it comes, maybe after this decision's forward).
-    const taint = this.#taints.expectedFor(this.#taintKey).reduce(
-      (sum, expected) => addToTaint(ifc.labels!, sum, expected.label, expected.integrity, ifc.nowMs),
-      this.taint(ifc.labels, ifc.nowMs),
-    );
+    const taint = this.#decisionTaint(ifc.labels, ifc.nowMs);
     const approvals = this.#taints.approvalsFor(this.#taintKey, ifc.nowMs).map(
       ({ rule, principal, expires_ms }) => ({ rule, principal, expires_ms }),
     );
     return { ...view, taint, approvals };
+  }
+
+  // The taint a decision is made on. The answers still to come count already: a decision must not pass on the
+  // taint of before a read that is in flight (its answer joins only when it comes, maybe after this decision's
+  // forward). And a caller without a token is anyone: an anonymous request may come from any principal (one
+  // that drops its token to launder its taint), so it carries every principal's taint; and what anonymous
+  // callers read, any principal may hold, so every principal carries the anonymous taint.
+  #decisionTaint(labels: TaintConfig, nowMs: number): Taint {
+    const key = this.#taintKey;
+    const related = key === ANONYMOUS_PRINCIPAL_ID
+      ? [
+        ...new Set([
+          ...this.#taints.list().map((entry) => entry.principal),
+          ...this.#taints.expectingPrincipals(),
+        ]),
+      ].filter((principal) => principal !== key)
+      : [ANONYMOUS_PRINCIPAL_ID];
+    let taint = this.taint(labels, nowMs);
+    for (const principal of [key, ...related]) {
+      if (principal !== key) {
+        const other = currentTaint(labels, this.#taints.get(principal, labels.order), nowMs);
+        taint = joinTaints(labels, taint, other, nowMs);
+      }
+      for (const expected of this.#taints.expectedFor(principal)) {
+        taint = addToTaint(labels, taint, expected.label, expected.integrity, nowMs);
+      }
+    }
+    return taint;
   }
 
   /** The taint of the flow's principal in force at `nowMs` (empty once the TTL after its last read passed). */
@@ -210,4 +236,11 @@ export class FlowState {
     const principal = this.#caller.principal;
     return principal === undefined || principal.anonymous ? ANONYMOUS_PRINCIPAL_ID : principal.id;
   }
+}
+
+// The join of two taints in force (an empty one adds nothing, not even a read time).
+function joinTaints(labels: TaintConfig, taint: Taint, other: Taint, nowMs: number): Taint {
+  const empty = other.integrity === "trusted" && other.label.tags.length === 0 &&
+    other.label.level === labels.order[0];
+  return empty ? taint : addToTaint(labels, taint, other.label, other.integrity, nowMs);
 }

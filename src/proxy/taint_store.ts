@@ -142,6 +142,11 @@ export class TaintStore {
     };
   }
 
+  /** The principals with a request in flight whose answer is expected to add to their taint. */
+  expectingPrincipals(): string[] {
+    return [...this.#expected.keys()];
+  }
+
   /** What the requests of `principal` still in flight are expected to add to its taint (see `expect`). */
   expectedFor(principal: string): Pick<Taint, "label" | "integrity">[] {
     return [...this.#expected.get(principal) ?? []];

@@ -71,8 +71,8 @@ epochs:
 roles:
   default:
     epochs: [epoch-1]
-    tools: []
-    permissions: [call]
+    tools: [http]
+    permissions: [read, write, call]
   worker:
     epochs: [epoch-1]
     tools: [filesystem, git, http, web2, files]
@@ -263,6 +263,19 @@ registerCases<Shared>("ifc_attacks", setup, [
       } finally {
         await legacy.close();
       }
+    },
+  ],
+  [
+    "dropping the token does not launder the taint: an anonymous fetch carries every principal's taint",
+    async (shared) => {
+      // gitty is tainted confidential (above); a client without any token is refused the same fetch.
+      const anonymous = await connectClient(`${shared.sidecar.url}/mcp3/mcp`);
+      try {
+        await refused(anonymous, "fetch_html", { url: shared.pageUrl("/anonymous") }, "label_flow");
+      } finally {
+        await anonymous.close();
+      }
+      assert.ok(!shared.page.requests.includes("/anonymous"), "the page server received nothing");
     },
   ],
   [
