@@ -17,8 +17,9 @@ Commands:
   demo      run the local stack: a demo workspace, the sidecar and its three backends
   token     make a principal's token: token new --principal NAME
   policy    explain a decision, or rotate the epoch of a policy file
-  audit     check the hash chain of an audit log: audit verify FILE
   pins      list, approve or forget tool-definition pins: pins list --file F
+  audit     check an audit log's hash chain and certificates: audit verify FILE [--public-key KEY]
+  witness   create the key that signs audit certificates: witness keygen --out FILE
 
 Options:
   -h, --help     show this help (also: mcp-sidecar <command> --help)
@@ -33,6 +34,7 @@ const commands: Record<string, () => Promise<(args: string[]) => Promise<number>
   policy: async () => (await import("./src/cli/policy.ts")).policyCommand,
   audit: async () => (await import("./src/cli/audit.ts")).auditCommand,
   pins: async () => (await import("./src/cli/pins.ts")).pinsCommand,
+  witness: async () => (await import("./src/cli/witness.ts")).witnessCommand,
 };
 
 async function main(args: string[]): Promise<number> {

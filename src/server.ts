@@ -1,6 +1,7 @@
 /**
  * The sidecar as a Hono app: `/health`, `/ready`, `/metrics`, `POST /admin/grants`, the information-flow admin
- * endpoints (`GET`/`DELETE /admin/taint`, `POST /admin/declassify`, admin permission), and for each upstream a
+ * endpoints (`GET`/`DELETE /admin/taint`, `POST /admin/declassify`, admin permission),
+ * `/.well-known/mcp-sidecar/witness-key`, and for each upstream a
  * Streamable HTTP endpoint (`/<route>/mcp`) and a legacy SSE endpoint (`/<route>/sse` with
  * `/<route>/messages`), each behind the Origin check and authentication. This module only wires: the shared
  * parts are built here, each route (and the pipeline its messages pass) in `proxy/pipeline.ts`.
@@ -23,6 +24,7 @@ import { taintAdminHandlers } from "./admin/taint.ts";
 import { decisionRecorder } from "./audit/decision_recorder.ts";
 import { refusalRecorder } from "./audit/refusal_recorder.ts";
 import type { AuditWriter } from "./audit/writer.ts";
+import type { WitnessKey } from "./audit/witness_key.ts";
 import { SessionRegistry } from "./proxy/session_registry.ts";
 import { legacySseHandlers } from "./proxy/legacy_sse.ts";
 import { routeFor, type RouteServices, serveMcp } from "./proxy/pipeline.ts";
@@ -44,6 +46,9 @@ import { DEFAULT_PINS_FILE } from "./policy/tool_pins.ts";
 import { dirname, join } from "node:path";
 import { RateLimiter } from "./proxy/rate_limiter.ts";
 import { pinEventRecorder } from "./audit/pin_event_recorder.ts";
+
+/** Where the witness public key is served, in the format `audit verify --public-key` reads. */
+export const WITNESS_KEY_PATH = "/.well-known/mcp-sidecar/witness-key";
 
 /** A built sidecar: the app to serve and what must be closed when it stops. */
 export interface Sidecar {
@@ -83,6 +88,8 @@ export function createSidecar(
     bindHost?: string;
     /** The principals' taint and approvals (loaded from the state file); in memory when absent. */
     taints?: TaintStore;
+    /** The key audit certificates are signed with; its public half is served at {@linkcode WITNESS_KEY_PATH}. */
+    witness?: WitnessKey;
   } = {},
 ): Sidecar {
   const { config } = loaded;
@@ -115,7 +122,13 @@ export function createSidecar(
     metrics,
     policy,
     grants: new GrantStore(),
-    recorder: decisionRecorder({ writer: audit, audit: config.audit, metrics, log }),
+    recorder: decisionRecorder({
+      writer: audit,
+      audit: config.audit,
+      metrics,
+      log,
+      policy: () => policy.current(),
+    }),
     refusals: refusalRecorder({ writer: audit, metrics, log, policy: () => policy.current() }),
     // Keyed by the caller's token (anonymous callers share one key of their own, never a principal's); each
     // pooled session also holds a slot of the caller's session quota on its upstream, like a legacy session.
@@ -173,6 +186,12 @@ export function createSidecar(
   // Before anything else, /health included: a rebound name must not even learn that something answers here.
   app.use("*", hostAndOrigin);
   app.get("/health", (c) => c.json({ status: "ok" }));
+  // Unauthenticated like /health: a public key is public, and whoever checks the log needs it.
+  app.get(WITNESS_KEY_PATH, (c) => {
+    if (!options.witness) return c.text("no witness key is configured (witness.key_file)\n", 404);
+    c.header("cache-control", "no-cache");
+    return c.text(`${options.witness.publicText}\n`);
+  });
   app.get("/ready", async (c) => {
     const problems = await readinessProblems(parts);
     const body = { upstreams: parts.health.snapshot(), policy: policy.status() };

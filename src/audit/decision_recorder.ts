@@ -13,6 +13,7 @@ import { type AuditEntry, redactArgs } from "./record.ts";
 import { methodLabel } from "../mcp/classify.ts";
 import { sessionTag } from "../telemetry/session_tag.ts";
 import type { AuditWriter } from "./writer.ts";
+import { type CertificateEvidence, type LabelledPolicy, lineEvidence } from "./certificate.ts";
 
 /**
  * Builds the recorder. `writer` is undefined when `audit.enabled` is false.
@@ -29,6 +30,8 @@ export function decisionRecorder(deps: {
   audit: SidecarConfig["audit"];
   metrics: SidecarMetrics;
   log: Logger;
+  /** The policy in force, for the label root and proof of certificates (with a witness key). */
+  policy?: () => LabelledPolicy;
 }): DecisionRecorder {
   const { writer, audit, metrics, log } = deps;
   return {
@@ -56,7 +59,10 @@ export function decisionRecorder(deps: {
       if (!writer) return;
       const started = performance.now();
       try {
-        await writer.append(auditEntry(record, session, audit));
+        await writer.append(
+          auditEntry(record, session, audit),
+          certificateEvidence(writer, record, deps.policy),
+        );
         metrics.auditLines.inc();
         metrics.auditWriteSeconds.observe((performance.now() - started) / 1000);
       } catch (error) {
@@ -89,6 +95,26 @@ function flowFields(record: DecisionRecord): Partial<AuditEntry> {
     declassified_by: checked?.declassified_by,
     approval: answered?.approval,
   };
+}
+
+/** What the line's certificate says beyond its fields; undefined when lines are not certified. */
+function certificateEvidence(
+  writer: AuditWriter,
+  record: DecisionRecord,
+  policy: (() => LabelledPolicy) | undefined,
+): CertificateEvidence | undefined {
+  const witness = writer.witness;
+  if (!witness) return undefined;
+  const { decision, message } = record;
+  const params = ("params" in message.message ? message.message.params ?? {} : {}) as Record<string, unknown>;
+  const flow = (decision as { flow?: { decided_by?: { path: string; label: string } } }).flow;
+  return lineEvidence(witness, {
+    policySha256: decision.policy_sha256,
+    policy: policy?.(),
+    // The FULL arguments, before redaction: the certificate binds the call as it was made (keyed digest).
+    args: message.action.kind === "call" ? params.arguments : undefined,
+    decidedBy: flow?.decided_by,
+  });
 }
 
 function auditEntry(

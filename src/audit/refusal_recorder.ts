@@ -17,6 +17,8 @@ import type { Logger } from "../telemetry/log.ts";
 import { sessionTag } from "../telemetry/session_tag.ts";
 import type { AuditEntry } from "./record.ts";
 import type { AuditWriter } from "./writer.ts";
+import type { LabelEntry } from "../policy/label_merkle.ts";
+import { lineEvidence } from "./certificate.ts";
 
 /** Where a refusal happened and who was asking, as far as the sidecar knows at that point. */
 export interface RefusalContext {
@@ -41,6 +43,8 @@ export interface PolicyFacts {
   generation: number;
   sha256: string;
   mode: string;
+  /** The label table, whose root a certified line commits to. */
+  labelTable?: readonly LabelEntry[];
 }
 
 /**
@@ -77,7 +81,12 @@ export function refusalRecorder(deps: {
     if (writer) {
       const started = performance.now();
       try {
-        await writer.append(refusalEntry(refusal, context, deps.policy()));
+        const policy = deps.policy();
+        const witness = writer.witness;
+        await writer.append(
+          refusalEntry(refusal, context, policy),
+          witness && lineEvidence(witness, { policySha256: policy.sha256, policy }),
+        );
         metrics.auditLines.inc();
         metrics.auditWriteSeconds.observe((performance.now() - started) / 1000);
       } catch (error) {

@@ -14,15 +14,31 @@
  * first (and a live file missing after a crash mid-rotation is skipped). Given several files, they are checked
  * in the order given (oldest first), and the head record next to the last of them is checked.
  *
+ * Given the witness public key, every line's certificate (certificate.ts) is checked too: its signature, its
+ * `prev_cert` link to the certificate before it, and that it says what the line says. The hash chain and the
+ * head record can be recomputed by anyone who can write the files; the signatures only by the key holder, so a
+ * tail rewritten together with `FILE.head` is caught (`forged`). What certificates cannot show: a log cut short
+ * at its end with `FILE.head` rewritten to match is a valid shorter log; ship the head off the machine for that.
+ *
  * @module
  */
 import { parseChainLine } from "./chain_line.ts";
+import { certificateHash, checkCertificate, ZERO_CERT } from "./certificate.ts";
+import type { WitnessPublicKey } from "./witness_key.ts";
 import { readHead } from "./head_record.ts";
 import { auditLogFiles, headFileName } from "./log_files.ts";
 
 /** What verification found. */
 export type AuditVerification =
-  | { ok: true; lines: number; files: string[] }
+  | {
+    ok: true;
+    lines: number;
+    files: string[];
+    /** Lines whose certificate was checked (with a public key). */
+    certified?: number;
+    /** Lines carrying a certificate that was not checked (no public key given). */
+    uncheckedCertificates?: number;
+  }
   | { ok: false; file: string; line: number; problem: string; torn?: boolean };
 
 /** One line of the log as verification sees it. */
@@ -39,6 +55,14 @@ interface ScannedLine {
   hash?: string;
   genesis?: boolean;
   continues?: string;
+  /** The parsed line, for the certificate checks. */
+  fields?: Record<string, unknown>;
+}
+
+/** What to check besides the chain. */
+export interface VerifyOptions {
+  /** Check every line's certificate against this key. */
+  publicKey?: WitnessPublicKey;
 }
 
 const ZERO_HASH = "0".repeat(64);
@@ -54,7 +78,10 @@ const ZERO_HASH = "0".repeat(64);
  * // or { ok: false, file: "audit/permits.jsonl", line: 7, problem: "edited: the line's text does not match its hash" }
  * ```
  */
-export async function verifyAuditFiles(files: string[]): Promise<AuditVerification> {
+export async function verifyAuditFiles(
+  files: string[],
+  options: VerifyOptions = {},
+): Promise<AuditVerification> {
   if (files.length === 0) throw new TypeError("verifyAuditFiles: name at least one audit file");
   const live = files[files.length - 1];
   let all = files;
@@ -76,7 +103,10 @@ export async function verifyAuditFiles(files: string[]): Promise<AuditVerificati
       problem: "removed: the log is empty; even its genesis line is missing",
     };
   }
-  const problem = checkChain(lines);
+  const chainProblem = checkChain(lines);
+  const certProblem = options.publicKey ? checkCertificates(lines, options.publicKey) : undefined;
+  // Both are reported by their first line: whichever comes first in the log is the one to look at.
+  const problem = earliest(lines, chainProblem, certProblem);
   if (problem) return problem;
 
   if (head instanceof Error) {
@@ -108,7 +138,42 @@ export async function verifyAuditFiles(files: string[]): Promise<AuditVerificati
       };
     }
   }
-  return { ok: true, lines: lines.length, files: all };
+  if (options.publicKey) return { ok: true, lines: lines.length, files: all, certified: lines.length };
+  const unchecked = lines.filter((line) => line.fields?.cert !== undefined).length;
+  return {
+    ok: true,
+    lines: lines.length,
+    files: all,
+    ...(unchecked > 0 ? { uncheckedCertificates: unchecked } : {}),
+  };
+}
+
+/** Every line's certificate, in order; the first bad one. Lines the chain check refused are skipped. */
+function checkCertificates(lines: ScannedLine[], key: WitnessPublicKey): AuditVerification | undefined {
+  let prevCert = ZERO_CERT;
+  for (const line of lines) {
+    if (!line.valid || !line.fields) return undefined; // the chain check reports this line
+    const problem = checkCertificate(key, line.fields, prevCert);
+    if (problem) {
+      const kind = problem.startsWith("forged") ? "" : "forged: ";
+      return { ok: false, file: line.file, line: line.line, problem: `${kind}${problem}` };
+    }
+    prevCert = certificateHash(line.fields.cert);
+  }
+  return undefined;
+}
+
+function earliest(
+  lines: ScannedLine[],
+  ...problems: (AuditVerification | undefined)[]
+): AuditVerification | undefined {
+  const order = (problem: AuditVerification) =>
+    problem.ok
+      ? Infinity
+      : lines.findIndex((line) => line.file === problem.file && line.line === problem.line);
+  const found = problems.filter((problem): problem is AuditVerification => problem !== undefined);
+  found.sort((a, b) => order(a) - order(b));
+  return found[0];
 }
 
 function scanFile(file: string, text: string): ScannedLine[] {
@@ -130,6 +195,7 @@ function scanFile(file: string, text: string): ScannedLine[] {
       hash: parsed.hash,
       genesis: genesis === true,
       continues: typeof continues === "string" ? continues : undefined,
+      fields: parsed.fields,
     };
   });
 }

@@ -19,6 +19,11 @@
  * file's last line. A single batch larger than `maxFileBytes` still goes into one file. After every batch the
  * seq and hash of the last line go to `FILE.head`, so a log cut short at its end is seen by verification.
  *
+ * Certificates: with a witness key, every line (genesis and continuation lines included) gets a signed `cert`
+ * (certificate.ts), chained to the certificate before it. Its claims are computed at `append`, and it is signed
+ * when its batch is built, once its seq and the previous certificate are known: one signature per line, and
+ * still one write and one fsync per batch.
+ *
  * @module
  */
 import { basename, dirname } from "node:path";
@@ -26,6 +31,15 @@ import type { Logger } from "../telemetry/log.ts";
 import { type AuditEntry, auditRecordFields } from "./record.ts";
 import { type ChainLine, chainLine, chainLineFromJson, GENESIS_PREV, parseChainLine } from "./chain_line.ts";
 import { readAt, readFileTail } from "./file_tail.ts";
+import {
+  type CertificateClaims,
+  certificateClaims,
+  type CertificateEvidence,
+  certificateHash,
+  signCertificate,
+  ZERO_CERT,
+} from "./certificate.ts";
+import type { WitnessKey } from "./witness_key.ts";
 import { readHead, writeHeadSync } from "./head_record.ts";
 import { headFileName, listRotatedFiles, rotatedFileName, tornFileName } from "./log_files.ts";
 
@@ -52,6 +66,8 @@ export interface AuditWriterOptions {
   log: Logger;
   /** Called when writing starts failing (with why) and when it works again. */
   onStateChange?: (healthy: boolean, error?: string) => void;
+  /** Signs a certificate onto every line (`witness.key_file`). */
+  witness?: WitnessKey;
 }
 
 /** Counters of a writer's work since it was opened. */
@@ -68,6 +84,8 @@ export interface AuditWriterStats {
 
 interface Pending {
   fieldsJson: string;
+  /** The certificate's claims, when lines are certified; signed when the batch is built. */
+  claims?: CertificateClaims;
   resolve: () => void;
   reject: (error: Error) => void;
 }
@@ -105,6 +123,8 @@ export class AuditWriter {
   #size = 0;
   #seq = -1;
   #prev = GENESIS_PREV;
+  /** Hash of the last certificate on disk: the next certificate's `prev_cert`. */
+  #prevCert = ZERO_CERT;
   /** Whether the live file holds more than its first line (rotating an empty file would be pointless). */
   #fileHasEntries = false;
   #healthy = true;
@@ -159,6 +179,11 @@ export class AuditWriter {
     return this.#healthy;
   }
 
+  /** The key certificates are signed with, when lines are certified. */
+  get witness(): WitnessKey | undefined {
+    return this.#options.witness;
+  }
+
   /** Why the last batch failed, while the writer is unhealthy. */
   get lastError(): string | undefined {
     return this.#lastError;
@@ -179,6 +204,7 @@ export class AuditWriter {
   /**
    * Queues one entry; resolves once the batch holding it is written and fsynced, rejects with an
    * {@linkcode AuditWriteError} when it could not be. Only the fields of {@linkcode AuditEntry} are written.
+   * `evidence` is what the line's certificate says beyond its fields (ignored without a witness key).
    *
    * @example
    * ```ts ignore
@@ -188,23 +214,24 @@ export class AuditWriter {
    * });
    * ```
    */
-  append(entry: AuditEntry): Promise<void> {
+  append(entry: AuditEntry, evidence?: CertificateEvidence): Promise<void> {
     if (this.#closed) {
       return Promise.reject(new AuditWriteError(`audit log ${this.#options.file}: the writer is closed`));
     }
     let fieldsJson: string;
+    let claims: CertificateClaims | undefined;
     try {
       // Serialized now, so a value JSON cannot hold fails this append alone, never the whole batch.
-      fieldsJson = JSON.stringify(
-        auditRecordFields({ ...entry, time: entry.time ?? new Date().toISOString() }),
-      );
+      const fields = auditRecordFields({ ...entry, time: entry.time ?? new Date().toISOString() });
+      fieldsJson = JSON.stringify(fields);
+      if (this.#options.witness) claims = certificateClaims(fields, fieldsJson, evidence);
     } catch (error) {
       return Promise.reject(
         new AuditWriteError(`audit entry cannot be written as JSON: ${describe(error)}`, { cause: error }),
       );
     }
     return new Promise((resolve, reject) => {
-      this.#queue.push({ fieldsJson, resolve, reject });
+      this.#queue.push({ fieldsJson, claims, resolve, reject });
       this.#schedule();
     });
   }
@@ -269,6 +296,7 @@ export class AuditWriter {
       this.#size += built.bytes.length;
       this.#seq = built.last.seq;
       this.#prev = built.last.hash;
+      this.#prevCert = built.lastCert;
       this.#fileHasEntries = true;
       this.#stats.lines += batch.length;
       this.#stats.batches++;
@@ -293,14 +321,32 @@ export class AuditWriter {
     this.#recordHead();
   }
 
-  #build(batch: Pending[]): { bytes: Uint8Array; last: ChainLine } {
+  #build(batch: Pending[]): { bytes: Uint8Array; last: ChainLine; lastCert: string } {
     const texts: string[] = [];
     let last: ChainLine = { seq: this.#seq, text: "", hash: this.#prev };
+    let lastCert = this.#prevCert;
+    const witness = this.#options.witness;
     for (const pending of batch) {
-      last = chainLineFromJson(last.seq + 1, pending.fieldsJson, last.hash);
+      let json = pending.fieldsJson;
+      if (witness && pending.claims) {
+        const signed = signCertificate(witness, pending.claims, last.seq + 1, lastCert);
+        json = withCertificate(json, signed.json);
+        lastCert = signed.hash;
+      }
+      last = chainLineFromJson(last.seq + 1, json, last.hash);
       texts.push(last.text);
     }
-    return { bytes: encoder.encode(`${texts.join("\n")}\n`), last };
+    return { bytes: encoder.encode(`${texts.join("\n")}\n`), last, lastCert };
+  }
+
+  /** The first line of a file (genesis or continuation), certified when lines are. */
+  #firstLine(seq: number, fields: Record<string, unknown>, prev: string): ChainLine {
+    const witness = this.#options.witness;
+    if (!witness) return chainLine(seq, fields, prev);
+    const fieldsJson = JSON.stringify(fields);
+    const signed = signCertificate(witness, certificateClaims(fields, fieldsJson), seq, this.#prevCert);
+    this.#prevCert = signed.hash;
+    return chainLineFromJson(seq, withCertificate(fieldsJson, signed.json), prev);
   }
 
   /** Opens the live file when it is not open, and sets the chain state from what is on disk. */
@@ -333,6 +379,7 @@ export class AuditWriter {
         }
         this.#seq = last.seq;
         this.#prev = last.hash;
+        this.#prevCert = lastCertificateHash(last.fields);
         this.#size = tail.completeEnd;
         this.#fileHasEntries = true;
       }
@@ -361,7 +408,8 @@ export class AuditWriter {
             `chain cannot be continued. Run \`mcp-sidecar audit verify ${path}\` to see what happened.`,
         );
       }
-      first = chainLine(
+      this.#prevCert = lastCertificateHash(last.fields);
+      first = this.#firstLine(
         last.seq + 1,
         { continues: basename(rotated.path), time: new Date().toISOString() },
         last.hash,
@@ -375,7 +423,8 @@ export class AuditWriter {
           hint: "the earlier log is gone: if it was not removed on purpose, investigate",
         });
       }
-      first = chainLine(0, { genesis: true, created: new Date().toISOString() }, GENESIS_PREV);
+      this.#prevCert = ZERO_CERT;
+      first = this.#firstLine(0, { genesis: true, created: new Date().toISOString() }, GENESIS_PREV);
     }
     const bytes = encoder.encode(`${first.text}\n`);
     await writeAll(file, bytes);
@@ -468,6 +517,17 @@ export class AuditWriter {
       this.#options.log.error("audit onStateChange listener threw", { error: describe(error) });
     }
   }
+}
+
+/** A line's fields JSON with its certificate as the last member. */
+function withCertificate(fieldsJson: string, certJson: string): string {
+  return fieldsJson === "{}" ? `{"cert":${certJson}}` : `${fieldsJson.slice(0, -1)},"cert":${certJson}}`;
+}
+
+/** The hash of the certificate on a line read back (the next one chains to it), or zeros when it has none. */
+function lastCertificateHash(fields: Record<string, unknown>): string {
+  const cert = fields.cert;
+  return typeof cert === "object" && cert !== null ? certificateHash(cert) : ZERO_CERT;
 }
 
 function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {

@@ -12,6 +12,7 @@ import { createLogger, type Logger } from "../telemetry/log.ts";
 import { createMetrics, type SidecarMetrics } from "../telemetry/metrics.ts";
 import { AuditWriteError, AuditWriter } from "../audit/writer.ts";
 import { readPinsFile } from "../proxy/pin_store.ts";
+import { loadWitnessKey, type WitnessKey, WitnessKeyError } from "../audit/witness_key.ts";
 import { parseFlags, UsageError, withUsage } from "./usage.ts";
 import { type ConnectionGuard, guardConnections } from "../http/connection_guard.ts";
 import { innerEndpoint } from "../http/inner_endpoint.ts";
@@ -57,13 +58,16 @@ export async function startSidecar(
   log: Logger,
 ): Promise<RunningSidecar> {
   const metrics = createMetrics();
-  const audit = loaded.config.audit.enabled ? await openAuditWriter(loaded, log, metrics) : undefined;
+  const witness = await openWitnessKey(loaded, log);
+  const audit = loaded.config.audit.enabled
+    ? await openAuditWriter(loaded, log, metrics, witness)
+    : undefined;
   const hostname = listen.host ?? loaded.config.server.host;
   // The principals' taint lives next to the audit log (in memory when the log is off); a corrupt file fails closed.
   const taints = loaded.config.audit.enabled
     ? await TaintStore.open({ file: taintFileName(loaded.config.audit.file), log })
     : undefined;
-  const sidecar = createSidecar(loaded, log, { audit, metrics, bindHost: hostname, taints });
+  const sidecar = createSidecar(loaded, log, { audit, metrics, bindHost: hostname, taints, witness });
   const port = listen.port ?? loaded.config.server.port;
   // The HTTP server listens on an endpoint of its own, a Unix socket in a private folder when one can be made
   // (inner_endpoint.ts); clients reach it through the connection guard, which applies the header, idle and
@@ -189,7 +193,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     try {
       running = await startSidecar(loaded, { host: parsed.values.host as string | undefined, port }, log);
     } catch (error) {
-      if (!(error instanceof AuditWriteError)) throw error;
+      if (!(error instanceof AuditWriteError) && !(error instanceof WitnessKeyError)) throw error;
       console.error(`mcp-sidecar: refusing to start: ${error.message}`);
       return 1;
     }
@@ -246,10 +250,23 @@ function delay(ms: number): Promise<void> {
   });
 }
 
+/** The witness key when `witness.key_file` is set; a missing or unsafe key refuses the start. */
+async function openWitnessKey(loaded: LoadedConfig, log: Logger): Promise<WitnessKey | undefined> {
+  const file = loaded.config.witness.key_file;
+  if (file === undefined) return undefined;
+  const key = await loadWitnessKey(file);
+  if (!loaded.config.audit.enabled) {
+    log.warn("witness.key_file is set but audit.enabled is false: no certificates are written", { file });
+  }
+  log.info("audit lines are certified", { key_id: key.keyId, public_key: key.publicText });
+  return key;
+}
+
 async function openAuditWriter(
   loaded: LoadedConfig,
   log: Logger,
   metrics: SidecarMetrics,
+  witness: WitnessKey | undefined,
 ): Promise<AuditWriter> {
   const { audit } = loaded.config;
   metrics.auditHealthy.set(1);
@@ -260,5 +277,6 @@ async function openAuditWriter(
     maxFileBytes: audit.max_file_bytes,
     log,
     onStateChange: (healthy) => metrics.auditHealthy.set(healthy ? 1 : 0),
+    witness,
   });
 }

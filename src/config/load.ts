@@ -124,6 +124,9 @@ function withAbsolutePaths(config: SidecarConfig, dir: string): SidecarConfig {
       ...config.auth,
       oauth: { ...config.auth.oauth, jwks_file: resolve(dir, config.auth.oauth.jwks_file) },
     },
+    witness: config.witness.key_file === undefined
+      ? config.witness
+      : { ...config.witness, key_file: resolve(dir, config.witness.key_file) },
     upstreams: config.upstreams.map((upstream) =>
       isCommandUpstream(upstream) && upstream.cwd !== undefined
         ? { ...upstream, cwd: resolve(dir, upstream.cwd) }

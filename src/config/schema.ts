@@ -271,6 +271,16 @@ export const ConfigSchema = z.strictObject({
     file: z.string().min(1, "must not be empty: the path of the pins file, relative to this config file")
       .optional(),
   }, { error: "must be a mapping, like `pins: {}` or `pins: { file: audit/tool-pins.json }`" }).optional(),
+  /**
+   * Signed certificates on audit lines (audit/certificate.ts). `key_file` is the Ed25519 private key (PKCS#8
+   * PEM, mode 0600), relative to this config file; made by `mcp-sidecar witness keygen`. Absent: no
+   * certificates. Set but missing: the sidecar refuses to start (it never mints a new identity by itself).
+   */
+  witness: z.strictObject({
+    key_file: z.string({ error: "must be the path of the witness key file (PEM)" })
+      .min(1, "must be the path of the witness key file (PEM); make one with `mcp-sidecar witness keygen`")
+      .optional(),
+  }).prefault({}),
   auth: z.strictObject({
     header: z.string().default("Authorization"),
     prefix: z.string().default("Bearer "),
