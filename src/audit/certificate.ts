@@ -319,12 +319,12 @@ export function checkCertificate(
     const inCert = canonicalJson(claimed[name] ?? null);
     if (onLine !== inCert) return `the line's ${name} is ${onLine}, but its certificate says ${inCert}`;
   }
-  if (claimed.fields_sha256 !== sha256(lineFieldsJson(line))) {
-    return "the line's fields are not the ones its certificate signed (fields_sha256 differs)";
-  }
   const args = typeof claimed.args === "string" ? claimed.args : null;
   if (claimed.action !== actionDigest(line.method, line.server, line.tool ?? line.uri, args)) {
     return "the line's method, server, tool or uri is not the action its certificate signed";
+  }
+  if (claimed.fields_sha256 !== sha256(lineFieldsJson(line))) {
+    return "the line's fields are not the ones its certificate signed (fields_sha256 differs)";
   }
   if (claimed.proof !== null && claimed.proof !== undefined) {
     const root = claimed.labels_root;
