@@ -17,6 +17,8 @@ import {
 } from "../../src/audit/witness_key.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { ValidationError } from "../../src/config/problems.ts";
+import { startSidecar } from "../../src/cli/serve.ts";
+import { keptLogger } from "../fixtures/audit_entries.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
@@ -189,5 +191,28 @@ Deno.test("config: witness.key_file is resolved against the config's folder; mis
       );
       assert.ok(problem.message.includes(fragment), problem.message);
     }
+  });
+});
+
+Deno.test("serve refuses to start when witness.key_file is set but missing, and says how to make it", async () => {
+  await withDir(async (dir) => {
+    await Deno.writeTextFile(join(dir, "policy.yaml"), POLICY);
+    const config = join(dir, "config.yaml");
+    await Deno.writeTextFile(config, configWith("witness:\n  key_file: absent.key\n"));
+    const loaded = await loadConfig(config);
+    await assert.rejects(
+      startSidecar(loaded, { port: 0 }, keptLogger().log),
+      (error: Error) => {
+        assert.ok(error instanceof WitnessKeyError);
+        assert.match(error.message, /absent\.key \(witness\.key_file\) does not exist; create it with/);
+        return true;
+      },
+    );
+    assert.equal(
+      await Deno.stat(join(dir, "absent.key")).catch(() => undefined),
+      undefined,
+      "no key was minted",
+    );
+    assert.equal(await Deno.stat(join(dir, "audit")).catch(() => undefined), undefined, "no log was started");
   });
 });
