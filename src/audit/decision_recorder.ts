@@ -107,13 +107,12 @@ function certificateEvidence(
   if (!witness) return undefined;
   const { decision, message } = record;
   const params = ("params" in message.message ? message.message.params ?? {} : {}) as Record<string, unknown>;
-  const flow = (decision as { flow?: { decided_by?: { path: string; label: string } } }).flow;
   return lineEvidence(witness, {
     policySha256: decision.policy_sha256,
     policy: policy?.(),
     // The FULL arguments, before redaction: the certificate binds the call as it was made (keyed digest).
     args: message.action.kind === "call" ? params.arguments : undefined,
-    decidedBy: flow?.decided_by,
+    decidedBy: decision.flow?.decided_by,
   });
 }
 

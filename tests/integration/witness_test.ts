@@ -10,6 +10,9 @@ import { chainLine, parseChainLine } from "../../src/audit/chain_line.ts";
 import { certificateClaims, signCertificate } from "../../src/audit/certificate.ts";
 import { writeHead } from "../../src/audit/head_record.ts";
 import { createWitnessKeyFile, generateWitnessKey, type WitnessKey } from "../../src/audit/witness_key.ts";
+import { buildLabelTree, verifyLabelProof } from "../../src/policy/label_merkle.ts";
+import { parsePolicy } from "../../src/policy/load.ts";
+import { createSnapshot } from "../../src/policy/snapshot.ts";
 import { createPolicyStack, type PolicyStack, TOKENS } from "../fixtures/policy_stack.ts";
 import { REPO_ROOT, type SidecarProcess, startSidecarProcess } from "../fixtures/sidecar_process.ts";
 import {
@@ -31,6 +34,14 @@ const shared = sharedStack<WitnessStack>(async () => {
   const stack = await createPolicyStack();
   const keyFile = join(stack.root, "keys", "witness.key");
   const { key } = await createWitnessKeyFile(keyFile);
+  // Labels on: notes/** is secret, above alice's clearance (labels.default), so reading it is denied by a
+  // label-table row, whose inclusion proof the certificate carries.
+  const realWorkspace = await Deno.realPath(stack.workspace);
+  await Deno.writeTextFile(
+    stack.policyFile,
+    `${await Deno.readTextFile(stack.policyFile)}labels:\n  default: internal\nresources:\n` +
+      `  - { uri: "file://${realWorkspace}/notes/**", label: secret }\n`,
+  );
   await Deno.writeTextFile(
     stack.configFile,
     `${await Deno.readTextFile(stack.configFile)}\nwitness:\n  key_file: ${keyFile}\n`,
@@ -58,6 +69,11 @@ async function verifyCli(file: string, publicKey?: string) {
 }
 
 let publishedKeyFile = "";
+
+async function snapshotOf(file: string) {
+  const loaded = await parsePolicy(file, await Deno.readFile(file));
+  return createSnapshot(loaded.policy, loaded.sha256);
+}
 
 securityCase(
   "the well-known route serves the witness public key, unauthenticated, as keygen printed it",
@@ -97,6 +113,14 @@ securityCase(
       }),
     );
     assert.ok(denied.error, JSON.stringify(denied));
+    const [secret] = await answersOf(
+      await call(4, "read_text_file", { path: join(stack.workspace, "notes/todo.txt") }),
+    );
+    assert.equal(
+      (secret.error as { data?: { reason?: string } })?.data?.reason,
+      "label_flow",
+      JSON.stringify(secret),
+    );
     const refused = await postJson(endpoint, { jsonrpc: "2.0", id: 9, method: "ping" }, {
       authorization: "Bearer not-a-token",
     });
@@ -112,6 +136,23 @@ securityCase(
     assert.equal(write.cert.decision, "deny");
     assert.ok(!JSON.stringify(write).includes("s3cret-42"), "the secret is on no line, certificate included");
     assert.match(write.cert.args, /^[0-9a-f]{64}$/, "the full arguments are bound by a keyed digest");
+    // The label denial: its certificate commits to the policy's label table and proves the row that decided.
+    const snapshot = await snapshotOf(stack.policyFile);
+    const tree = buildLabelTree(snapshot.labelTable);
+    assert.ok(tree.size > 0);
+    const flow = lines.find((line) => line.reason === "label_flow");
+    assert.ok(flow, "the label_flow denial is on the log");
+    assert.equal(flow.cert.labels_root, tree.root);
+    assert.deepEqual(
+      flow.cert.proof,
+      tree.proof(`resources/file://${await Deno.realPath(stack.workspace)}/notes/**`, "secret"),
+    );
+    assert.ok(verifyLabelProof(flow.cert.labels_root, flow.cert.proof));
+    assert.equal(lines[0].cert.labels_root, null, "the genesis line commits to no policy");
+    assert.ok(
+      lines.slice(1).every((line) => line.cert.labels_root === tree.root),
+      "every line commits to the table",
+    );
     const refusal = lines.find((line) => line.outcome === "refused");
     assert.ok(refusal?.cert, "the refusal line is certified too");
 
