@@ -16,6 +16,14 @@
  * deno task bench --sidecar /path/to/main.ts                           # another build of the sidecar
  * ```
  *
+ * A fifth target, `sidecar-ifc`, is the audit-on sidecar with IFC labels configured and a witness key (every
+ * audit line signed): sidecar/sidecar-ifc at c=32 is what information-flow control and witnesses cost (issue
+ * 12). `--only ifc` (or `BENCH_ONLY=ifc`) runs just that comparison, in alternating rounds:
+ *
+ * ```sh
+ * deno task bench --only ifc --calls-concurrent 2000 --ifc-rounds 3
+ * ```
+ *
  * Without `nginx` on PATH (or in /usr/sbin) the nginx rows and the sidecar/nginx ratio are left out.
  * Every process started here is stopped at the end, on error too, and the temp folder is removed.
  * Numbers are single-run figures on a shared machine: compare the ratios, not the absolute values.
@@ -31,6 +39,7 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { findWrk, type FixedPost, modernEchoPost, runWrk, type WrkResult } from "./wrk.ts";
 import { type Figure, figureRows, verdict } from "./figures.ts";
 import { serveTaskFlags } from "./serve_flags.ts";
+import { createWitnessKeyFile } from "../../src/audit/witness_key.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const ECHO_SERVER = fileURLToPath(new URL("./echo_server.ts", import.meta.url));
@@ -262,6 +271,29 @@ async function writePolicy(dir: string): Promise<string> {
 }
 
 /**
+ * The IFC variant of the policy: labels on (every call computes a flow and joins the caller's taint), the echo
+ * upstream labelled, a sink and a resource rule so the label table is not trivial.
+ */
+async function writeIfcPolicy(dir: string, policy: string): Promise<string> {
+  const file = join(dir, "policy-ifc.yaml");
+  await Deno.writeTextFile(
+    file,
+    `${await Deno.readTextFile(policy)}
+# added by tests/bench/transport_bench.ts: IFC on
+labels:
+  default: internal
+  sinks: { "echobridge/*": public }
+resources:
+  - { uri: "file:///bench/private/**", label: confidential }
+tools:
+  echo: { label: internal }
+  echo26: { label: internal }
+`,
+  );
+  return file;
+}
+
+/**
  * A sidecar config with three `url:` upstreams: `echo` (the 2025 echo server, driven by SDK clients),
  * `echo26` (the 2026-07-28 echo server, `protocol: 2026-07-28`, driven by wrk) and `echobridge` (the 2025 echo
  * server again, driven by wrk with 2026-07-28 requests the sidecar bridges through a pooled session). `audit`
@@ -273,8 +305,10 @@ async function writeSidecarConfig(
   echoUrl: string,
   echo2026Url: string,
   audit: string | false,
+  witnessKey?: string,
 ): Promise<string> {
   const auditYaml = audit === false ? "  enabled: false" : `  file: ${audit}`;
+  const witnessYaml = witnessKey === undefined ? "" : `witness:\n  key_file: ${witnessKey}\n`;
   await Deno.writeTextFile(
     file,
     `# written by tests/bench/transport_bench.ts
@@ -289,7 +323,7 @@ logging:
   level: warn
 audit:
 ${auditYaml}
-upstreams:
+${witnessYaml}upstreams:
   - name: echo
     route: echo
     url: ${echoUrl}
@@ -339,9 +373,17 @@ interface AuditCheck {
  * Runs `main.ts audit verify FILE` of the sidecar under test (its own verifier, in a child with read
  * permission only) and counts the log's lines and its `tools/call echo` lines.
  */
-async function checkAuditLog(entry: string, file: string): Promise<AuditCheck> {
+async function checkAuditLog(entry: string, file: string, publicKey?: string): Promise<AuditCheck> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", entry, "audit", "verify", file],
+    args: [
+      "run",
+      "--allow-read",
+      entry,
+      "audit",
+      "verify",
+      file,
+      ...(publicKey === undefined ? [] : ["--public-key", publicKey]),
+    ],
     cwd: REPO_ROOT,
     env: { NO_COLOR: "1" },
     stdin: "null",
@@ -619,6 +661,9 @@ Options:
   --sidecar FILE         the sidecar entry point to run (default main.ts of this repository)
   --no-nginx             leave out the nginx hop even if nginx is installed
   --no-wrk               leave out the 2026-07-28 row even if wrk is installed
+  --only ifc             run only the IFC + witness cost comparison (also: BENCH_ONLY=ifc): the audit-on
+                         sidecar with and without labels and a witness key, c=32, in alternating rounds
+  --ifc-rounds N         rounds of that comparison with --only ifc (default 3; the median counts)
   -h, --help             show this help
 
 nginx and wrk are found on PATH, /usr/sbin or /usr/bin (Debian: apt-get install nginx wrk); without them their
@@ -669,12 +714,25 @@ async function main(args: string[]): Promise<number> {
       sidecar: { type: "string", default: join(REPO_ROOT, "main.ts") },
       "no-nginx": { type: "boolean" },
       "no-wrk": { type: "boolean" },
+      only: { type: "string", default: Deno.env.get("BENCH_ONLY") },
+      "ifc-rounds": { type: "string", default: "3" },
       help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) {
     console.log(USAGE);
     return 0;
+  }
+  if (values.only !== undefined && values.only !== "ifc") {
+    throw new Error(`--only (or BENCH_ONLY) names what to run alone: ifc, not "${values.only}"`);
+  }
+  if (values.only === "ifc") {
+    return await ifcOnly({
+      sidecarEntry: values.sidecar,
+      calls: positiveInt("calls-concurrent", values["calls-concurrent"]),
+      rounds: positiveInt("ifc-rounds", values["ifc-rounds"]),
+      timeLimitMs: positiveInt("time-limit", values["time-limit"]) * 1000,
+    });
   }
   const callsAt1 = positiveInt("calls", values.calls);
   const callsAt32 = positiveInt("calls-concurrent", values["calls-concurrent"]);
@@ -755,6 +813,22 @@ async function main(args: string[]): Promise<number> {
     );
     procs.push(noaudit.proc);
     const noauditUrl = `${noaudit.base}/echo/mcp`;
+    const ifcAuditFile = join(dir, "audit-ifc", "permits.jsonl");
+    const witnessKey = await createWitnessKeyFile(join(dir, "witness.key"));
+    const ifc = await startSidecar(
+      "sidecar-ifc",
+      values.sidecar,
+      await writeSidecarConfig(
+        join(dir, "config-ifc.yaml"),
+        await writeIfcPolicy(dir, policy),
+        echoUrl,
+        echo2026Url,
+        ifcAuditFile,
+        join(dir, "witness.key"),
+      ),
+    );
+    procs.push(ifc.proc);
+    const ifcUrl = `${ifc.base}/echo/mcp`;
 
     let nginxUrl: string | undefined;
     let nginx2026Url: string | undefined;
@@ -797,6 +871,7 @@ async function main(args: string[]): Promise<number> {
       { name: "direct", url: echoUrl, pid: echo.proc.pid },
       { name: "sidecar", url: sidecarUrl, pid: sidecar.proc.pid },
       { name: "sidecar-noaudit", url: noauditUrl, pid: noaudit.proc.pid },
+      { name: "sidecar-ifc", url: ifcUrl, pid: ifc.proc.pid },
       ...(nginxUrl ? [{ name: "nginx", url: nginxUrl, pid: nginxPid! }] : []),
     ];
     /** CPU ms per measured call of the target's process, by `name/concurrency`. */
@@ -898,10 +973,11 @@ async function main(args: string[]): Promise<number> {
 
     // Both sidecars stop (SIGTERM: graceful, the audit log flushed); then the echo server should hold no session
     // of theirs, and the audit log is complete.
-    await Promise.all([sidecar.proc.stop(), noaudit.proc.stop()]);
+    await Promise.all([sidecar.proc.stop(), noaudit.proc.stop(), ifc.proc.stop()]);
     await sleep(500);
     const upstreamAfterStop = await echoSessions(echoUrl);
     const audit = await checkAuditLog(values.sidecar, auditFile);
+    const ifcAudit = await checkAuditLog(values.sidecar, ifcAuditFile, witnessKey.key.publicText);
 
     // The report.
     const header = ["target", "c", "calls", "errors", "p50 ms", "p99 ms", "calls/s", "CPU ms/call"];
@@ -936,6 +1012,7 @@ async function main(args: string[]): Promise<number> {
       ...(nginxUrl ? [["sidecar", "nginx"] as [string, string]] : []),
       ["sidecar-noaudit", "direct"],
       ["sidecar", "sidecar-noaudit"],
+      ["sidecar", "sidecar-ifc"],
     ];
     const ratioRows: string[][] = [];
     for (const concurrency of [1, 32]) {
@@ -951,7 +1028,8 @@ async function main(args: string[]): Promise<number> {
     console.log("\nratios (latency: higher is slower; calls/s: lower is slower)\n");
     console.log(table(["ratio", "c", "p50", "p99", "calls/s"], ratioRows));
     console.log(
-      "(sidecar/sidecar-noaudit: what the audit log costs, the same sidecar with audit.enabled: false)",
+      "(sidecar/sidecar-noaudit: what the audit log costs, the same sidecar with audit.enabled: false; " +
+        "sidecar/sidecar-ifc: the same with IFC labels and a witness key, every audit line signed)",
     );
     if (nginxUrl === undefined) console.log("(no nginx: sidecar/nginx not measured)");
 
@@ -1047,11 +1125,13 @@ async function main(args: string[]): Promise<number> {
       ["echobridge/echo", wrkGood("sidecar-bridge-2026")],
     ] as const;
     const modernComplete = modernAudited.every(([tool, good]) => (audit.toolCalls.get(tool) ?? 0) >= good);
-    const complete = audit.ok && audit.echoCalls === viaSidecar && modernComplete;
+    const complete = audit.ok && audit.echoCalls === viaSidecar && modernComplete && ifcAudit.ok &&
+      ifcAudit.echoCalls === (answered.get("sidecar-ifc") ?? 0);
     console.log(
       `\naudit log of the sidecar target (default audit settings, ${auditFile}), after it stopped\n`,
     );
-    console.log(`audit verify: ${audit.verdict}\n`);
+    console.log(`audit verify: ${audit.verdict}`);
+    console.log(`audit verify --public-key (sidecar-ifc, certified): ${ifcAudit.verdict}\n`);
     const methodText = [...audit.methods].sort((a, b) => b[1] - a[1])
       .map(([method, n]) => `${method} ${n}`).join(", ");
     console.log(table(["audit log", "lines"], [
@@ -1070,7 +1150,7 @@ async function main(args: string[]): Promise<number> {
         : "MISMATCH: the log does not hold every call the sidecar answered, or it does not verify",
     );
 
-    for (const proc of [sidecar.proc, noaudit.proc]) {
+    for (const proc of [sidecar.proc, noaudit.proc, ifc.proc]) {
       const kinds = [...proc.lineKinds()].sort((a, b) => b[1] - a[1]);
       if (kinds.length > 0) {
         const total = kinds.reduce((sum, [, n]) => sum + n, 0);
@@ -1133,6 +1213,7 @@ async function main(args: string[]): Promise<number> {
         unit: "×",
         skipped: noWrk,
       },
+      ifcFigure(sdk("sidecar", 32), sdk("sidecar-ifc", 32)),
       { name: "RSS idle", value: rssIdle, op: "<=", target: 64, unit: "MiB" },
       { name: "RSS per open legacy session", value: perSessionKiB, op: "<=", target: 100, unit: "KiB" },
       {
@@ -1143,7 +1224,7 @@ async function main(args: string[]): Promise<number> {
         unit: "MiB",
       },
     ];
-    console.log("\nfigures (issue 11), this run\n");
+    console.log("\nfigures (issues 11 and 12), this run\n");
     console.log(table(["figure", "measured", "target", "verdict"], figureRows(figures)));
     const missed = figures.filter((figure) => verdict(figure) === "MISS").length;
     console.log(
@@ -1158,6 +1239,142 @@ async function main(args: string[]): Promise<number> {
   } finally {
     for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.removeSignalListener(signal, onSignal);
     await cleanup();
+  }
+}
+
+/** The issue-12 figure: calls/s without IFC over calls/s with IFC and witnesses (a slowdown; lower is better). */
+function ifcFigure(plain: Measured | undefined, ifc: Measured | undefined): Figure {
+  return {
+    name: "SDK clients, c=32 calls/s slowdown: sidecar / sidecar-ifc (IFC labels + witness, audit on)",
+    value: plain && ifc ? plain.perSecond / ifc.perSecond : undefined,
+    op: "<=",
+    target: 1.15,
+    unit: "×",
+  };
+}
+
+/**
+ * `--only ifc`: the echo servers and two audit-on sidecars, one plain and one with IFC labels and a witness
+ * key, measured at c=32 in `rounds` alternating rounds (the order flips each round, so neither always runs on a
+ * machine the other just warmed or loaded); the medians make the figure. Then the certified log is verified
+ * with the public key.
+ */
+async function ifcOnly(options: {
+  sidecarEntry: string;
+  calls: number;
+  rounds: number;
+  timeLimitMs: number;
+}): Promise<number> {
+  const deno = Deno.execPath();
+  const dir = await Deno.makeTempDir({ prefix: "mcp-sidecar-bench-ifc-" });
+  const procs: Proc[] = [];
+  try {
+    console.log(
+      `mcp-sidecar IFC + witness cost — ${new Date().toISOString()}, Deno ${Deno.version.deno}, ` +
+        `${navigator.hardwareConcurrency} CPUs, load average ${await loadAverage()}`,
+    );
+    const echo = await spawn(
+      "echo server",
+      deno,
+      ["run", "--allow-net=127.0.0.1", ECHO_SERVER, "--port", "0"],
+      /^echo server listening on (http:\/\/127\.0\.0\.1:\d+\/mcp)$/,
+    );
+    procs.push(echo.proc);
+    const echo2026 = await spawn(
+      "echo server 2026",
+      deno,
+      ["run", "--allow-net=127.0.0.1", ECHO_SERVER_2026, "--port", "0"],
+      /^echo server 2026 listening on (http:\/\/127\.0\.0\.1:\d+\/mcp)$/,
+    );
+    procs.push(echo2026.proc);
+    const policy = await writePolicy(dir);
+    const plainAudit = join(dir, "audit", "permits.jsonl");
+    const ifcAudit = join(dir, "audit-ifc", "permits.jsonl");
+    const { key } = await createWitnessKeyFile(join(dir, "witness.key"));
+    const plain = await startSidecar(
+      "sidecar",
+      options.sidecarEntry,
+      await writeSidecarConfig(join(dir, "config.yaml"), policy, echo.match!, echo2026.match!, plainAudit),
+    );
+    procs.push(plain.proc);
+    const ifc = await startSidecar(
+      "sidecar-ifc",
+      options.sidecarEntry,
+      await writeSidecarConfig(
+        join(dir, "config-ifc.yaml"),
+        await writeIfcPolicy(dir, policy),
+        echo.match!,
+        echo2026.match!,
+        ifcAudit,
+        join(dir, "witness.key"),
+      ),
+    );
+    procs.push(ifc.proc);
+    const targets = [
+      { name: "sidecar", url: `${plain.base}/echo/mcp` },
+      { name: "sidecar-ifc", url: `${ifc.base}/echo/mcp` },
+    ];
+    const answered = new Map<string, number>();
+    const count = (name: string, result: Measurement) =>
+      answered.set(name, (answered.get(name) ?? 0) + result.answered);
+    for (const target of targets) {
+      count(
+        target.name,
+        await measure(target.url, {
+          concurrency: 4,
+          calls: 200,
+          warmupCalls: 0,
+          timeLimitMs: options.timeLimitMs,
+        }),
+      );
+    }
+    const perSecond = new Map<string, number[]>(targets.map((target) => [target.name, []]));
+    for (let round = 0; round < options.rounds; round++) {
+      for (const target of round % 2 === 0 ? targets : [...targets].reverse()) {
+        const result = await measure(target.url, {
+          concurrency: 32,
+          calls: options.calls,
+          warmupCalls: Math.max(50, Math.floor(options.calls / 10)),
+          timeLimitMs: options.timeLimitMs,
+        });
+        count(target.name, result);
+        perSecond.get(target.name)!.push(result.perSecond);
+        console.log(
+          `  round ${round + 1} ${
+            target.name.padEnd(12)
+          } c=32 ${result.calls} calls, ${result.errors} errors, ` +
+            `p50 ${fmt(result.p50, 2)} ms, p99 ${fmt(result.p99, 2)} ms, ${fmt(result.perSecond, 0)} calls/s`,
+        );
+        if (result.firstError) console.log(`    first error: ${result.firstError}`);
+      }
+    }
+    await Promise.all([plain.proc.stop(), ifc.proc.stop()]);
+    const certified = await checkAuditLog(options.sidecarEntry, ifcAudit, key.publicText);
+    const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+    const plainMedian = median(perSecond.get("sidecar")!);
+    const ifcMedian = median(perSecond.get("sidecar-ifc")!);
+    console.log(
+      `\nmedian calls/s over ${options.rounds} round(s): sidecar ${fmt(plainMedian, 0)}, ` +
+        `sidecar-ifc ${fmt(ifcMedian, 0)}`,
+    );
+    console.log(`audit verify --public-key (sidecar-ifc): ${certified.verdict}`);
+    const complete = certified.ok && certified.echoCalls === (answered.get("sidecar-ifc") ?? 0);
+    console.log(
+      complete
+        ? `every call sidecar-ifc answered (${certified.echoCalls}) is on its log, each line signed and verified`
+        : `MISMATCH: sidecar-ifc answered ${answered.get("sidecar-ifc")} calls, its log holds ` +
+          `${certified.echoCalls}, or it does not verify`,
+    );
+    const figures = [
+      ifcFigure({ p50: NaN, p99: NaN, perSecond: plainMedian }, { p50: NaN, p99: NaN, perSecond: ifcMedian }),
+    ];
+    console.log("\nfigures (issue 12), this run\n");
+    console.log(table(["figure", "measured", "target", "verdict"], figureRows(figures)));
+    console.log(`load average at the end ${await loadAverage()} (on ${navigator.hardwareConcurrency} CPUs)`);
+    return complete ? 0 : 1;
+  } finally {
+    await Promise.allSettled([...procs].reverse().map((proc) => proc.stop()));
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }
 
