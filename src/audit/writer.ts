@@ -339,6 +339,19 @@ export class AuditWriter {
     return { bytes: encoder.encode(`${texts.join("\n")}\n`), last, lastCert };
   }
 
+  /** A log continued with a witness key whose last line that key did not sign cannot verify with it whole. */
+  #warnOnForeignCertificate(fields: Record<string, unknown>): void {
+    const witness = this.#options.witness;
+    if (!witness) return;
+    const keyId = (fields.cert as { key_id?: unknown } | undefined)?.key_id;
+    if (keyId === witness.keyId) return;
+    this.#options.log.warn(
+      "continuing an audit log whose last line this witness key did not sign: `audit verify --public-key` " +
+        "will report its earlier lines; move the file aside to start a certified log",
+      { file: this.#options.file, last_line_key_id: keyId ?? null, key_id: witness.keyId },
+    );
+  }
+
   /** The first line of a file (genesis or continuation), certified when lines are. */
   #firstLine(seq: number, fields: Record<string, unknown>, prev: string): ChainLine {
     const witness = this.#options.witness;
@@ -380,6 +393,7 @@ export class AuditWriter {
         this.#seq = last.seq;
         this.#prev = last.hash;
         this.#prevCert = lastCertificateHash(last.fields);
+        this.#warnOnForeignCertificate(last.fields);
         this.#size = tail.completeEnd;
         this.#fileHasEntries = true;
       }

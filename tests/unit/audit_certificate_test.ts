@@ -394,3 +394,36 @@ Deno.test("line evidence: no root for a policy whose tree was never built, no pr
   const later = lineEvidence(KEY, { policySha256: policy.sha256, policy: { sha256: "f".repeat(64) } });
   assert.equal(later.labels_root, TREE.root);
 });
+
+Deno.test("continuing a log with a key that did not sign its last line warns, and verify says where", async () => {
+  await withDir(async (dir) => {
+    const file = join(dir, "permits.jsonl");
+    const open = (witness?: WitnessKey, log = keptLogger()) =>
+      AuditWriter.open({
+        file,
+        batchMaxLines: 4,
+        flushIntervalMs: 0,
+        maxFileBytes: 1 << 20,
+        log: log.log,
+        witness,
+      });
+    const plain = await open();
+    await plain.append(decisionEntry(1));
+    await plain.close();
+    const kept = keptLogger();
+    const certified = await open(KEY, kept);
+    await certified.append(decisionEntry(2));
+    await certified.close();
+    assert.ok(kept.lines.some((line) => String(line.msg).includes("this witness key did not sign")));
+    const same = keptLogger();
+    await (await open(KEY, same)).close();
+    assert.ok(
+      !same.lines.some((line) => String(line.msg).includes("did not sign")),
+      "no warning for its own log",
+    );
+    const result = await verifyAuditFiles([file], { publicKey: PUBLIC });
+    assert.ok(!result.ok);
+    assert.equal(result.line, 1);
+    assert.ok((await verifyAuditFiles([file])).ok, "the chain itself is whole");
+  });
+});
