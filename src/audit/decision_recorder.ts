@@ -97,25 +97,6 @@ function flowFields(record: DecisionRecord): Partial<AuditEntry> {
   };
 }
 
-/** What the line's certificate says beyond its fields; undefined when lines are not certified. */
-function certificateEvidence(
-  writer: AuditWriter,
-  record: DecisionRecord,
-  policy: (() => LabelledPolicy) | undefined,
-): CertificateEvidence | undefined {
-  const witness = writer.witness;
-  if (!witness) return undefined;
-  const { decision, message } = record;
-  const params = ("params" in message.message ? message.message.params ?? {} : {}) as Record<string, unknown>;
-  return lineEvidence(witness, {
-    policySha256: decision.policy_sha256,
-    policy: policy?.(),
-    // The FULL arguments, before redaction: the certificate binds the call as it was made (keyed digest).
-    args: message.action.kind === "call" ? params.arguments : undefined,
-    decidedBy: decision.flow?.decided_by,
-  });
-}
-
 function auditEntry(
   record: DecisionRecord,
   session: string | undefined,
@@ -150,4 +131,23 @@ function auditEntry(
       ? redactArgs(params.arguments, { include_args: audit.include_args, redact_args: audit.redact_args })
       : undefined,
   };
+}
+
+/** What the line's certificate says beyond its fields; undefined when lines are not certified. */
+function certificateEvidence(
+  writer: AuditWriter,
+  record: DecisionRecord,
+  policy: (() => LabelledPolicy) | undefined,
+): CertificateEvidence | undefined {
+  const witness = writer.witness;
+  if (!witness) return undefined;
+  const { decision, message } = record;
+  const params = ("params" in message.message ? message.message.params ?? {} : {}) as Record<string, unknown>;
+  return lineEvidence(witness, {
+    policySha256: decision.policy_sha256,
+    policy: policy?.(),
+    // The FULL arguments, before redaction: the certificate binds the call as it was made (keyed digest).
+    args: message.action.kind === "call" ? params.arguments : undefined,
+    decidedBy: decision.flow?.decided_by,
+  });
 }
