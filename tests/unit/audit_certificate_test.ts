@@ -4,7 +4,9 @@
  * head record consistent (which verification without the key accepts) is caught with the key.
  */
 import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
 import { join } from "node:path";
+import fc from "fast-check";
 import { chainLine, parseChainLine } from "../../src/audit/chain_line.ts";
 import {
   argsDigest,
@@ -120,6 +122,12 @@ Deno.test("canonical JSON sorts keys at every depth and leaves undefined out", (
   );
 });
 
+Deno.test("canonical JSON keeps a __proto__ key as an ordinary key", () => {
+  const value = JSON.parse('{"b":1,"__proto__":{"x":2}}');
+  assert.equal(canonicalJson(value), '{"__proto__":{"x":2},"b":1}');
+  assert.notEqual(argsDigest(KEY, value), argsDigest(KEY, { b: 1 }));
+});
+
 Deno.test("the argument digest is keyed and covers the full arguments, whatever their key order", () => {
   const other = generateWitnessKey();
   const args = { path: "/w/a", password: "hunter2", nested: { b: 1, a: 2 } };
@@ -130,6 +138,37 @@ Deno.test("the argument digest is keyed and covers the full arguments, whatever 
   assert.notEqual(argsDigest(KEY, args), argsDigest(KEY, { ...args, password: "hunter3" }), "secrets count");
   assert.notEqual(argsDigest(KEY, args), argsDigest(other, args), "another key, another digest");
   assert.match(argsDigest(KEY, args), /^[0-9a-f]{64}$/);
+});
+
+Deno.test("the argument digest is exactly HMAC-SHA-256 under the derived key", () => {
+  for (const args of [{}, { a: 1 }, ["x", { "ü": "é" }], "text", null, { long: "x".repeat(10_000) }]) {
+    assert.equal(
+      argsDigest(KEY, args),
+      createHmac("sha256", KEY.argsKey).update(canonicalJson(args)).digest("hex"),
+    );
+  }
+});
+
+Deno.test("property: a signed certificate is written in canonical JSON and verifies, whatever the line holds", () => {
+  const json = fc.jsonValue({ maxDepth: 3 });
+  fc.assert(
+    fc.property(
+      fc.record({ time: fc.string(), decision: fc.constantFrom("allow", "deny"), reason: fc.string() }),
+      fc.record({ labels: json, taint_before: json, principal: json, extra: json }, { requiredKeys: [] }),
+      fc.nat(),
+      (base, rest, seq) => {
+        const fields = { ...base, ...rest };
+        const fieldsJson = JSON.stringify(fields);
+        const signed = signCertificate(KEY, certificateClaims(fields, fieldsJson), seq, ZERO_CERT);
+        const cert = JSON.parse(signed.json);
+        assert.equal(signed.json, canonicalJson(cert));
+        assert.equal(certificateHash(cert), signed.hash);
+        const line = { seq, ...JSON.parse(fieldsJson), cert, prev: "0".repeat(64), hash: "1".repeat(64) };
+        assert.equal(checkCertificate(PUBLIC, line, ZERO_CERT), undefined);
+      },
+    ),
+    { numRuns: 1000 },
+  );
 });
 
 Deno.test("a certified log: every line (genesis included) carries a chained certificate, and it verifies", async () => {
