@@ -216,3 +216,21 @@ Deno.test("serve refuses to start when witness.key_file is set but missing, and 
     assert.equal(await Deno.stat(join(dir, "audit")).catch(() => undefined), undefined, "no log was started");
   });
 });
+
+Deno.test("audit verify refuses a --public-key it cannot read, with exit 2 and the reason", async () => {
+  await withDir(async (dir) => {
+    const log = join(dir, "permits.jsonl");
+    await Deno.writeTextFile(log, "");
+    for (
+      const [key, reason] of [
+        ["ed25519:AAAA", /is not an Ed25519 public key: it must hold 32 bytes/],
+        [join(dir, "absent.pub"), /is neither ed25519:<base64> nor a readable file/],
+      ] as const
+    ) {
+      const result = await run(["audit", "verify", log, "--public-key", key]);
+      assert.equal(result.code, 2, result.stdout + result.stderr);
+      assert.match(result.stderr, reason);
+      assert.equal(result.stdout, "");
+    }
+  });
+});
