@@ -25,6 +25,7 @@ import { decisionRecorder } from "./audit/decision_recorder.ts";
 import { refusalRecorder } from "./audit/refusal_recorder.ts";
 import type { AuditWriter } from "./audit/writer.ts";
 import type { WitnessKey } from "./audit/witness_key.ts";
+import { lineEvidence } from "./audit/certificate.ts";
 import { SessionRegistry } from "./proxy/session_registry.ts";
 import { legacySseHandlers } from "./proxy/legacy_sse.ts";
 import { routeFor, type RouteServices, serveMcp } from "./proxy/pipeline.ts";
@@ -240,7 +241,11 @@ export function createSidecar(
     policy,
     store: parts.states.taints,
     audit: async (entry) => {
-      if (audit) await audit.append(entry);
+      // An event line commits to the policy's label table like a decision's (its certificate, with a witness).
+      const witness = audit?.witness;
+      const evidence = witness &&
+        lineEvidence(witness, { policySha256: entry.policy_sha256, policy: policy.current() });
+      if (audit) await audit.append(entry, evidence);
     },
     failClosed: audit !== undefined && config.audit.on_failure === "deny",
     log,

@@ -153,6 +153,14 @@ securityCase(
       lines.slice(1).every((line) => line.cert.labels_root === tree.root),
       "every line commits to the table",
     );
+    // The information-flow fields the runtime writes (labels, taint before and after) are signed as they are.
+    const tainted = lines.filter((line) => line.taint_after !== undefined);
+    assert.ok(tainted.length > 0, "some line carries the principal's taint");
+    for (const line of lines) {
+      for (const name of ["labels", "taint_before", "taint_after", "declassified_by"]) {
+        assert.deepEqual(line.cert[name], line[name] ?? null, `${name} on seq ${line.seq}`);
+      }
+    }
     const refusal = lines.find((line) => line.outcome === "refused");
     assert.ok(refusal?.cert, "the refusal line is certified too");
 
