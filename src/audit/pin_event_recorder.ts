@@ -10,6 +10,8 @@ import type { SidecarMetrics } from "../telemetry/metrics.ts";
 import type { Logger } from "../telemetry/log.ts";
 import type { AuditEntry } from "./record.ts";
 import type { AuditWriter } from "./writer.ts";
+import type { LabelEntry } from "../policy/label_merkle.ts";
+import { lineEvidence } from "./certificate.ts";
 
 /**
  * The audit line of a pin event.
@@ -61,7 +63,12 @@ export function pinEventRecorder(deps: {
   writer: AuditWriter | undefined;
   metrics: Pick<SidecarMetrics, "toolPinEvents" | "auditLines" | "auditFailures">;
   log: Logger;
-  policy: () => { sha256: string; policy: { generation?: number; mode?: string } };
+  policy: () => {
+    sha256: string;
+    policy: { generation?: number; mode?: string };
+    /** The label table, whose root a certified line commits to (with a witness key). */
+    labelTable?: readonly LabelEntry[];
+  };
 }): (event: PinEvent) => Promise<void> {
   return async (event) => {
     deps.metrics.toolPinEvents.inc({ upstream: event.upstream, event: event.event });
@@ -81,11 +88,15 @@ export function pinEventRecorder(deps: {
     if (!deps.writer) return;
     const snapshot = deps.policy();
     try {
-      await deps.writer.append(pinEventEntry(event, {
-        generation: snapshot.policy.generation ?? 0,
-        sha256: snapshot.sha256,
-        mode: snapshot.policy.mode ?? "enforce",
-      }));
+      const witness = deps.writer.witness;
+      await deps.writer.append(
+        pinEventEntry(event, {
+          generation: snapshot.policy.generation ?? 0,
+          sha256: snapshot.sha256,
+          mode: snapshot.policy.mode ?? "enforce",
+        }),
+        witness && lineEvidence(witness, { policySha256: snapshot.sha256, policy: snapshot }),
+      );
       deps.metrics.auditLines.inc();
     } catch (error) {
       deps.metrics.auditFailures.inc();

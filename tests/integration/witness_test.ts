@@ -130,7 +130,8 @@ securityCase(
     const lines = (await Deno.readTextFile(log)).trimEnd().split("\n").map((line) => JSON.parse(line));
     assert.ok(lines.length >= 5, `${lines.length} lines`);
     assert.ok(lines.every((line) => line.cert?.key_id === key.keyId), "every line is certified");
-    const write = lines.find((line) => line.tool === "filesystem/write_file");
+    // The call's line (pinning, on in the shipped config, also writes a tools/list line per tool).
+    const write = lines.find((line) => line.method === "tools/call" && line.tool === "filesystem/write_file");
     assert.ok(write, "the denial is on the log");
     assert.equal(write.decision, "deny");
     assert.equal(write.cert.decision, "deny");
@@ -180,6 +181,11 @@ securityCase(
   },
 );
 
+/** The text of the audit line of alice's denied write_file call. */
+function isWriteCall(line: string): boolean {
+  return line.includes('"method":"tools/call"') && line.includes('"tool":"filesystem/write_file"');
+}
+
 /** A stopped copy of the log (and its head) to tamper with; the live log stays as the sidecar wrote it. */
 async function copyOfLog(name: string): Promise<{ file: string; lines: string[] }> {
   const { sidecar, stack, log } = shared();
@@ -216,7 +222,7 @@ async function rewriteTail(
 
 securityCase("an edited line fails verify, with and without the key, at its line number", async () => {
   const { file, lines } = await copyOfLog("edited");
-  const index = lines.findIndex((line) => line.includes('"filesystem/write_file"'));
+  const index = lines.findIndex(isWriteCall);
   lines[index] = lines[index].replace('"decision":"deny"', '"decision":"allow"');
   await Deno.writeTextFile(file, `${lines.join("\n")}\n`);
   for (const key of [undefined, publishedKeyFile]) {
@@ -230,7 +236,7 @@ securityCase(
   "a certificate forged with another key: passes without the key, fails with it at that line",
   async () => {
     const { file, lines } = await copyOfLog("forged");
-    const index = lines.findIndex((line) => line.includes('"filesystem/write_file"'));
+    const index = lines.findIndex(isWriteCall);
     const attacker = generateWitnessKey();
     await rewriteTail(file, lines, index, (fields, seq) => {
       const { cert, ...rest } = fields as { cert: Record<string, unknown> };
@@ -263,7 +269,7 @@ securityCase(
   "a rewritten tail with its .head recomputed: passes without the key, fails with it",
   async () => {
     const { file, lines } = await copyOfLog("rewritten");
-    const index = lines.findIndex((line) => line.includes('"filesystem/write_file"'));
+    const index = lines.findIndex(isWriteCall);
     // The attacker turns the denial into an allow and rewrites every later line and the head; the old
     // certificate is kept (the attacker cannot sign a new one).
     await rewriteTail(
