@@ -268,14 +268,16 @@ export function signCertificate(
   const all: Record<string, unknown> = { ...claims, seq, prev_cert: prevCert, key_id: key.keyId };
   // Serialized as the members before `sig` and the members after it, so that the signed text (without `sig`)
   // and the written one (with it) come from one serialization.
-  const before: Record<string, unknown> = Object.create(null);
-  const after: Record<string, unknown> = Object.create(null);
+  // Plain objects (faster to serialize than prototype-less ones): the keys are the certificate's own names.
+  const before: Record<string, unknown> = {};
+  const after: Record<string, unknown> = {};
   for (const name of Object.keys(all).sort()) (name < "sig" ? before : after)[name] = all[name];
   const head = JSON.stringify(before).slice(1, -1);
   const tail = JSON.stringify(after).slice(1, -1);
   const join = (...parts: string[]) => `{${parts.filter((part) => part !== "").join(",")}}`;
   const body = join(head, tail);
-  const sig = toBase64(sign(null, encoder.encode(SIGNATURE_CONTEXT + body), key.privateKey));
+  // node:crypto returns a Buffer, whose own base64 encoding is several times faster than btoa over a string.
+  const sig = sign(null, encoder.encode(SIGNATURE_CONTEXT + body), key.privateKey).toString("base64");
   const json = join(head, `"sig":${JSON.stringify(sig)}`, tail);
   return { json, hash: sha256(json) };
 }
@@ -386,10 +388,4 @@ function verifySignature(publicKey: KeyObject, body: string, sig: string): boole
 
 function sha256(text: string): string {
   return createHash("sha256").update(text, "utf8").digest("hex");
-}
-
-function toBase64(bytes: Uint8Array): string {
-  let binary = "";
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary);
 }
