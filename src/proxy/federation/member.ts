@@ -1,0 +1,65 @@
+/**
+ * One member of a federated session: an upstream session the sidecar opens and initializes itself for the
+ * federated client, over the route's own machinery — `openSession` (admission, quotas, the upstream transport)
+ * and the route's `hooksFor` (its `messagePipeline`: decide, record, inspect with the upstream's REAL name) —
+ * behind the bridge of `pooled_upstream.ts`, which replaces request ids and progress tokens with its own and
+ * restores the client's on the way back. Unlike a pooled session it belongs to one federated session (not to
+ * the principal's pool), and decides with a session flow over the principal's shared state, like a legacy
+ * session of the route would.
+ *
+ * @module
+ */
+import type { Caller } from "../../auth/caller.ts";
+import type { RequestId } from "../../mcp/jsonrpc.ts";
+import { OpenRefused } from "../modern_requests.ts";
+import { openSession, type RouteOptions } from "../open_session.ts";
+import { PooledUpstream } from "../pooled_upstream.ts";
+
+/**
+ * Opens and initializes the member of upstream `options.upstream` for `caller`; throws {@linkcode OpenRefused}
+ * with the route's refusal (policy admission, session quota, an upstream that would not start), or an error
+ * when the upstream refused `initialize`.
+ *
+ * @example
+ * ```ts ignore
+ * import { openMember } from "./member.ts";
+ * const member = await openMember(routes.get("git")!, caller, "/mcp", "1.0.0", 1);
+ * const { answer } = member.exchange({ jsonrpc: "2.0", id: 7, method: "tools/list" }, () => {});
+ * ```
+ */
+export async function openMember(
+  options: RouteOptions,
+  caller: Caller,
+  path: string,
+  sidecarVersion: string,
+  requestId: RequestId,
+): Promise<PooledUpstream> {
+  const { upstream, sessions } = options;
+  let sessionId: string | undefined;
+  let hooks: PooledUpstream["hooks"];
+  const opened = await PooledUpstream.open(
+    async (downstream, auditIdOf) => {
+      sessionId = downstream.sessionId;
+      const session = await openSession(
+        { ...options, hooksFor: (who, id) => hooks = options.hooksFor(who, id, { auditIdOf }) },
+        caller,
+        downstream,
+        requestId,
+        () => {
+          if (sessionId !== undefined) sessions.remove(upstream.name, sessionId);
+        },
+        path,
+      );
+      // Registered so that drain and shutdown see it (and its in-flight requests).
+      if (!(session instanceof Response)) {
+        sessions.add(upstream.name, sessionId!, session, "pooled");
+      }
+      return session;
+    },
+    sidecarVersion,
+    upstream.name,
+  );
+  if (opened instanceof Response) throw new OpenRefused(opened);
+  opened.hooks = hooks;
+  return opened;
+}
