@@ -280,6 +280,8 @@ export class PooledUpstream implements NotificationFeed {
     start: StartSession,
     sidecarVersion: string,
     upstreamName = "upstream",
+    /** What the session declares to the upstream; by default all three questions (see `exchange`). */
+    capabilities: Record<string, unknown> = { elicitation: {}, sampling: {}, roots: {} },
   ): Promise<PooledUpstream | Response> {
     const downstream = new BridgeDownstream();
     const session = await start(downstream, (id) => downstream.originalId(id));
@@ -298,7 +300,7 @@ export class PooledUpstream implements NotificationFeed {
       params: {
         protocolVersion: LEGACY_VERSIONS[LEGACY_VERSIONS.length - 1],
         // Questions during a call become multi-round answers (see `exchange`); outside a call they are refused.
-        capabilities: { elicitation: {}, sampling: {}, roots: {} },
+        capabilities,
         clientInfo: { name: "mcp-sidecar", version: sidecarVersion },
       },
     } as JSONRPCMessage);

@@ -356,7 +356,10 @@ export class ProxySession {
         // `delivered: false`: the upstream never had it, so a caller may safely send it again on a new session.
         await this.#finish(
           request,
-          refusalError("upstream_closed", { message: reason, data: { upstream: upstreamName, delivered: false } }),
+          refusalError("upstream_closed", {
+            message: reason,
+            data: { upstream: upstreamName, delivered: false },
+          }),
           "closed",
         );
       }

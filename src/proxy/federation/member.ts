@@ -58,6 +58,9 @@ export async function openMember(
     },
     sidecarVersion,
     upstream.name,
+    // A 2025 federated client is not asked the upstream's questions (elicitation, sampling, roots): the member
+    // says it cannot answer them, so the upstream offers only what works without them.
+    {},
   );
   if (opened instanceof Response) throw new OpenRefused(opened);
   opened.hooks = hooks;
