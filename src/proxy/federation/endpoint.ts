@@ -13,7 +13,7 @@
  * @module
  */
 import { type Caller, callerKey } from "../../auth/caller.ts";
-import { type JSONRPCMessage, type RequestId } from "../../mcp/jsonrpc.ts";
+import type { JSONRPCMessage, RequestId } from "../../mcp/jsonrpc.ts";
 import { eraOf, isModernVersion, ModernErrorCode } from "../../mcp/protocol_versions.ts";
 import { readMcpPost } from "../../mcp/read_post.ts";
 import { ErrorCode } from "../../mcp/jsonrpc.ts";
@@ -269,7 +269,6 @@ export class FederatedEndpoint {
     path: string,
     message: { id: RequestId; params?: Record<string, unknown> },
   ) {
-    const { server } = this.parts.services.config;
     const owner = callerKey(caller);
     const mine = [...this.#sessions.values()].filter((held) => held.session.owner === owner).length;
     if (mine >= this.parts.maxSessionsPerPrincipal) {
@@ -368,10 +367,11 @@ async function answerRequest(
   message: { id: RequestId; method: string; params?: Record<string, unknown> },
 ): Promise<Response> {
   const early: JSONRPCMessage[] = [];
-  let sse: BoundedEventStream | undefined;
+  // Once the answer is an event stream, where progress goes.
+  const out: { sse?: BoundedEventStream } = {};
   const progressFirst = Promise.withResolvers<"progress">();
   const answer = session.request(message, (notification) => {
-    if (sse) sse.write(sseText(notification));
+    if (out.sse) out.sse.write(sseText(notification));
     else {
       early.push(notification);
       progressFirst.resolve("progress");
@@ -394,7 +394,7 @@ async function answerRequest(
     onOverflow: onAbort,
     onCancel: onAbort,
   });
-  sse = stream;
+  out.sse = stream;
   for (const notification of early) stream.write(sseText(notification));
   void answer.then((final) => {
     gone.removeEventListener("abort", onAbort);
