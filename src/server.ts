@@ -269,7 +269,8 @@ export function createSidecar(
     policy,
     drain: (graceMs) => {
       draining = true;
-      return parts.sessions.drain(graceMs);
+      return Promise.all([parts.sessions.drain(graceMs), federation?.drain(graceMs) ?? true])
+        .then((done) => done.every(Boolean));
     },
     close: async () => {
       policy.close();

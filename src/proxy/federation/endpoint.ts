@@ -247,6 +247,24 @@ export class FederatedEndpoint {
     return new Response("Accepted", { status: 202 });
   }
 
+  /** Requests in flight on every federated session (2025 sessions; stateless ones are the pool's). */
+  inFlight(): number {
+    let total = 0;
+    for (const { session } of this.#sessions.values()) total += session.inFlightCount;
+    for (const { session } of this.#legacy.values()) total += session.inFlightCount;
+    return total;
+  }
+
+  /** Resolves once no federated request is in flight, or after `ms`; true when everything finished. */
+  async drain(ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    while (this.inFlight() > 0) {
+      if (Date.now() >= deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    return true;
+  }
+
   /** Ends every federated session. */
   async close(): Promise<void> {
     clearInterval(this.#sweeper);

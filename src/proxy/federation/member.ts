@@ -34,28 +34,21 @@ export async function openMember(
   sidecarVersion: string,
   requestId: RequestId,
 ): Promise<PooledUpstream> {
-  const { upstream, sessions } = options;
-  let sessionId: string | undefined;
+  const { upstream } = options;
   let hooks: PooledUpstream["hooks"];
   const opened = await PooledUpstream.open(
-    async (downstream, auditIdOf) => {
-      sessionId = downstream.sessionId;
-      const session = await openSession(
+    (downstream, auditIdOf) =>
+      // Not registered in the route's session registry: its idle sweep would end a member the federated session
+      // still holds (one the client has not used for a while); the federated endpoint drains, expires and
+      // closes its sessions, members included, itself. The member still takes a slot of the caller's quota.
+      openSession(
         { ...options, hooksFor: (who, id) => hooks = options.hooksFor(who, id, { auditIdOf }) },
         caller,
         downstream,
         requestId,
-        () => {
-          if (sessionId !== undefined) sessions.remove(upstream.name, sessionId);
-        },
+        () => {},
         path,
-      );
-      // Registered so that drain and shutdown see it (and its in-flight requests).
-      if (!(session instanceof Response)) {
-        sessions.add(upstream.name, sessionId!, session, "pooled");
-      }
-      return session;
-    },
+      ),
     sidecarVersion,
     upstream.name,
     // A 2025 federated client is not asked the upstream's questions (elicitation, sampling, roots): the member
