@@ -18,6 +18,8 @@ import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import { connectClient, firstText } from "../fixtures/mcp_client.ts";
 import { connectV2Client } from "../fixtures/sdk_v2.ts";
+import { modernMessage } from "../fixtures/modern_post.ts";
+import { TextLineStream } from "../fixtures/text_lines.ts";
 import { createPolicyStack, type PolicyStack, TOKENS } from "../fixtures/policy_stack.ts";
 import { descendantPids, type SidecarProcess, startSidecarProcess } from "../fixtures/sidecar_process.ts";
 import { type EverythingProcess, startEverything } from "../fixtures/everything_process.ts";
@@ -381,6 +383,7 @@ securityCase(
   "an SDK v2 client pinned to 2026-07-28 lists the same union and calls through /mcp",
   async () => {
     const { sidecar, stack } = shared();
+    const before = new Set(gitChildren(sidecar));
     const modern = await connectV2Client(new URL(`${sidecar.url}/mcp`), "pin-2026-07-28", BOB);
     try {
       const listed = (await modern.client.listTools()).tools.map((tool) => tool.name).sort();
@@ -408,6 +411,40 @@ securityCase(
     } finally {
       await modern.close();
     }
+    // bob's pooled git session (opened by the list above) is killed while a listen on /mcp is open: the stream
+    // says the lists changed when git drops out, and again when it is back.
+    const pooledGit = gitChildren(sidecar).find((pid) => !before.has(pid));
+    assert.ok(pooledGit !== undefined, "bob's pooled git session has a child");
+    const { headers, body } = modernMessage({
+      id: "federated-listen",
+      method: "subscriptions/listen",
+      params: { notifications: { toolsListChanged: true } },
+    }, BOB);
+    const listen = await fetch(`${sidecar.url}/mcp`, { method: "POST", headers, body: JSON.stringify(body) });
+    assert.equal(listen.status, 200);
+    const events = listen.body!.pipeThrough(new TextDecoderStream()).pipeThrough(new TextLineStream())
+      .getReader();
+    const nextMethod = async () => {
+      for (let line = 0; line < 1000; line++) {
+        const { value, done } = await events.read();
+        if (done) throw new Error("the listen stream ended");
+        if (value.startsWith("data: ")) return JSON.parse(value.slice(6)).method as string;
+      }
+      throw new Error("no event");
+    };
+    try {
+      assert.equal(await nextMethod(), "notifications/subscriptions/acknowledged");
+      Deno.kill(pooledGit, "SIGKILL");
+      assert.equal(await nextMethod(), "notifications/tools/list_changed");
+      assert.equal(await nextMethod(), "notifications/tools/list_changed", "git is back");
+      assert.ok(
+        gitChildren(sidecar).some((pid) => !before.has(pid) && pid !== pooledGit),
+        "a new pooled git child",
+      );
+    } finally {
+      await events.cancel();
+    }
+
     const alice = await connectV2Client(new URL(`${sidecar.url}/mcp`), "pin-2026-07-28", ALICE);
     try {
       const names = (await alice.client.listTools()).tools.map((tool) => tool.name);

@@ -109,6 +109,8 @@ export class FederatedRouter {
   /** Resource template → the upstream that listed it first (the last resources/templates/list). */
   #templates = new Map<string, string>();
   readonly #included: ReadonlySet<string>;
+  /** The last part of a member that answered a list after its deadline, by member and method. */
+  readonly #lateParts = new Map<string, ListPart>();
 
   constructor(private readonly context: RouterContext) {
     this.#included = new Set(context.names);
@@ -166,22 +168,32 @@ export class FederatedRouter {
     return { jsonrpc: "2.0", id, result: { [LIST_FIELDS[method]]: merged.items } } as JSONRPCMessage;
   }
 
+  // One member's part within the deadline. A part that comes late is kept: the next list uses it when the
+  // member is late again, and the client is told the list changed only when the late part differs from what
+  // it was given (a member that is always late settles instead of making the client list again and again).
   async #partWithin(
     name: string,
     method: ListMethod,
     id: RequestId,
     answered: { done: boolean },
   ): Promise<ListPart | undefined> {
+    const key = `${name}\u0000${method}`;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<undefined>((resolve) =>
-      timer = setTimeout(() => resolve(undefined), this.context.listDeadlineMs)
+    const late = new Promise<"late">((resolve) =>
+      timer = setTimeout(() => resolve("late"), this.context.listDeadlineMs)
     );
     const part = this.#part(name, method, id).then((part) => {
-      if (answered.done && part !== undefined) this.context.onLateList?.(method);
+      if (!answered.done || part === undefined) return part;
+      const given = this.#lateParts.get(key);
+      this.#lateParts.set(key, part);
+      if (JSON.stringify(given?.items) !== JSON.stringify(part.items)) this.context.onLateList?.(method);
       return part;
     });
     try {
-      return await Promise.race([part, late]);
+      const first = await Promise.race([part, late]);
+      if (first === "late") return this.#lateParts.get(key);
+      this.#lateParts.delete(key);
+      return first;
     } finally {
       clearTimeout(timer);
     }
@@ -276,15 +288,8 @@ export class FederatedRouter {
 
   async #byUri(request: RoutedRequest, params: Record<string, unknown>, uri: unknown): Promise<Target> {
     const text = typeof uri === "string" ? uri : "";
-    let owner = this.#ownerOf(text);
-    if (owner === undefined && text !== "") {
-      // Not listed in this flow yet: the lists are asked once (each within the deadline), then looked up again.
-      await Promise.all([
-        this.list("resources/list", request.id),
-        this.list("resources/templates/list", request.id),
-      ]);
-      owner = this.#ownerOf(text);
-    }
+    // Not listed in this flow yet: the lists are asked once (each within the deadline), then looked up again.
+    const owner = await this.ownerOf(text, request.id);
     if (owner === undefined) {
       const message = `Resource not found: no upstream of this endpoint lists ${JSON.stringify(text)}`;
       await this.#refused("sidecar", {
@@ -297,6 +302,14 @@ export class FederatedRouter {
       return { error: { code: ErrorCode.InvalidParams, message, data: { reason: "resource_not_listed" } } };
     }
     return { upstream: owner, params };
+  }
+
+  /** The upstream a resource URI belongs to (the lists asked once when no list named it yet), if any. */
+  async ownerOf(uri: string, id: RequestId = 0): Promise<string | undefined> {
+    const owner = this.#ownerOf(uri);
+    if (owner !== undefined || uri === "") return owner;
+    await Promise.all([this.list("resources/list", id), this.list("resources/templates/list", id)]);
+    return this.#ownerOf(uri);
   }
 
   #ownerOf(uri: string): string | undefined {

@@ -10,7 +10,9 @@
  *   there exactly as on `/<route>/mcp` (`serveModern`: headers, multi-round answers, progress, cancellation
  *   on close), with the name as the upstream knows it; sent once more on a fresh pooled session when the first
  *   never reached the upstream;
- * - anything else (`subscriptions/listen` included, for now): 404/-32601.
+ * - `subscriptions/listen`: one stream of every upstream's change notifications, plus `list_changed` when an
+ *   upstream drops out or comes back (`listen_feed.ts`);
+ * - anything else: 404/-32601.
  *
  * @module
  */
@@ -20,7 +22,10 @@ import { callerCapabilities } from "../../mcp/discover.ts";
 import type { JSONRPCMessage, RequestId } from "../../mcp/jsonrpc.ts";
 import { checkStandardHeaders } from "../../mcp/modern_headers.ts";
 import { checkModernVersion, type EraRefusal, META, MODERN_VERSIONS } from "../../mcp/protocol_versions.ts";
-import type { RefusalKind } from "../../mcp/refusals.ts";
+import { type JsonRpcError, policyDenial, refusalError, type RefusalKind } from "../../mcp/refusals.ts";
+import { cancellationSignal } from "../../http/connection_signals.ts";
+import { openListen, parseSubscriptionFilter } from "../listen.ts";
+import { FederatedFeed } from "./listen_feed.ts";
 import { modernAnswer, OpenRefused, type PoolOpenContext, serveModern } from "../modern_requests.ts";
 import type { PooledUpstream } from "../pooled_upstream.ts";
 import { DecisionStage } from "../stages/decision.ts";
@@ -187,6 +192,7 @@ export async function serveFederatedModern(
   if (method === "server/discover") {
     return json(await discover(federation, caller, path, id!, maxTtlMs));
   }
+  if (method === "subscriptions/listen") return await listen(federation, request, caller, path, body, refuse);
   if (isListMethod(method)) {
     return json(modernAnswer(method, await router.list(method, id!), maxTtlMs));
   }
@@ -231,6 +237,118 @@ export async function serveFederatedModern(
   }
 }
 
+// subscriptions/listen over every included upstream (see listen_feed.ts), counted against the caller's listens.
+async function listen(
+  federation: StatelessFederation,
+  request: Request,
+  caller: Caller,
+  path: string,
+  body: { id?: RequestId; method: string; params?: Record<string, unknown> },
+  refuse: (kind: RefusalKind, refusal?: EraRefusal, extra?: Record<string, unknown>) => Promise<Response>,
+): Promise<Response> {
+  const { parts } = federation;
+  const { services } = parts;
+  const id = body.id!;
+  const filter = parseSubscriptionFilter(body.params);
+  if (typeof filter === "string") {
+    return await refuse("invalid_params", undefined, { message: `Invalid params: ${filter}` });
+  }
+  const release = services.listens.tryOpen(`${callerKey(caller)}\u0000federation`);
+  if (!release) {
+    return await refuse("listen_limit", undefined, {
+      data: { reason: "listen_limit", limit: services.listens.maxPerPrincipal },
+      headers: { "retry-after": "5" },
+    });
+  }
+  try {
+    const denial = await recordInfrastructure(federation, caller, id, "subscriptions/listen");
+    if (denial) {
+      release();
+      return json({ jsonrpc: "2.0", id, error: denial } as unknown as JSONRPCMessage);
+    }
+    const router = federation.routerFor(caller, path);
+    const feed = await FederatedFeed.open({
+      names: [...parts.routes.keys()],
+      acquire: (name) => federation.acquire(caller, name, path, id),
+      ownerOf: (uri) => router.ownerOf(uri, id),
+    });
+    const stage = () =>
+      new DecisionStage({
+        policy: services.policy,
+        grants: services.grants,
+        flow: services.states.statelessFlow(caller),
+      });
+    const may = (server: string, method: string) =>
+      stage().decideNow({ kind: "discovery", server, method }).decision.decision === "allow";
+    const names = [...parts.routes.keys()];
+    // Owners of the URIs the stream was asked to watch, looked up once (the subscription is held by the owner).
+    const owners = new Map<string, string | undefined>();
+    for (const uri of filter.resourceSubscriptions ?? []) owners.set(uri, await router.ownerOf(uri, id));
+    return await openListen({
+      id,
+      filter,
+      feed,
+      policy: {
+        reach: () => ({
+          tools: names.some((name) => may(name, "tools/list")),
+          prompts: names.some((name) => may(name, "prompts/list")),
+          resources: names.some((name) => may(name, "resources/list")),
+        }),
+        mayRead: (uri) => {
+          const owner = owners.get(uri);
+          return owner !== undefined &&
+            stage().decideNow({ kind: "read", server: owner, uri }).decision.decision === "allow";
+        },
+      },
+      keepAliveMs: services.config.server.keepalive_interval,
+      signal: cancellationSignal(request),
+      onEnd: () => {
+        feed.close();
+        release();
+      },
+      onDropped: (dropped, reason) =>
+        services.log.debug("federated listen notification not relayed", { method: dropped, reason }),
+    });
+  } catch (error) {
+    release();
+    throw error;
+  }
+}
+
+// Decides and records a request the federated endpoint answers itself, as an infrastructure action.
+async function recordInfrastructure(
+  federation: StatelessFederation,
+  caller: Caller,
+  id: RequestId,
+  method: string,
+): Promise<JsonRpcError | undefined> {
+  const { services } = federation.parts;
+  const stage = new DecisionStage({
+    policy: services.policy,
+    grants: services.grants,
+    flow: services.states.statelessFlow(caller),
+  });
+  const message = classify(
+    { jsonrpc: "2.0", id, method } as JSONRPCMessage,
+    "client_to_server",
+    "federation",
+  );
+  const { decision, principal } = stage.decideNow({ kind: "infrastructure", server: "federation", method });
+  const denied = decision.decision === "deny";
+  const written = await services.recorder.record({
+    decision,
+    message,
+    principal,
+    outcome: denied ? "denied" : "ok",
+  })
+    .then(() => true, () => false);
+  if (denied) return policyDenial(decision);
+  if (!written && services.recorder.failClosed) {
+    return refusalError("audit_failure", { data: { reason: "audit_failure" } });
+  }
+  return undefined;
+}
+
 // The merged server/discover: the members reachable within the deadline, each cut to what the caller may use.
 async function discover(
   federation: StatelessFederation,
@@ -253,33 +371,19 @@ async function discover(
       return callerCapabilities(
         access.lease.pooled.capabilities,
         { tools: may("tools/list"), resources: may("resources/list"), prompts: may("prompts/list") },
-        // No subscriptions/listen on /mcp yet: no change notifications reach a stateless client here.
-        { listChanged: false, resourceUpdates: false, logging: false },
+        // subscriptions/listen relays change notifications and resource updates; log messages are not relayed.
+        { listChanged: true, resourceUpdates: true, logging: false },
       );
     } finally {
       access.lease.release();
     }
   }));
   // Recorded like the route's own discover: one infrastructure decision, here of the federated endpoint.
-  const message = classify(
-    { jsonrpc: "2.0", id, method: "server/discover" } as JSONRPCMessage,
-    "client_to_server",
-    "federation",
-  );
-  const { decision, principal } = stage.decideNow({
-    kind: "infrastructure",
-    server: "federation",
-    method: "server/discover",
-  });
-  await services.recorder.record({
-    decision,
-    message,
-    principal,
-    outcome: decision.decision === "deny" ? "denied" : "ok",
-  })
-    .catch(() => {});
+  const denial = await recordInfrastructure(federation, caller, id, "server/discover");
+  if (denial) return { jsonrpc: "2.0", id, error: denial } as unknown as JSONRPCMessage;
+  // subscriptions/listen on /mcp relays every family's changes (the set of upstreams changes too).
   const merged = federatedCapabilities(capabilities.filter((part) => part !== undefined), {
-    listChanged: false,
+    listChanged: true,
   });
   return modernAnswer("server/discover", {
     jsonrpc: "2.0",
