@@ -236,7 +236,7 @@ export class FederatedRouter {
     switch (request.method) {
       case "tools/call":
       case "prompts/get":
-        return this.#byName(request, params, params.name, (name) => ({ ...params, name }));
+        return this.#byName(request, params.name, (name) => ({ ...params, name }));
       case "resources/read":
       case "resources/subscribe":
       case "resources/unsubscribe":
@@ -244,23 +244,27 @@ export class FederatedRouter {
       case "completion/complete": {
         const ref = (params.ref ?? {}) as Record<string, unknown>;
         if (ref.type === "ref/prompt") {
-          return this.#byName(request, params, ref.name, (name) => ({ ...params, ref: { ...ref, name } }));
+          return this.#byName(request, ref.name, (name) => ({ ...params, ref: { ...ref, name } }));
         }
         return await this.#byUri(request, params, ref.uri);
       }
-      default:
-        return {
-          error: refusalError("method_not_found", {
-            message: `Method not found: ${request.method}`,
-            data: { reason: "method_not_found" },
-          }),
-        };
+      default: {
+        const message = `Method not found: ${request.method} is not served on the federated endpoint`;
+        const data = { reason: "method_not_found" };
+        await this.#refused("sidecar", {
+          kind: "method_not_found",
+          message,
+          id: request.id,
+          method: request.method,
+          data,
+        });
+        return { error: refusalError("method_not_found", { message, data }) };
+      }
     }
   }
 
   async #byName(
     request: RoutedRequest,
-    _params: Record<string, unknown>,
     federated: unknown,
     rename: (name: string) => Record<string, unknown>,
   ): Promise<Target> {
