@@ -76,7 +76,9 @@ function routerOver(
 const tools = (...names: string[]) => ({ result: { tools: names.map((name) => ({ name })) } });
 
 function listed(answer: JSONRPCMessage): string[] {
-  return (answer as unknown as { result: { tools: { name: string }[] } }).result.tools.map((tool) => tool.name);
+  return (answer as unknown as { result: { tools: { name: string }[] } }).result.tools.map((tool) =>
+    tool.name
+  );
 }
 
 Deno.test("router: a member always late is left out once, then listed from its late part, and told once", async () => {
