@@ -456,19 +456,21 @@ securityCase(
   },
 );
 
-securityCase("a legacy HTTP+SSE client lists and calls through /sse", async () => {
-  const { sidecar } = shared();
+securityCase("a legacy HTTP+SSE client lists and calls through /sse, cut to its caller too", async () => {
+  const { sidecar, stack } = shared();
+  // alice: her role reaches the filesystem only, so her session has one member (one child, a quick case).
   const client = new Client({ name: "federation-sse", version: "1" });
   await client.connect(
-    new SSEClientTransport(new URL(`${sidecar.url}/sse`), { requestInit: { headers: BOB } }),
+    new SSEClientTransport(new URL(`${sidecar.url}/sse`), { requestInit: { headers: ALICE } }),
   );
   try {
     const names = await toolNames(client);
-    assert.ok(names.includes("everything__echo") && names.includes("filesystem__read_text_file"));
-    assert.match(
-      firstText(await client.callTool({ name: "everything__echo", arguments: { message: "sse" } })),
-      /sse/,
-    );
+    assert.deepEqual(names, (await routeTools("mcp1", ALICE)).map((tool) => `filesystem__${tool}`));
+    const read = await client.callTool({
+      name: "filesystem__read_text_file",
+      arguments: { path: join(stack.workspace, "notes", "todo.txt") },
+    });
+    assert.match(firstText(read), /try the filesystem backend/);
   } finally {
     await client.close();
   }
