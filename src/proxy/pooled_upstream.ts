@@ -350,8 +350,11 @@ export class PooledUpstream implements NotificationFeed {
     this.downstream.pending.set(internalId, pending);
     if (this.closed) {
       this.downstream.pending.delete(internalId);
+      // `delivered: false`: it never left the sidecar, so it may be sent again on a new session.
       answer.resolve(
-        errorResponse(request.id, ErrorCode.UpstreamError, "the upstream session closed") as JSONRPCMessage,
+        errorResponse(request.id, ErrorCode.UpstreamError, "the upstream session closed", {
+          delivered: false,
+        }) as JSONRPCMessage,
       );
     } else {
       this.downstream.onmessage?.({

@@ -380,7 +380,7 @@ securityCase(
 );
 
 securityCase(
-  "an SDK v2 client pinned to 2026-07-28 lists the same union and calls through /mcp",
+  "an SDK v2 client pinned to 2026-07-28 lists the same union, calls, listens and survives an upstream restart",
   async () => {
     const { sidecar, stack } = shared();
     const before = new Set(gitChildren(sidecar));
@@ -408,6 +408,13 @@ securityCase(
         arguments: { message: "modern" },
       });
       assert.match(firstText(echoed), /modern/);
+      // The upstream forgets the pooled session (a restart): the stateless call is sent once more on a new one.
+      await shared().everything.restart();
+      const again = await modern.client.callTool({
+        name: "everything__echo",
+        arguments: { message: "again" },
+      });
+      assert.match(firstText(again), /again/);
     } finally {
       await modern.close();
     }

@@ -340,7 +340,7 @@ export class FederatedRouter {
       } finally {
         release();
       }
-      if (attempt > 0 || !neverDelivered(answer, pooled)) return answer;
+      if (attempt > 0 || !neverDelivered(answer)) return answer;
       this.context.log.info("federated member lost its upstream session; opening a new one", { upstream });
       access = await this.context.source.renew(upstream, pooled);
     }
@@ -394,12 +394,12 @@ export class FederatedRouter {
 }
 
 // The member's upstream never had the request: the session was already over when it was sent, or the
-// upstream refused the message at the transport (it forgot the session: a restart, an expiry).
-function neverDelivered(answer: JSONRPCMessage, pooled: PooledUpstream): boolean {
+// upstream refused the message at the transport (it forgot the session: a restart, an expiry). Said only by the
+// sidecar's own answers (`data.delivered: false`), never guessed from a message: a request that may have run
+// is not sent twice.
+function neverDelivered(answer: JSONRPCMessage): boolean {
   if (!("error" in answer)) return false;
-  const error = answer.error as { message?: string; data?: { delivered?: unknown } };
-  if (error.data?.delivered === false) return true;
-  return pooled.closed && error.message === "the upstream session closed";
+  return (answer.error as { data?: { delivered?: unknown } }).data?.delivered === false;
 }
 
 function errorAnswer(id: RequestId, error: JsonRpcError): JSONRPCMessage {

@@ -82,13 +82,29 @@ export class StatelessFederation {
     const route = this.parts.routes.get(name)!;
     if (!route.modern) return { unavailable: "it serves no stateless requests" };
     if (!this.#admitted(caller, name)) return { excluded: true };
-    const { pool } = route.modern;
+    const access = await this.#acquireOnce(caller, name, path, requestId);
+    if (!("lease" in access) || !access.lease.pooled.closed) return access;
+    // A session that is ending (its upstream forgot it, its process exited) stays in the pool until its close
+    // has completed: it is discarded now and a new one opened, once.
+    access.lease.release();
+    await route.modern.pool.discard(callerKey(caller), name, access.lease.pooled);
+    return await this.#acquireOnce(caller, name, path, requestId);
+  }
+
+  async #acquireOnce(
+    caller: Caller,
+    name: string,
+    path: string,
+    requestId: RequestId,
+  ): Promise<MemberAccess> {
+    const route = this.parts.routes.get(name)!;
+    const { pool } = route.modern!;
     const acquiring = pool.acquire(
       callerKey(caller),
       name,
       {
         options: route,
-        services: route.modern,
+        services: route.modern!,
         caller,
         path,
         requestId,
@@ -234,6 +250,9 @@ export async function serveFederatedModern(
     services.log.info("pooled session lost its upstream session; sending once more", {
       upstream: target.upstream,
     });
+    // The lost session leaves the pool now (not once its close completes), so the retry opens a new one.
+    const fresh = await federation.acquire(caller, target.upstream, path, id!);
+    if ("lease" in fresh) fresh.lease.release();
   }
 }
 
