@@ -482,3 +482,32 @@ securityCase("a legacy HTTP+SSE client lists and calls through /sse, cut to its 
     await client.close();
   }
 });
+
+// Last: it changes the file's policy.
+securityCase(
+  "a policy reload applies at once to an open federated session (its members decide as the caller is now)",
+  async () => {
+    const { stack } = shared();
+    const client = await bob();
+    const status = await client.callTool({ name: "git__git_status", arguments: {} });
+    assert.ok(status.content, "git is bob's before the reload");
+    const policy = await Deno.readTextFile(stack.policyFile);
+    await Deno.writeTextFile(
+      stack.policyFile,
+      policy.replace("generation: 1", "generation: 2").replace(
+        "tools: [filesystem, git, http, everything, ghost]",
+        "tools: [filesystem, http, everything, ghost]",
+      ),
+    );
+    const denied = await eventually("the reload to take git away from bob", async () => {
+      const error = await client.callTool({ name: "git__git_status", arguments: {} }).then(
+        () => undefined,
+        (error: { code?: number; data?: Record<string, unknown> }) => error,
+      );
+      return error?.code === -32003 ? error : undefined;
+    });
+    assert.equal(denied.data?.generation, 2);
+    const listed = await client.callTool({ name: "filesystem__list_allowed_directories", arguments: {} });
+    assert.match(firstText(listed), /Allowed directories/);
+  },
+);

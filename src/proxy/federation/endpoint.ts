@@ -16,7 +16,7 @@ import { type Caller, callerKey } from "../../auth/caller.ts";
 import type { JSONRPCMessage, RequestId } from "../../mcp/jsonrpc.ts";
 import { eraOf, isModernVersion, ModernErrorCode } from "../../mcp/protocol_versions.ts";
 import { readMcpPost } from "../../mcp/read_post.ts";
-import { ErrorCode } from "../../mcp/jsonrpc.ts";
+import { ErrorCode, errorResponse } from "../../mcp/jsonrpc.ts";
 import { type Refusal, type RefusalKind, refusalOfProblem } from "../../mcp/refusals.ts";
 import { cancellationSignal } from "../../http/connection_signals.ts";
 import { BoundedEventStream } from "../bounded_event_stream.ts";
@@ -236,12 +236,23 @@ export class FederatedEndpoint {
       }
       const send = (answer: JSONRPCMessage | undefined) =>
         answer && void downstream.send(answer).catch(() => {});
-      if (message.method === "initialize") {
-        void session.initialize(message as { id: RequestId; params?: Record<string, unknown> }).then(send);
-      } else {
-        void session.request(message as { id: RequestId; method: string }, (progress) => send(progress)).then(
-          send,
+      // Whatever goes wrong is answered on the stream: a rejection left unhandled would end the whole process.
+      const failed = (error: unknown) =>
+        send(
+          errorResponse(
+            message.id!,
+            ErrorCode.InternalError,
+            `Internal error: ${errorText(error)}`,
+          ) as JSONRPCMessage,
         );
+      if (message.method === "initialize") {
+        void session.initialize(message as { id: RequestId; params?: Record<string, unknown> }).then(
+          send,
+          failed,
+        );
+      } else {
+        void session.request(message as { id: RequestId; method: string }, (progress) => send(progress))
+          .then(send, failed);
       }
     }
     return new Response("Accepted", { status: 202 });
@@ -414,11 +425,26 @@ async function answerRequest(
   });
   out.sse = stream;
   for (const notification of early) stream.write(sseText(notification));
-  void answer.then((final) => {
-    gone.removeEventListener("abort", onAbort);
-    if (final) stream.write(sseText(final));
-    stream.close();
-  });
+  void answer.then(
+    (final) => {
+      gone.removeEventListener("abort", onAbort);
+      if (final) stream.write(sseText(final));
+      stream.close();
+    },
+    (error) => {
+      gone.removeEventListener("abort", onAbort);
+      stream.write(
+        sseText(
+          errorResponse(
+            message.id,
+            ErrorCode.InternalError,
+            `Internal error: ${errorText(error)}`,
+          ) as JSONRPCMessage,
+        ),
+      );
+      stream.close();
+    },
+  );
   return new Response(stream.readable, { headers: EVENT_STREAM_HEADERS });
 }
 
@@ -445,4 +471,8 @@ function eraRefusalKind(code: number): RefusalKind {
   if (code === ModernErrorCode.HeaderMismatch) return "header_mismatch";
   if (code === ErrorCode.InvalidParams) return "envelope_invalid";
   return "invalid_request";
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

@@ -45,7 +45,7 @@ export interface FederationParts {
 }
 
 type Member =
-  | { state: "up"; pooled: PooledUpstream }
+  | { state: "up"; pooled: PooledUpstream; authenticated(caller: Caller): void }
   | { state: "opening"; opening: Promise<PooledUpstream> }
   | { state: "down"; reason: string; retries: number; timer?: ReturnType<typeof setTimeout> }
   | { state: "excluded" };
@@ -114,8 +114,11 @@ export class FederatedSession {
 
   /** The caller as the latest HTTP request of the session authenticated it. */
   authenticated(caller: Caller): void {
-    if (callerKey(caller) === this.owner) this.#caller = caller;
+    if (callerKey(caller) !== this.owner) return;
+    this.#caller = caller;
     this.lastActivity = Date.now();
+    // Every member decides as the caller is now (a policy reload may have changed its principal).
+    for (const member of this.#members.values()) if (member.state === "up") member.authenticated(caller);
   }
 
   get closed(): boolean {
@@ -261,16 +264,20 @@ export class FederatedSession {
     }
     const route = this.parts.routes.get(name)!;
     const retries = current?.state === "down" ? current.retries : 0;
-    const opening = openMember(route, this.#caller, this.path, this.parts.services.sidecarVersion, requestId);
-    const entry: Member = { state: "opening", opening };
+    const opened = openMember(route, this.#caller, this.path, this.parts.services.sidecarVersion, requestId);
+    const entry: Member = { state: "opening", opening: opened.then((member) => member.pooled) };
+    // Its failure is handled below (on `opened`); this copy must not count as an unhandled rejection.
+    entry.opening.catch(() => {});
     this.#members.set(name, entry);
-    return opening.then(
-      (pooled) => {
+    return opened.then(
+      ({ pooled, authenticated }) => {
         if (this.#closed || this.#members.get(name) !== entry) {
           void pooled.close();
           return undefined;
         }
-        this.#members.set(name, { state: "up", pooled });
+        // It decides as the caller is now (the session may have been re-authenticated while it opened).
+        authenticated(this.#caller);
+        this.#members.set(name, { state: "up", pooled, authenticated });
         pooled.onNotification((notification) => this.notify(notification));
         pooled.onClose(() => this.#lost(name, pooled, "its upstream session ended"));
         this.parts.services.log.info("federated member up", { upstream: name, session: this.id });
@@ -308,7 +315,7 @@ export class FederatedSession {
     member.timer = setTimeout(() => {
       if (this.#closed || this.#members.get(name) !== member) return;
       member.retries++;
-      void this.#connect(name, 0);
+      void this.#connect(name, 0).catch((error) => this.#down(name, String(error), member.retries));
     }, delay);
   }
 

@@ -87,7 +87,7 @@ export class FederatedFeed implements NotificationFeed {
     void this.source.ownerOf(uri).then((owner) => {
       const member = owner === undefined ? undefined : this.#members.get(owner);
       member?.lease.pooled.unsubscribeResource(uri);
-    });
+    }, () => {});
   }
 
   /** Gives every lease back and stops trying. */
@@ -143,7 +143,7 @@ export class FederatedFeed implements NotificationFeed {
     if (this.#closed || retries >= MAX_RETRIES) return;
     const timer = setTimeout(() => {
       this.#timers.delete(timer);
-      void this.#join(name, retries + 1, true);
+      void this.#join(name, retries + 1, true).catch(() => this.#retryLater(name, retries + 1));
     }, Math.min(FIRST_RETRY_MS * 2 ** retries, MAX_RETRY_MS));
     this.#timers.add(timer);
   }

@@ -14,6 +14,17 @@ import type { RequestId } from "../../mcp/jsonrpc.ts";
 import { OpenRefused } from "../modern_requests.ts";
 import { openSession, type RouteOptions } from "../open_session.ts";
 import { PooledUpstream } from "../pooled_upstream.ts";
+import type { SessionHooks } from "../session.ts";
+
+/** An open member: its session, and how to tell its flow who the caller is now. */
+export interface Member {
+  pooled: PooledUpstream;
+  /**
+   * A later HTTP request of the federated session authenticated `caller`: the member's flow decides as it from
+   * now on (a policy reload that changed the principal's roles takes effect at once, as on a route's session).
+   */
+  authenticated(caller: Caller): void;
+}
 
 /**
  * Opens and initializes the member of upstream `options.upstream` for `caller`; throws {@linkcode OpenRefused}
@@ -23,8 +34,8 @@ import { PooledUpstream } from "../pooled_upstream.ts";
  * @example
  * ```ts ignore
  * import { openMember } from "./member.ts";
- * const member = await openMember(routes.get("git")!, caller, "/mcp", "1.0.0", 1);
- * const { answer } = member.exchange({ jsonrpc: "2.0", id: 7, method: "tools/list" }, () => {});
+ * const { pooled } = await openMember(routes.get("git")!, caller, "/mcp", "1.0.0", 1);
+ * const { answer } = pooled.exchange({ jsonrpc: "2.0", id: 7, method: "tools/list" }, () => {});
  * ```
  */
 export async function openMember(
@@ -33,9 +44,9 @@ export async function openMember(
   path: string,
   sidecarVersion: string,
   requestId: RequestId,
-): Promise<PooledUpstream> {
+): Promise<Member> {
   const { upstream } = options;
-  let hooks: PooledUpstream["hooks"];
+  let hooks: SessionHooks | undefined;
   const opened = await PooledUpstream.open(
     (downstream, auditIdOf) =>
       // Not registered in the route's session registry: its idle sweep would end a member the federated session
@@ -57,5 +68,5 @@ export async function openMember(
   );
   if (opened instanceof Response) throw new OpenRefused(opened);
   opened.hooks = hooks;
-  return opened;
+  return { pooled: opened, authenticated: (who) => hooks?.authenticated?.(who) };
 }

@@ -188,6 +188,10 @@ export class FederatedRouter {
       this.#lateParts.set(key, part);
       if (JSON.stringify(given?.items) !== JSON.stringify(part.items)) this.context.onLateList?.(method);
       return part;
+    }).catch((error) => {
+      // A part that fails is left out (it may fail after the list was answered: never unhandled).
+      this.context.log.warn("federated list part failed", { upstream: name, method, error: String(error) });
+      return undefined;
     });
     try {
       const first = await Promise.race([part, late]);
