@@ -138,3 +138,43 @@ Deno.test("router: names that route nowhere are refused and recorded before anyt
     .answer;
   assert.equal((down as unknown as { error: { code: number } }).error.code, -32602);
 });
+
+Deno.test("router: a completion's prompt ref is renamed; a read goes to the upstream that listed the URI first", async () => {
+  const resources = (...uris: string[]) => ({
+    result: { resources: uris.map((uri) => ({ uri, name: uri })) },
+  });
+  const everything = fakeMember((request) =>
+    request.method === "resources/list"
+      ? resources("test://a", "test://shared")
+      : request.method === "resources/templates/list"
+      ? { result: { resourceTemplates: [{ name: "t", uriTemplate: "test://static/{id}" }] } }
+      : { result: { ok: true } }
+  );
+  const other = fakeMember((request) =>
+    request.method === "resources/list" ? resources("test://shared", "other://b") : { result: { ok: true } }
+  );
+  const { router } = routerOver({ everything, other });
+  await router.request(
+    { id: 1, method: "completion/complete", params: { ref: { type: "ref/prompt", name: "everything__p" } } },
+    () => {},
+  ).answer;
+  assert.deepEqual(everything.sent.at(-1)?.params?.ref, { type: "ref/prompt", name: "p" });
+
+  // Not listed yet: the lists are asked first, then the read goes to the first lister of the URI.
+  await router.request({ id: 2, method: "resources/read", params: { uri: "test://shared" } }, () => {})
+    .answer;
+  assert.equal(everything.sent.at(-1)?.method, "resources/read");
+  assert.equal(other.sent.filter((request) => request.method === "resources/read").length, 0);
+  await router.request({ id: 3, method: "resources/read", params: { uri: "other://b" } }, () => {}).answer;
+  assert.equal(other.sent.at(-1)?.method, "resources/read");
+  // A templated URI nobody listed goes to the template's upstream.
+  await router.request({ id: 4, method: "resources/read", params: { uri: "test://static/9" } }, () => {})
+    .answer;
+  assert.deepEqual(everything.sent.at(-1)?.params, { uri: "test://static/9" });
+  const nowhere = await router.request(
+    { id: 5, method: "resources/read", params: { uri: "x://none" } },
+    () => {},
+  )
+    .answer;
+  assert.equal((nowhere as unknown as { error: { code: number } }).error.code, -32602);
+});

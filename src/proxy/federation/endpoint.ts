@@ -160,9 +160,9 @@ export class FederatedEndpoint {
   }
 
   /** GET `/sse`: a legacy HTTP+SSE session (its members open on `initialize`, POSTed to `/messages`). */
-  sseStream(caller: Caller, path: string, method: string): Promise<Response> | Response {
+  async sseStream(caller: Caller, path: string, method: string): Promise<Response> {
     if (method !== "GET") {
-      return this.#refuse(
+      return await this.#refuse(
         {
           kind: "method_not_allowed",
           message: `Method ${method} is not allowed here; open the stream with GET`,
@@ -172,6 +172,8 @@ export class FederatedEndpoint {
         path,
       );
     }
+    const refused = await this.#overQuota(caller, path, null);
+    if (refused) return refused;
     const { server } = this.parts.services.config;
     const downstream = new LegacySseDownstream(
       "/messages",
@@ -298,22 +300,8 @@ export class FederatedEndpoint {
     path: string,
     message: { id: RequestId; params?: Record<string, unknown> },
   ) {
-    const owner = callerKey(caller);
-    const mine = [...this.#sessions.values()].filter((held) => held.session.owner === owner).length;
-    if (mine >= this.parts.maxSessionsPerPrincipal) {
-      return await this.#refuse(
-        {
-          kind: "session_quota",
-          message: `this caller already holds ${mine} sessions on /mcp; close one (DELETE) first`,
-          id: message.id,
-          method: "initialize",
-          data: { reason: "session_quota", scope: "principal", limit: this.parts.maxSessionsPerPrincipal },
-          headers: { "retry-after": "5" },
-        },
-        caller,
-        path,
-      );
-    }
+    const refused = await this.#overQuota(caller, path, message.id);
+    if (refused) return refused;
     const held: { session: FederatedSession; stream?: BoundedEventStream } = {} as never;
     const session = new FederatedSession(this.parts, caller, path, (notification) => {
       held.stream?.write(sseText(notification));
@@ -354,8 +342,9 @@ export class FederatedEndpoint {
     };
     held.stream = stream;
     if (server.keepalive_interval > 0) {
+      // Keep-alives do not count as activity: a client that is gone but whose stream was never closed (a
+      // half-open connection) must not hold its members' children forever.
       keepAlive = setInterval(() => {
-        held.session.lastActivity = Date.now();
         if (!stream.write(": keep-alive\n\n")) stop();
       }, server.keepalive_interval);
     }
@@ -375,9 +364,37 @@ export class FederatedEndpoint {
 
   #sweep(idleMs: number): void {
     const now = Date.now();
-    for (const { session } of this.#sessions.values()) {
-      if (session.inFlightCount === 0 && now - session.lastActivity > idleMs) void session.close();
-    }
+    const idle = (session: FederatedSession) =>
+      session.inFlightCount === 0 && now - session.lastActivity > idleMs;
+    for (const { session } of this.#sessions.values()) if (idle(session)) void session.close();
+    // A legacy session ends with its stream (which ends the session).
+    for (const { session, downstream } of this.#legacy.values()) if (idle(session)) void downstream.close();
+  }
+
+  // Federated sessions (both transports) one principal holds.
+  #heldBy(owner: string): number {
+    return [...this.#sessions.values(), ...this.#legacy.values()].filter((held) =>
+      held.session.owner === owner
+    )
+      .length;
+  }
+
+  // The refusal of a session past the principal's quota, or undefined.
+  async #overQuota(caller: Caller, path: string, id: RequestId | null): Promise<Response | undefined> {
+    const mine = this.#heldBy(callerKey(caller));
+    if (mine < this.parts.maxSessionsPerPrincipal) return undefined;
+    return await this.#refuse(
+      {
+        kind: "session_quota",
+        message: `this caller already holds ${mine} federated sessions; close one first`,
+        id,
+        method: id === null ? undefined : "initialize",
+        data: { reason: "session_quota", scope: "principal", limit: this.parts.maxSessionsPerPrincipal },
+        headers: { "retry-after": "5" },
+      },
+      caller,
+      path,
+    );
   }
 
   #refuse(refusal: Refusal, caller: Caller | undefined, path: string): Promise<Response> {
