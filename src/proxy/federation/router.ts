@@ -78,6 +78,8 @@ export interface RouterContext {
   sessionId?(): string | undefined;
   /** A member's part of a list arrived after the list was answered (the client may list again). */
   onLateList?(method: ListMethod): void;
+  /** Each page a member listed, as the member named it (the stateless path notes `x-mcp-header` declarations). */
+  onListed?(pooled: PooledUpstream, method: ListMethod, result: Record<string, unknown>): void;
 }
 
 /** A request as the router gets it. */
@@ -221,6 +223,7 @@ export class FederatedRouter {
           return page === 0 ? undefined : { upstream: name, items };
         }
         const result = answer.result as Record<string, unknown>;
+        this.context.onListed?.(pooled, method, result);
         const field = result[LIST_FIELDS[method]];
         if (Array.isArray(field)) items.push(...field);
         cursor = typeof result.nextCursor === "string" ? result.nextCursor : undefined;

@@ -26,7 +26,13 @@ import { type JsonRpcError, policyDenial, refusalError, type RefusalKind } from 
 import { cancellationSignal } from "../../http/connection_signals.ts";
 import { openListen, parseSubscriptionFilter } from "../listen.ts";
 import { FederatedFeed } from "./listen_feed.ts";
-import { modernAnswer, OpenRefused, type PoolOpenContext, serveModern } from "../modern_requests.ts";
+import {
+  modernAnswer,
+  noteDeclarations,
+  OpenRefused,
+  type PoolOpenContext,
+  serveModern,
+} from "../modern_requests.ts";
 import type { PooledUpstream } from "../pooled_upstream.ts";
 import { DecisionStage } from "../stages/decision.ts";
 import type { FederationParts } from "./federated_session.ts";
@@ -68,6 +74,10 @@ export class StatelessFederation {
           flow: () => services.states.statelessFlow(current.current),
           caller: () => current.current,
           path,
+          // A tool's Mcp-Param-* headers are checked on a later call, as on the route (see serveModern).
+          onListed: (pooled, method, result) => {
+            if (method === "tools/list") noteDeclarations(pooled, result);
+          },
         }),
       };
     }
