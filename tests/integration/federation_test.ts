@@ -15,7 +15,10 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 // @ts-types="@modelcontextprotocol/sdk/client/sse"
 import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 // @ts-types="@modelcontextprotocol/sdk/types"
-import { ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
+import {
+  CreateMessageRequestSchema,
+  ToolListChangedNotificationSchema,
+} from "@modelcontextprotocol/sdk/types.js";
 import { connectClient, firstText } from "../fixtures/mcp_client.ts";
 import { connectV2Client } from "../fixtures/sdk_v2.ts";
 import { modernMessage } from "../fixtures/modern_post.ts";
@@ -482,6 +485,41 @@ securityCase("a legacy HTTP+SSE client lists and calls through /sse, cut to its 
     await client.close();
   }
 });
+
+securityCase(
+  "an upstream's question during a call reaches a federated client that can answer it, and back",
+  async () => {
+    const { sidecar } = shared();
+    const client = new Client({ name: "federation-sampling", version: "1" }, {
+      capabilities: { sampling: {} },
+    });
+    const asked: string[] = [];
+    client.setRequestHandler(CreateMessageRequestSchema, (request) => {
+      asked.push(JSON.stringify(request.params.messages));
+      return {
+        model: "test-model",
+        role: "assistant",
+        content: { type: "text", text: "sampled by the client" },
+      };
+    });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${sidecar.url}/mcp`), { requestInit: { headers: BOB } }),
+    );
+    try {
+      const tools = await toolNames(client);
+      assert.ok(tools.includes("everything__trigger-sampling-request"), "offered: the client can be asked");
+      const result = await client.callTool({
+        name: "everything__trigger-sampling-request",
+        arguments: { prompt: "federated question", maxTokens: 20 },
+      });
+      assert.equal(asked.length, 1, "the client was asked once");
+      assert.match(asked[0], /federated question/);
+      assert.match(firstText(result), /sampled by the client/);
+    } finally {
+      await client.close();
+    }
+  },
+);
 
 // Last: it changes the file's policy.
 securityCase(

@@ -147,7 +147,11 @@ export class FederatedEndpoint {
     }
     const { session } = held;
     session.authenticated(caller);
-    if (message.method === undefined) return new Response(null, { status: 202 }); // a client's answer: none asked
+    if (message.method === undefined) {
+      // A client's answer to an upstream's question (dropped when no question of the session has its id).
+      session.answer(message);
+      return new Response(null, { status: 202 });
+    }
     if (message.id === undefined) {
       session.notification(message as { method: string; params?: Record<string, unknown> });
       return new Response(null, { status: 202 });
@@ -231,7 +235,10 @@ export class FederatedEndpoint {
           params?: Record<string, unknown>;
         })[]
     ) {
-      if (message.method === undefined) continue;
+      if (message.method === undefined) {
+        session.answer(message);
+        continue;
+      }
       if (message.id === undefined) {
         session.notification(message as { method: string; params?: Record<string, unknown> });
         continue;

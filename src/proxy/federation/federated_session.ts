@@ -78,6 +78,13 @@ export class FederatedSession {
   #capabilities: Record<string, unknown> = {};
   /** The members that were up when the client was last told the lists (undefined before initialize). */
   #announced?: Set<string>;
+  /** What the client declared it can be asked (sampling, elicitation, roots); the members declare the same. */
+  readonly #clientCapabilities: Record<string, unknown> = {};
+  /** Where messages related to each request in flight go (its answer stream), by the client's id. */
+  readonly #channels = new Map<string, (message: JSONRPCMessage) => void>();
+  /** The upstreams' questions waiting for the client's answer, by the id the client was given. */
+  readonly #questions = new Map<string, (answer: JSONRPCMessage) => void>();
+  #questionCount = 0;
   readonly #closeListeners = new Set<() => void>();
 
   constructor(
@@ -139,6 +146,14 @@ export class FederatedSession {
    * Connects every member at once and answers `initialize` once each is up, failed or past the deadline.
    */
   async initialize(request: { id: RequestId; params?: Record<string, unknown> }): Promise<JSONRPCMessage> {
+    // The members declare what the client can be asked (the upstreams' questions are relayed to it).
+    const declared = request.params?.capabilities;
+    if (typeof declared === "object" && declared !== null && !Array.isArray(declared)) {
+      for (const family of ["sampling", "elicitation", "roots"]) {
+        const value = (declared as Record<string, unknown>)[family];
+        if (typeof value === "object" && value !== null) this.#clientCapabilities[family] = value;
+      }
+    }
     const names = [...this.parts.routes.keys()];
     const openings = names.map((name) => this.#connect(name, request.id));
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -196,12 +211,54 @@ export class FederatedSession {
     }
     const exchange = this.#router.request(request, onProgress);
     this.#inFlight.set(key, exchange);
+    this.#channels.set(key, onProgress);
     try {
       const answer = await exchange.answer;
       return this.#inFlight.has(key) ? answer : undefined;
     } finally {
       this.#inFlight.delete(key);
+      this.#channels.delete(key);
     }
+  }
+
+  /**
+   * A client's answer to a question an upstream asked it; false when no question of this session has that id
+   * (it is dropped: an answer nobody asked for reaches no upstream).
+   */
+  answer(message: JSONRPCMessage & { id?: RequestId }): boolean {
+    this.lastActivity = Date.now();
+    const key = message.id === undefined ? undefined : idKey(message.id);
+    const waiting = key === undefined ? undefined : this.#questions.get(key);
+    if (!waiting) return false;
+    this.#questions.delete(key!);
+    waiting(message);
+    return true;
+  }
+
+  // An upstream asks the client something (already decided and recorded by the member's pipeline): the
+  // question goes with the request it came during (that request's answer stream), else on the session's
+  // stream, under an id of the session's own; the answer goes back to the member.
+  #ask(request: { method: string; params?: Record<string, unknown> }, related: RequestId | undefined) {
+    const id = `federation-${++this.#questionCount}`;
+    const answered = Promise.withResolvers<JSONRPCMessage>();
+    const timer = setTimeout(() => {
+      if (!this.#questions.delete(idKey(id))) return;
+      answered.resolve(
+        errorResponse(
+          id,
+          ErrorCode.InternalError,
+          "Internal error: the client did not answer in time",
+        ) as JSONRPCMessage,
+      );
+    }, this.parts.services.config.server.request_timeout);
+    this.#questions.set(idKey(id), (answer) => {
+      clearTimeout(timer);
+      answered.resolve(answer);
+    });
+    const question = { jsonrpc: "2.0", id, method: request.method, params: request.params } as JSONRPCMessage;
+    const channel = related === undefined ? undefined : this.#channels.get(idKey(related));
+    (channel ?? this.notify)(question);
+    return answered.promise;
   }
 
   /** A client notification: `notifications/cancelled` gives up on its request; the rest need nothing. */
@@ -227,6 +284,16 @@ export class FederatedSession {
     this.#closed = true;
     for (const exchange of this.#inFlight.values()) exchange.cancel();
     this.#inFlight.clear();
+    for (const waiting of this.#questions.values()) {
+      waiting(
+        errorResponse(
+          0,
+          ErrorCode.InternalError,
+          "Internal error: the client's session ended",
+        ) as JSONRPCMessage,
+      );
+    }
+    this.#questions.clear();
     const members = [...this.#members.values()];
     this.#members.clear();
     await Promise.allSettled(members.map(async (member) => {
@@ -264,7 +331,14 @@ export class FederatedSession {
     }
     const route = this.parts.routes.get(name)!;
     const retries = current?.state === "down" ? current.retries : 0;
-    const opened = openMember(route, this.#caller, this.path, this.parts.services.sidecarVersion, requestId);
+    const opened = openMember(
+      route,
+      this.#caller,
+      this.path,
+      this.parts.services.sidecarVersion,
+      requestId,
+      this.#clientCapabilities,
+    );
     const entry: Member = { state: "opening", opening: opened.then((member) => member.pooled) };
     // Its failure is handled below (on `opened`); this copy must not count as an unhandled rejection.
     entry.opening.catch(() => {});
@@ -278,6 +352,7 @@ export class FederatedSession {
         // It decides as the caller is now (the session may have been re-authenticated while it opened).
         authenticated(this.#caller);
         this.#members.set(name, { state: "up", pooled, authenticated });
+        pooled.relayServerRequest = (question, related) => this.#ask(question, related);
         pooled.onNotification((notification) => this.notify(notification));
         pooled.onClose(() => this.#lost(name, pooled, "its upstream session ended"));
         this.parts.services.log.info("federated member up", { upstream: name, session: this.id });

@@ -44,6 +44,8 @@ export async function openMember(
   path: string,
   sidecarVersion: string,
   requestId: RequestId,
+  /** What the client can be asked (sampling, elicitation, roots): the member declares the same upstream. */
+  clientCapabilities: Record<string, unknown> = {},
 ): Promise<Member> {
   const { upstream } = options;
   let hooks: SessionHooks | undefined;
@@ -62,9 +64,8 @@ export async function openMember(
       ),
     sidecarVersion,
     upstream.name,
-    // A 2025 federated client is not asked the upstream's questions (elicitation, sampling, roots): the member
-    // says it cannot answer them, so the upstream offers only what works without them.
-    {},
+    // The upstream may ask only what the federated client said it can answer (its questions are relayed).
+    clientCapabilities,
   );
   if (opened instanceof Response) throw new OpenRefused(opened);
   opened.hooks = hooks;
