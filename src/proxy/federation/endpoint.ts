@@ -64,7 +64,7 @@ export class FederatedEndpoint {
     if (services.draining()) {
       return await this.#refuse({ kind: "draining", headers: { "retry-after": "5" } }, undefined, path);
     }
-    const caller = services.authenticate(request.headers);
+    const caller = await services.authenticate(request.headers, path);
     if ("kind" in caller) return await this.#refuse(caller, undefined, path);
     const refused = transportRefusal(request);
     if (refused) return await this.#refuse(refused, caller, path);
