@@ -549,3 +549,58 @@ securityCase(
     assert.match(firstText(listed), /Allowed directories/);
   },
 );
+
+// After the reload case (it builds on a policy of its own): information-flow taint is the principal's, so what
+// bob reads through /mcp holds on a route too, and the other way round.
+securityCase(
+  "taint is the principal's: a confidential read through /mcp stops a fetch on /mcp3 and on /mcp",
+  async () => {
+    const { stack, sidecar, pages } = shared();
+    await Deno.mkdir(join(stack.workspace, "private"), { recursive: true });
+    const secret = join(stack.workspace, "private", "plan.txt");
+    await Deno.writeTextFile(secret, "the confidential plan\n");
+    const labelled = (await federationPolicy(stack.workspace, pages.port))
+      .replace("generation: 1", "generation: 3")
+      .replace(
+        "tools: [filesystem, git, http, everything, ghost]\n    permissions: [read, write, call]",
+        "tools: [filesystem, git, http, everything, ghost]\n    permissions: [read, write, call]\n    clearance: secret",
+      ) +
+      `labels:
+  order: [public, internal, confidential, secret]
+  default: public
+  sinks: { "http/*": public }
+resources:
+  - { uri: "file://${stack.workspace}/private/**", label: confidential }
+`;
+    await Deno.writeTextFile(stack.policyFile, labelled);
+    await eventually("the labelled policy to be in force", async () => {
+      const ready = await (await fetch(`${sidecar.url}/ready`)).json();
+      return ready.policy?.generation === 3 ? true : undefined;
+    });
+    const client = await bob();
+    const before = pages.requests.length;
+    // Allowed before the read: nothing confidential was read yet.
+    const early = await client.callTool({
+      name: "http__fetch_txt",
+      arguments: { url: `http://[::ffff:127.0.0.1]:${pages.port}/before-the-read` },
+    });
+    assert.match(firstText(early), new RegExp(`${PAGE_MARKER} /before-the-read`));
+    const read = await client.callTool({ name: "filesystem__read_text_file", arguments: { path: secret } });
+    assert.match(firstText(read), /the confidential plan/);
+    // On the route, with a session of its own: the same principal, so the same taint.
+    const route = await connectClient(`${sidecar.url}/mcp3/mcp`, BOB);
+    try {
+      for (const [who, call] of [["/mcp3/mcp", route], ["/mcp", client]] as const) {
+        const denied = await call.callTool({
+          name: who === "/mcp" ? "http__fetch_txt" : "fetch_txt",
+          arguments: { url: `http://[::ffff:127.0.0.1]:${pages.port}/after-the-read` },
+        }).then(() => undefined, (error: { code?: number; data?: Record<string, unknown> }) => error);
+        assert.equal(denied?.code, -32003, who);
+        assert.equal(denied?.data?.reason, "label_flow", who);
+      }
+    } finally {
+      await route.close();
+    }
+    assert.deepEqual(pages.requests.slice(before), ["/before-the-read"], "nothing left after the read");
+  },
+);
