@@ -45,7 +45,7 @@ export interface FederationParts {
 }
 
 type Member =
-  | { state: "up"; pooled: PooledUpstream; authenticated(caller: Caller): void }
+  | { state: "up"; pooled: PooledUpstream; authenticated(caller: Caller): void; touch(): void }
   | { state: "opening"; opening: Promise<PooledUpstream> }
   | { state: "down"; reason: string; retries: number; timer?: ReturnType<typeof setTimeout> }
   | { state: "excluded" };
@@ -119,11 +119,17 @@ export class FederatedSession {
     });
   }
 
+  // The client used the session: neither it nor any member is idle.
+  #active(): void {
+    this.lastActivity = Date.now();
+    for (const member of this.#members.values()) if (member.state === "up") member.touch();
+  }
+
   /** The caller as the latest HTTP request of the session authenticated it. */
   authenticated(caller: Caller): void {
     if (callerKey(caller) !== this.owner) return;
     this.#caller = caller;
-    this.lastActivity = Date.now();
+    this.#active();
     // Every member decides as the caller is now (a policy reload may have changed its principal).
     for (const member of this.#members.values()) if (member.state === "up") member.authenticated(caller);
   }
@@ -192,7 +198,7 @@ export class FederatedSession {
     request: RoutedRequest,
     onProgress: (notification: JSONRPCMessage) => void,
   ): Promise<JSONRPCMessage | undefined> {
-    this.lastActivity = Date.now();
+    this.#active();
     if (request.method === "ping") return { jsonrpc: "2.0", id: request.id, result: {} } as JSONRPCMessage;
     if (request.method === "initialize") {
       return errorResponse(
@@ -226,7 +232,7 @@ export class FederatedSession {
    * (it is dropped: an answer nobody asked for reaches no upstream).
    */
   answer(message: JSONRPCMessage & { id?: RequestId }): boolean {
-    this.lastActivity = Date.now();
+    this.#active();
     const key = message.id === undefined ? undefined : idKey(message.id);
     const waiting = key === undefined ? undefined : this.#questions.get(key);
     if (!waiting) return false;
@@ -263,7 +269,7 @@ export class FederatedSession {
 
   /** A client notification: `notifications/cancelled` gives up on its request; the rest need nothing. */
   notification(message: { method: string; params?: Record<string, unknown> }): void {
-    this.lastActivity = Date.now();
+    this.#active();
     if (message.method !== "notifications/cancelled") return;
     const requestId = message.params?.requestId;
     if (typeof requestId !== "string" && typeof requestId !== "number") return;
@@ -344,14 +350,14 @@ export class FederatedSession {
     entry.opening.catch(() => {});
     this.#members.set(name, entry);
     return opened.then(
-      ({ pooled, authenticated }) => {
+      ({ pooled, authenticated, touch }) => {
         if (this.#closed || this.#members.get(name) !== entry) {
           void pooled.close();
           return undefined;
         }
         // It decides as the caller is now (the session may have been re-authenticated while it opened).
         authenticated(this.#caller);
-        this.#members.set(name, { state: "up", pooled, authenticated });
+        this.#members.set(name, { state: "up", pooled, authenticated, touch });
         pooled.relayServerRequest = (question, related) => this.#ask(question, related);
         pooled.onNotification((notification) => this.notify(notification));
         pooled.onClose(() => this.#lost(name, pooled, "its upstream session ended"));
@@ -377,6 +383,11 @@ export class FederatedSession {
   #lost(name: string, pooled: PooledUpstream, reason: string): void {
     const member = this.#members.get(name);
     if (this.#closed || member?.state !== "up" || member.pooled !== pooled) return;
+    if (Date.now() - this.lastActivity > this.parts.idleTimeoutMs) {
+      // Ended by the idle sweep of its route, with the whole session idle: the session ends, nothing reopens.
+      void this.close();
+      return;
+    }
     this.parts.services.log.warn("federated member lost", { upstream: name, session: this.id, reason });
     this.#down(name, reason, 0);
     this.#membershipChanged();

@@ -14,7 +14,7 @@ import type { RequestId } from "../../mcp/jsonrpc.ts";
 import { OpenRefused } from "../modern_requests.ts";
 import { openSession, type RouteOptions } from "../open_session.ts";
 import { PooledUpstream } from "../pooled_upstream.ts";
-import type { SessionHooks } from "../session.ts";
+import type { ProxySession, SessionHooks } from "../session.ts";
 
 /** An open member: its session, and how to tell its flow who the caller is now. */
 export interface Member {
@@ -24,6 +24,8 @@ export interface Member {
    * now on (a policy reload that changed the principal's roles takes effect at once, as on a route's session).
    */
   authenticated(caller: Caller): void;
+  /** The federated session is in use: the member is not idle either (the route registry's sweep skips it). */
+  touch(): void;
 }
 
 /**
@@ -47,21 +49,29 @@ export async function openMember(
   /** What the client can be asked (sampling, elicitation, roots): the member declares the same upstream. */
   clientCapabilities: Record<string, unknown> = {},
 ): Promise<Member> {
-  const { upstream } = options;
+  const { upstream, sessions } = options;
   let hooks: SessionHooks | undefined;
+  let held: ProxySession | undefined;
   const opened = await PooledUpstream.open(
-    (downstream, auditIdOf) =>
-      // Not registered in the route's session registry: its idle sweep would end a member the federated session
-      // still holds (one the client has not used for a while); the federated endpoint drains, expires and
-      // closes its sessions, members included, itself. The member still takes a slot of the caller's quota.
-      openSession(
+    async (downstream, auditIdOf) => {
+      // A bridge's id is always set (`pooled-<uuid>`).
+      const id = downstream.sessionId ?? crypto.randomUUID();
+      const session = await openSession(
         { ...options, hooksFor: (who, id) => hooks = options.hooksFor(who, id, { auditIdOf }) },
         caller,
         downstream,
         requestId,
-        () => {},
+        () => sessions.remove(upstream.name, id),
         path,
-      ),
+      );
+      if (session instanceof Response) return session;
+      // Registered like the route's own sessions, so what the sidecar tells every session of the upstream
+      // (a pin that hides a tool: tools/list_changed) reaches the federated client too, and drain and shutdown
+      // see it. The federated session keeps it from the idle sweep while the session itself is in use (`touch`).
+      sessions.add(upstream.name, id, session, "pooled");
+      held = session;
+      return session;
+    },
     sidecarVersion,
     upstream.name,
     // The upstream may ask only what the federated client said it can answer (its questions are relayed).
@@ -69,5 +79,11 @@ export async function openMember(
   );
   if (opened instanceof Response) throw new OpenRefused(opened);
   opened.hooks = hooks;
-  return { pooled: opened, authenticated: (who) => hooks?.authenticated?.(who) };
+  return {
+    pooled: opened,
+    authenticated: (who) => hooks?.authenticated?.(who),
+    touch: () => {
+      if (held) held.lastActivity = Date.now();
+    },
+  };
 }
