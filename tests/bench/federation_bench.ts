@@ -21,7 +21,19 @@ import { Client } from "@modelcontextprotocol/sdk/client";
 // @ts-types="@modelcontextprotocol/sdk/client/streamableHttp"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { type Figure, figureRows, verdict } from "./figures.ts";
-import { fmt, loadAverage, percentile, type Proc, spawn, startSidecar, table } from "./transport_bench.ts";
+// Types only: transport_bench.ts is the main module that imports this one (a value import would be a cycle
+// with a module still in its top-level await), so it hands its helpers over.
+import type { fmt, loadAverage, percentile, Proc, spawn, startSidecar, table } from "./transport_bench.ts";
+
+/** The helpers of `transport_bench.ts` this bench uses. */
+export interface BenchHelpers {
+  spawn: typeof spawn;
+  startSidecar: typeof startSidecar;
+  table: typeof table;
+  fmt: typeof fmt;
+  percentile: typeof percentile;
+  loadAverage: typeof loadAverage;
+}
 
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const ECHO_SERVER = fileURLToPath(new URL("./echo_server.ts", import.meta.url));
@@ -33,10 +45,17 @@ const CONNECT_ROUNDS = 12;
 const CALLS = 300;
 const WARMUP_CALLS = 30;
 
-async function connected(url: string): Promise<Client> {
+/** A connected client; `close()` ends its session (DELETE) first, so no session outlives a round. */
+async function connected(url: string): Promise<Client & { end(): Promise<void> }> {
   const client = new Client({ name: "mcp-sidecar-federation-bench", version: "1.0.0" });
-  await client.connect(new StreamableHTTPClientTransport(new URL(url)));
-  return client;
+  const transport = new StreamableHTTPClientTransport(new URL(url));
+  await client.connect(transport);
+  return Object.assign(client, {
+    end: async () => {
+      await transport.terminateSession().catch(() => {});
+      await client.close();
+    },
+  });
 }
 
 /** Connects, lists the tools and closes, `rounds` times; the connect-to-list times in ms (sorted). */
@@ -47,10 +66,10 @@ async function connectAndList(url: string, rounds: number, expectTools: number):
     const client = await connected(url);
     const { tools } = await client.listTools();
     times.push(performance.now() - started);
+    await client.end();
     if (tools.length !== expectTools) {
       throw new Error(`${url} listed ${tools.length} tools, not ${expectTools}`);
     }
-    await client.close();
   }
   return times.sort((a, b) => a - b);
 }
@@ -75,7 +94,7 @@ async function callLatencies(url: string, tool: string): Promise<number[]> {
     }
     return times.sort((a, b) => a - b);
   } finally {
-    await client.close();
+    await client.end();
   }
 }
 
@@ -86,10 +105,11 @@ async function callLatencies(url: string, tool: string): Promise<number[]> {
  * @example
  * ```ts ignore
  * import { federationBench } from "./federation_bench.ts";
- * Deno.exit(await federationBench("main.ts"));
+ * Deno.exit(await federationBench("main.ts", { spawn, startSidecar, table, fmt, percentile, loadAverage }));
  * ```
  */
-export async function federationBench(sidecarEntry: string): Promise<number> {
+export async function federationBench(sidecarEntry: string, helpers: BenchHelpers): Promise<number> {
+  const { spawn, startSidecar, table, fmt, percentile, loadAverage } = helpers;
   const dir = await Deno.makeTempDir({ prefix: "mcp-sidecar-federation-bench-" });
   const procs: Proc[] = [];
   try {
@@ -122,6 +142,8 @@ export async function federationBench(sidecarEntry: string): Promise<number> {
 server:
   host: 127.0.0.1
   port: 0
+  max_sessions_per_upstream: 1000
+  max_anonymous_sessions_per_upstream: 984 # the bench's clients are anonymous
 policy:
   file: ${policy}
 logging:

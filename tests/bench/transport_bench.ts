@@ -679,7 +679,14 @@ async function main(args: string[]): Promise<number> {
   // BENCH_ONLY=federation: only the federated endpoint's figures (federation_bench.ts).
   if (Deno.env.get("BENCH_ONLY") === "federation") {
     const { federationBench } = await import("./federation_bench.ts");
-    return await federationBench(values.sidecar);
+    return await federationBench(values.sidecar, {
+      spawn,
+      startSidecar,
+      table,
+      fmt,
+      percentile,
+      loadAverage,
+    });
   }
   const callsAt1 = positiveInt("calls", values.calls);
   const callsAt32 = positiveInt("calls-concurrent", values["calls-concurrent"]);
