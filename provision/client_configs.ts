@@ -1,6 +1,9 @@
 /**
- * Client configs for the sidecar's three routes, in each client's documented shape, never holding a raw
- * secret: every secret is a reference in the client's own syntax (environment variables, or VS Code inputs).
+ * Client configs for the sidecar, in each client's documented shape, never holding a raw secret: every secret
+ * is a reference in the client's own syntax (environment variables, or VS Code inputs). With a federated
+ * endpoint (`/mcp`, every upstream behind one entry) the four files hold that one recommended entry and the
+ * per-route entries go to `*.per-route.json` beside them (a client given both would list every tool twice);
+ * without one, the four files hold the per-route entries.
  *
  * - Claude Desktop (`claude_desktop_config.json`): stdio through `mcp-remote`, headers from `env`.
  * - Cursor (`.cursor/mcp.json`): `url` + `headers`, with `${env:NAME}`.
@@ -18,6 +21,17 @@ export interface ClientRoute {
   /** The MCP endpoint, e.g. `https://mcp1-morphvm-abc.http.cloud.morph.so/mcp1/mcp`. */
   url: string;
 }
+
+/** The files of the per-route entries when the main files hold the federated entry. */
+export const PER_ROUTE_FILES = {
+  claudeDesktop: "claude_desktop_config.per-route.json",
+  cursor: "cursor.per-route.mcp.json",
+  vscode: "vscode.per-route.mcp.json",
+  claudeCode: "claude_code.per-route.mcp.json",
+} as const;
+
+/** The name of the federated entry in every client. */
+export const FEDERATED_ENTRY = "sidecar";
 
 /** Which headers the stack needs. */
 export interface ClientAuth {
@@ -130,27 +144,35 @@ export function clientConfigs(
 }
 
 /**
- * Writes the four configs (and a short README) into `dir`; returns the file paths.
+ * Writes the four configs (and a short README) into `dir`; returns the file paths. With `federatedUrl` the four
+ * files hold the one federated entry ({@linkcode FEDERATED_ENTRY}) and the per-route entries go to
+ * {@linkcode PER_ROUTE_FILES}.
  *
  * @example
  * ```ts ignore
  * import { writeClientConfigs } from "./client_configs.ts";
- * await writeClientConfigs(".demo/clients", routes, { morphEdge: false });
+ * await writeClientConfigs(".demo/clients", routes, { morphEdge: false }, "http://127.0.0.1:8080/mcp");
  * ```
  */
 export async function writeClientConfigs(
   dir: string,
   routes: ClientRoute[],
   auth: ClientAuth,
+  federatedUrl?: string,
 ): Promise<string[]> {
   await Deno.mkdir(dir, { recursive: true });
-  const configs = clientConfigs(routes, auth);
+  const main = federatedUrl === undefined ? routes : [{ name: FEDERATED_ENTRY, url: federatedUrl }];
   const written: string[] = [];
-  for (const [key, file] of Object.entries(CLIENT_FILES) as [keyof typeof CLIENT_FILES, string][]) {
-    const path = join(dir, file);
-    await Deno.writeTextFile(path, JSON.stringify(configs[key], null, 2) + "\n");
-    written.push(path);
-  }
+  const write = async (files: Record<keyof typeof CLIENT_FILES, string>, entries: ClientRoute[]) => {
+    const configs = clientConfigs(entries, auth);
+    for (const [key, file] of Object.entries(files) as [keyof typeof CLIENT_FILES, string][]) {
+      const path = join(dir, file);
+      await Deno.writeTextFile(path, JSON.stringify(configs[key], null, 2) + "\n");
+      written.push(path);
+    }
+  };
+  await write(CLIENT_FILES, main);
+  if (federatedUrl !== undefined) await write(PER_ROUTE_FILES, routes);
   const secrets = [
     auth.morphEdge ? `${ENV.morphKey} (your Morph Cloud API key)` : "",
     auth.sidecarTokenHeader && !auth.oauth
@@ -161,9 +183,17 @@ export async function writeClientConfigs(
   const readme = join(dir, "README.md");
   const existing = await Deno.readTextFile(readme).catch(() => undefined);
   if (existing !== undefined && !existing.startsWith(GENERATED_README_START)) return written;
+  const federated = federatedUrl === undefined
+    ? ""
+    : `Recommended: the single entry \`${FEDERATED_ENTRY}\` (${federatedUrl}) serves every ` +
+      "upstream, its tools named `<upstream>__<tool>` (e.g. `git__git_log`). The files `*.per-route.json` hold " +
+      "one entry per upstream instead; use one kind or the other, not both (the tools would be listed twice).\n\n";
   await Deno.writeTextFile(
     readme,
-    `${GENERATED_README_START} ${routes.map((route) => route.url).join(", ")}\n\n` +
+    `${GENERATED_README_START} ${
+      [federatedUrl, ...routes.map((route) => route.url)].filter(Boolean).join(", ")
+    }\n\n` +
+      federated +
       `| client | file | where it goes |\n|---|---|---|\n` +
       `| Claude Desktop | ${CLIENT_FILES.claudeDesktop} | merge into claude_desktop_config.json (stdio via mcp-remote) |\n` +
       `| Cursor | ${CLIENT_FILES.cursor} | .cursor/mcp.json or ~/.cursor/mcp.json |\n` +

@@ -22,6 +22,8 @@ export const InstanceInfoSchema = z.object({
   urls: z.record(z.string(), z.string()),
   /** Route → MCP endpoint URL (`<base>/<route>/mcp`). */
   mcp_urls: z.record(z.string(), z.string()).default({}),
+  /** The federated MCP endpoint (`<base>/mcp`: every upstream behind one URL), the recommended entry. */
+  federated_url: z.string().optional(),
   operator_token: z.string(),
   created: z.string(),
   /** `ready` once every step passed; `partial` while `up` has not finished (re-run it to resume). */

@@ -301,6 +301,8 @@ export async function up(morph: MorphClient, log: StepLog, options: UpOptions): 
   // their own key.
   info.urls = { ...services };
   info.mcp_urls = Object.fromEntries(ROUTES.map(({ route }) => [route, `${services[route]}/${route}/mcp`]));
+  // Every exposed service reaches the same sidecar: its /mcp is the federated endpoint over all three upstreams.
+  info.federated_url = `${services[ROUTES[0].route]}/mcp`;
   await writeInstanceInfo(options.infoFile, info);
 
   const headers = { authorization: morph.edgeAuthorization, "x-sidecar-token": operator.token };
@@ -324,6 +326,7 @@ export async function up(morph: MorphClient, log: StepLog, options: UpOptions): 
       options.clientsDir,
       ROUTES.map(({ route, upstream }) => ({ name: `sidecar-${upstream}`, url: info.mcp_urls[route] })),
       { morphEdge: true, sidecarTokenHeader: "X-Sidecar-Token" },
+      info.federated_url,
     );
   }, (files) => `${options.infoFile} (0600), ${files.length} client configs in ${options.clientsDir}`);
   log.result(
@@ -336,8 +339,10 @@ export async function up(morph: MorphClient, log: StepLog, options: UpOptions): 
       ...("putSkipped" in upload ? { upload_put_skipped: upload.putSkipped } : {}),
       urls: info.urls,
       mcp_urls: info.mcp_urls,
+      federated_url: info.federated_url,
     },
     `\nmcp-sidecar is up on ${instanceId} (TTL ${options.ttlSeconds} s):\n` +
+      `  ${"all".padEnd(11)} ${info.federated_url}  (recommended: one entry for every upstream)\n` +
       ROUTES.map(({ route, upstream }) => `  ${upstream.padEnd(11)} ${info.mcp_urls[route]}`).join("\n") +
       `\nClients send Authorization: Bearer $MORPH_API_KEY and X-Sidecar-Token: $MCP_SIDECAR_TOKEN ` +
       "(`deno task provision token` prints the token).",

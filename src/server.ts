@@ -28,7 +28,9 @@ import type { WitnessKey } from "./audit/witness_key.ts";
 import { lineEvidence } from "./audit/certificate.ts";
 import { SessionRegistry } from "./proxy/session_registry.ts";
 import { legacySseHandlers } from "./proxy/legacy_sse.ts";
+import { FederatedEndpoint } from "./proxy/federation/endpoint.ts";
 import { routeFor, type RouteServices, serveMcp } from "./proxy/pipeline.ts";
+import type { RouteOptions } from "./proxy/open_session.ts";
 import { PrincipalStates } from "./proxy/flow_state.ts";
 import { TaintStore } from "./proxy/taint_store.ts";
 import { connectUpstream } from "./upstream/connect.ts";
@@ -254,14 +256,33 @@ export function createSidecar(
   app.delete("/admin/taint", authenticate, adminOnly, taintAdmin.clear);
   app.post("/admin/declassify", authenticate, adminOnly, taintAdmin.declassify);
 
+  const routes = new Map<string, RouteOptions>();
   for (const upstream of config.upstreams) {
     const route = routeFor(upstream, parts);
+    routes.set(upstream.name, route);
     const base = `/${upstream.route}`;
     // The Streamable HTTP endpoint runs the whole pipeline itself (draining and authentication included).
     app.all(`${base}/mcp`, (c) => serveMcp(c.req.raw, route, c.req.path));
     const legacy = legacySseHandlers(route);
     app.get(`${base}/sse`, refuseWhileDraining, authenticate, legacy.stream);
     app.post(`${base}/messages`, refuseWhileDraining, authenticate, legacy.messages);
+  }
+  // The federated endpoint: one MCP server over the included upstreams, through each one's own route.
+  const federation = config.federation.enabled ? federatedEndpoint(config, routes, parts) : undefined;
+  if (federation) {
+    app.all("/mcp", (c) => federation.serveMcp(c.req.raw, c.req.path));
+    app.get(
+      "/sse",
+      refuseWhileDraining,
+      authenticate,
+      (c) => federation.sseStream(c.var.caller, c.req.path, c.req.method),
+    );
+    app.post(
+      "/messages",
+      refuseWhileDraining,
+      authenticate,
+      (c) => federation.sseMessage(c.req.raw, c.var.caller, c.req.path, c.req.query("sessionId")),
+    );
   }
 
   return {
@@ -272,11 +293,13 @@ export function createSidecar(
     policy,
     drain: (graceMs) => {
       draining = true;
-      return parts.sessions.drain(graceMs);
+      return Promise.all([parts.sessions.drain(graceMs), federation?.drain(graceMs) ?? true])
+        .then((done) => done.every(Boolean));
     },
     close: async () => {
       policy.close();
       parts.health.close();
+      await federation?.close();
       await parts.pool.close();
       await parts.sessions.closeAll("sidecar stopping");
       // Every raised taint was written when it was raised; what waits is a refreshed last-read time.
@@ -285,6 +308,22 @@ export function createSidecar(
       await audit?.close();
     },
   };
+}
+
+function federatedEndpoint(
+  config: LoadedConfig["config"],
+  routes: ReadonlyMap<string, RouteOptions>,
+  parts: SidecarParts,
+): FederatedEndpoint {
+  const included = config.federation.upstreams ?? config.upstreams.map((upstream) => upstream.name);
+  return new FederatedEndpoint({
+    routes: new Map(included.map((name) => [name, routes.get(name)!])),
+    separator: config.federation.separator,
+    connectDeadlineMs: config.federation.connect_deadline,
+    idleTimeoutMs: config.server.session_idle_timeout,
+    maxSessionsPerPrincipal: config.server.max_sessions_per_principal,
+    services: parts,
+  });
 }
 
 function trackPolicyMetrics(policy: LivePolicy, metrics: SidecarMetrics): void {

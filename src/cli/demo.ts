@@ -70,7 +70,9 @@ export async function demoCommand(args: string[]): Promise<number> {
     }
     const log = createLogger(loaded.config.logging.level);
     const running = await startSidecar(loaded, { host: "127.0.0.1", port }, log);
-    console.log(demoBanner(running.url, loaded.config.upstreams, workspace, configFile));
+    // The federated endpoint, when the config serves one: the recommended single entry of every client.
+    const federatedUrl = loaded.config.federation.enabled ? `${running.url}/mcp` : undefined;
+    console.log(demoBanner(running.url, loaded.config.upstreams, workspace, configFile, federatedUrl));
     // The same client configs `provision up` writes for Morph, for the local stack (no secrets needed here).
     const clientsDir = join(root, "clients");
     await writeClientConfigs(
@@ -81,6 +83,7 @@ export async function demoCommand(args: string[]): Promise<number> {
       })),
       // With auth.oauth configured, the entries carry no token: each client signs in on its first connect.
       { morphEdge: false, oauth: loaded.config.auth.oauth !== undefined },
+      federatedUrl,
     );
     console.log(`Client configs (Claude Desktop, Cursor, VS Code, Claude Code): ${clientsDir}`);
     stopOnSignals(running, log);
@@ -161,25 +164,42 @@ export async function writeDemoConfig(baseConfig: string, root: string, workspac
   return configFile;
 }
 
-function demoBanner(
+/**
+ * What the demo prints once it listens: the endpoints (the federated one first, when there is one), a client
+ * config, and a first request to try.
+ *
+ * @example
+ * ```ts
+ * import { demoBanner } from "./demo.ts";
+ * demoBanner("http://127.0.0.1:8080", [{ name: "git", route: "mcp2" }], "/w", "/c.yaml", "http://127.0.0.1:8080/mcp")
+ *   .includes('"sidecar"'); // true
+ * ```
+ */
+export function demoBanner(
   url: string,
   upstreams: { name: string; route: string }[],
   workspace: string,
   configFile: string,
+  federatedUrl?: string,
 ): string {
   const endpoints = upstreams.map((upstream) => ({
     name: upstream.name,
     url: `${url}/${upstream.route}/mcp`,
   }));
+  // One entry for every upstream when the federated endpoint is served; one per upstream otherwise.
+  const entries = federatedUrl === undefined ? endpoints : [{ name: "sidecar", url: federatedUrl }];
   const clientConfig = {
-    mcpServers: Object.fromEntries(endpoints.map(({ name, url }) => [name, { type: "http", url }])),
+    mcpServers: Object.fromEntries(entries.map(({ name, url }) => [name, { type: "http", url }])),
   };
-  const first = endpoints[0]?.url ?? `${url}/mcp1/mcp`;
+  const first = federatedUrl ?? endpoints[0]?.url ?? `${url}/mcp1/mcp`;
   return [
     `mcp-sidecar demo listening on ${url}`,
     `  workspace: ${workspace}`,
     `  config:    ${configFile}`,
     "",
+    ...(federatedUrl === undefined ? [] : [
+      `  ${"all".padEnd(11)} ${federatedUrl}  (recommended: every upstream, tools named <upstream>__<tool>)`,
+    ]),
     ...endpoints.map(({ name, url }) => `  ${name.padEnd(11)} ${url}`),
     "",
     "Client config (Claude Code .mcp.json, Cursor mcp.json):",

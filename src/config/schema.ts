@@ -187,6 +187,28 @@ const oauthSection = z.strictObject({
     });
   }
 });
+/** Separators a federated name may use: characters MCP allows in a tool name, 1 to 4 of them. */
+const SEPARATOR = /^[A-Za-z0-9_.-]{1,4}$/;
+
+/**
+ * The federated endpoint `/mcp` (and legacy `/sse`): one MCP server over the union of the included upstreams.
+ * Tools, prompts and resource templates are named `<upstream><separator><name>`; an upstream name must not
+ * contain the separator, so the prefix of a federated name is never ambiguous (checked at load, below).
+ */
+const federation = z.strictObject({
+  /** Serve `/mcp` and `/sse` (default true). */
+  enabled: z.boolean().default(true),
+  /** The upstreams the endpoint includes, by name (default: every upstream, in config order). */
+  upstreams: z.array(z.string().min(1)).min(1, "must name at least one upstream, or be left out (all)")
+    .optional(),
+  /** Between the upstream's name and the tool's (`git__git_status`). */
+  separator: z.string().regex(
+    SEPARATOR,
+    "must be 1 to 4 of the characters MCP allows in tool names: letters, digits, '_', '-' or '.'",
+  ).default("__"),
+  /** How long connecting waits for one upstream before answering without it (it joins later by itself). */
+  connect_deadline: duration("5s"),
+}).prefault({});
 
 /** The zod schema of config.yaml. */
 export const ConfigSchema = z.strictObject({
@@ -321,6 +343,32 @@ export const ConfigSchema = z.strictObject({
         });
       }
     }),
+  federation,
+}).superRefine((config, ctx) => {
+  const { federation } = config;
+  if (!federation.enabled) return;
+  const names = new Map(config.upstreams.map((upstream, index) => [upstream.name, index]));
+  (federation.upstreams ?? []).forEach((name, index) => {
+    if (!names.has(name)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["federation", "upstreams", index],
+        message: `"${name}" is not the name of an upstream; the names are: ${[...names.keys()].join(", ")}`,
+      });
+    }
+  });
+  const included = new Set(federation.upstreams ?? names.keys());
+  for (const [name, index] of names) {
+    if (included.has(name) && name.includes(federation.separator)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["upstreams", index, "name"],
+        message: `"${name}" contains the federation separator "${federation.separator}", so its federated ` +
+          "names would be ambiguous on /mcp: rename the upstream, choose another `federation.separator`, or " +
+          "leave it out of `federation.upstreams`",
+      });
+    }
+  }
 });
 
 /** config.yaml after validation: durations in milliseconds, defaults filled in. */
@@ -335,6 +383,8 @@ export type UrlUpstreamConfig = z.infer<typeof urlUpstream>;
 export type OAuthConfig = z.infer<typeof oauthSection>;
 /** `auth`, validated. */
 export type AuthConfig = SidecarConfig["auth"];
+/** The `federation:` section. */
+export type FederationConfig = SidecarConfig["federation"];
 
 // Re-exported: serving code imports it from upstream_kind.ts, which loads no zod.
 export { isCommandUpstream } from "./upstream_kind.ts";

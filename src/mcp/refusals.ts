@@ -242,6 +242,14 @@ export const REFUSALS = {
     message: "Every upstream session the sidecar may hold for stateless clients is in use; retry shortly",
     reason: "pool_full",
   },
+  // The federated endpoint (/mcp): a name that routes to no upstream (no prefix, an unknown one, the
+  // separator twice). Answered in-band on a session, as the whole answer for a 2026-07-28 request.
+  federated_name_unknown: {
+    status: 400,
+    code: ErrorCode.InvalidParams,
+    message: "Invalid params: not a federated name (<upstream><separator><name>)",
+    reason: "federated_name_unknown",
+  },
   invalid_params: {
     status: 400,
     code: ErrorCode.InvalidParams,

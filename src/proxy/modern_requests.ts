@@ -491,7 +491,11 @@ function declarationsOf(pooled: PooledUpstream): Map<string, HeaderDeclaration[]
   return declarations;
 }
 
-function noteDeclarations(pooled: PooledUpstream, result: unknown): void {
+/**
+ * Notes the `x-mcp-header` declarations of the tools in a `tools/list` result of `pooled`, so that a later
+ * `tools/call` of one of them has its `Mcp-Param-*` headers checked (also used by the federated endpoint).
+ */
+export function noteDeclarations(pooled: PooledUpstream, result: unknown): void {
   const tools = (result as { tools?: unknown }).tools;
   if (!Array.isArray(tools)) return;
   const declarations = declarationsOf(pooled);

@@ -59,7 +59,7 @@ interface Pending {
 }
 
 /** A request the upstream sends the client. */
-interface ServerRequest {
+export interface ServerRequest {
   id: RequestId;
   method: string;
   params?: Record<string, unknown>;
@@ -123,6 +123,12 @@ class BridgeDownstream implements Transport {
   readonly pending = new Map<string, Pending>();
   /** Requests the client gave up on, still recorded by the session as cancelled: their ids, newest last. */
   readonly cancelled = new Map<string, RequestId>();
+  /**
+   * Asks the client a request of the upstream's (sampling, elicitation, roots) outside a multi-round answer and
+   * resolves with the client's answer (its id is replaced by the upstream's); absent, such requests are refused.
+   * `related` is the client's id of the request the question came during, if any.
+   */
+  relayServerRequest?: (request: ServerRequest, related: RequestId | undefined) => Promise<JSONRPCMessage>;
   /** Who hears the upstream's change notifications (listen streams of this session's principal). */
   readonly notificationListeners = new Set<(notification: JSONRPCMessage) => void>();
   /** Who hears that the session ended. */
@@ -171,6 +177,22 @@ class BridgeDownstream implements Transport {
         ? undefined
         : this.pending.get(String(options.relatedRequestId));
       if (related?.onServerRequest?.(message as ServerRequest)) return Promise.resolve();
+      if (this.relayServerRequest) {
+        // A client with a session of its own (the federated endpoint's) is asked, and its answer goes upstream.
+        const upstreamId = message.id as RequestId;
+        void this.relayServerRequest(message as ServerRequest, related?.originalId).then(
+          (answer) => this.onmessage?.({ ...answer, id: upstreamId } as JSONRPCMessage),
+          (error) =>
+            this.onmessage?.(
+              errorResponse(
+                upstreamId,
+                ErrorCode.InternalError,
+                `Internal error: ${errorText(error)}`,
+              ) as JSONRPCMessage,
+            ),
+        );
+        return Promise.resolve();
+      }
       // Nobody can: a stateless client cannot be asked outside a multi-round answer.
       this.onmessage?.(
         errorResponse(
@@ -280,6 +302,8 @@ export class PooledUpstream implements NotificationFeed {
     start: StartSession,
     sidecarVersion: string,
     upstreamName = "upstream",
+    /** What the session declares to the upstream; by default all three questions (see `exchange`). */
+    capabilities: Record<string, unknown> = { elicitation: {}, sampling: {}, roots: {} },
   ): Promise<PooledUpstream | Response> {
     const downstream = new BridgeDownstream();
     const session = await start(downstream, (id) => downstream.originalId(id));
@@ -298,7 +322,7 @@ export class PooledUpstream implements NotificationFeed {
       params: {
         protocolVersion: LEGACY_VERSIONS[LEGACY_VERSIONS.length - 1],
         // Questions during a call become multi-round answers (see `exchange`); outside a call they are refused.
-        capabilities: { elicitation: {}, sampling: {}, roots: {} },
+        capabilities,
         clientInfo: { name: "mcp-sidecar", version: sidecarVersion },
       },
     } as JSONRPCMessage);
@@ -348,8 +372,11 @@ export class PooledUpstream implements NotificationFeed {
     this.downstream.pending.set(internalId, pending);
     if (this.closed) {
       this.downstream.pending.delete(internalId);
+      // `delivered: false`: it never left the sidecar, so it may be sent again on a new session.
       answer.resolve(
-        errorResponse(request.id, ErrorCode.UpstreamError, "the upstream session closed") as JSONRPCMessage,
+        errorResponse(request.id, ErrorCode.UpstreamError, "the upstream session closed", {
+          delivered: false,
+        }) as JSONRPCMessage,
       );
     } else {
       this.downstream.onmessage?.({
@@ -638,6 +665,16 @@ export class PooledUpstream implements NotificationFeed {
   #unpark(parked: ParkedCall): void {
     clearTimeout(parked.timer);
     this.#parked.delete(parked.id);
+  }
+
+  /**
+   * Relays the upstream's requests to the client outside multi-round answers (see
+   * `BridgeDownstream.relayServerRequest`); the federated endpoint's 2025 sessions set it.
+   */
+  set relayServerRequest(
+    relay: ((request: ServerRequest, related: RequestId | undefined) => Promise<JSONRPCMessage>) | undefined,
+  ) {
+    this.downstream.relayServerRequest = relay;
   }
 
   /** What the upstream announced in its `initialize` answer. */

@@ -353,7 +353,15 @@ export class ProxySession {
       hooks.onUpstreamFailure?.(reason);
       const request = classified.kind === "request" ? this.#settle(classified.id!) : undefined;
       if (request) {
-        await this.#finish(request, refusalError("upstream_closed", { message: reason }), "closed");
+        // `delivered: false`: the upstream never had it, so a caller may safely send it again on a new session.
+        await this.#finish(
+          request,
+          refusalError("upstream_closed", {
+            message: reason,
+            data: { upstream: upstreamName, delivered: false },
+          }),
+          "closed",
+        );
       }
       await this.close(`upstream ${upstreamName} failed`);
     }

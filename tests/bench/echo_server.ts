@@ -4,6 +4,7 @@
  *
  * ```sh
  * deno run --allow-net=127.0.0.1 tests/bench/echo_server.ts --port 0
+ * deno run --allow-net=127.0.0.1 tests/bench/echo_server.ts --port 0 --list-delay-ms 300   # a slow tools/list
  * # echo server listening on http://127.0.0.1:PORT/mcp
  * ```
  *
@@ -33,16 +34,31 @@ function createEchoServer(): McpServer {
 
 const sessions = streamableSessions(() => ({ server: createEchoServer() }));
 
+/** `--list-delay-ms`: how long each `tools/list` waits before it is answered (a slow upstream). */
+let listDelayMs = 0;
+
 async function handle(request: Request): Promise<Response> {
   // How many sessions are open: lets the benchmark see whether a proxy ends the upstream sessions it opened.
   if (new URL(request.url).pathname === "/stats" && request.method === "GET") {
     return Response.json({ sessions: sessions.count() });
   }
+  if (listDelayMs > 0 && request.method === "POST") {
+    const text = await request.clone().text();
+    if (text.includes('"tools/list"')) await new Promise((resolve) => setTimeout(resolve, listDelayMs));
+  }
   return await sessions.handle(request);
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ args: Deno.args, options: { port: { type: "string", default: "0" } } });
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: { port: { type: "string", default: "0" }, "list-delay-ms": { type: "string", default: "0" } },
+  });
+  listDelayMs = Number(values["list-delay-ms"]);
+  if (!Number.isInteger(listDelayMs) || listDelayMs < 0) {
+    console.error(`echo server: invalid --list-delay-ms ${values["list-delay-ms"]}`);
+    Deno.exit(2);
+  }
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     console.error(`echo server: invalid --port ${values.port}`);

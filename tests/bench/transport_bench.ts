@@ -51,7 +51,7 @@ const STOP_TIMEOUT_MS = 5_000;
 // Child processes
 
 /** A process started by the benchmark. */
-interface Proc {
+export interface Proc {
   readonly name: string;
   readonly pid: number;
   /** The last 64 KiB the process wrote to stdout and stderr. */
@@ -67,7 +67,7 @@ interface Proc {
 /**
  * Spawns a process; if `ready` is given, resolves with its first capture group once a stdout line matches.
  */
-async function spawn(
+export async function spawn(
   name: string,
   command: string,
   args: string[],
@@ -340,7 +340,7 @@ ${witnessYaml}upstreams:
 }
 
 /** Starts a sidecar with the given config; resolves with its base URL once it listens. */
-async function startSidecar(
+export async function startSidecar(
   name: string,
   entry: string,
   config: string,
@@ -551,7 +551,7 @@ async function measure(url: string, options: LoadOptions): Promise<Measurement> 
 }
 
 /** Nearest-rank percentile of sorted values (NaN when empty). */
-function percentile(sorted: number[], p: number): number {
+export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))];
 }
@@ -592,7 +592,7 @@ async function cpuMs(pid: number): Promise<number> {
 }
 
 /** The 1, 5 and 15 minute load averages (from /proc/loadavg): how busy the shared machine was. */
-async function loadAverage(): Promise<string> {
+export async function loadAverage(): Promise<string> {
   const out = await new Deno.Command("cat", { args: ["/proc/loadavg"], stdout: "piped", stderr: "null" })
     .output();
   return new TextDecoder().decode(out.stdout).split(" ").slice(0, 3).join(" ") || "n/a";
@@ -630,11 +630,11 @@ function pad(text: string, width: number, right = true): string {
   return right ? text.padStart(width) : text.padEnd(width);
 }
 
-function fmt(value: number, digits: number): string {
+export function fmt(value: number, digits: number): string {
   return Number.isFinite(value) ? value.toFixed(digits) : "n/a";
 }
 
-function table(header: string[], rows: string[][]): string {
+export function table(header: string[], rows: string[][]): string {
   const widths = header.map((cell, i) => Math.max(cell.length, ...rows.map((row) => row[i].length)));
   const line = (cells: string[]) => `| ${cells.map((cell, i) => pad(cell, widths[i], i > 0)).join(" | ")} |`;
   const rule = `|${
@@ -723,8 +723,22 @@ async function main(args: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  if (values.only !== undefined && values.only !== "ifc") {
-    throw new Error(`--only (or BENCH_ONLY) names what to run alone: ifc, not "${values.only}"`);
+  // BENCH_ONLY=federation: only the federated endpoint's figures (federation_bench.ts).
+  if (values.only === "federation") {
+    const { federationBench } = await import("./federation_bench.ts");
+    return await federationBench(values.sidecar, {
+      spawn,
+      startSidecar,
+      table,
+      fmt,
+      percentile,
+      loadAverage,
+    });
+  }
+  if (values.only !== undefined && values.only !== "ifc" && values.only !== "federation") {
+    throw new Error(
+      `--only (or BENCH_ONLY) names what to run alone: ifc or federation, not "${values.only}"`,
+    );
   }
   if (values.only === "ifc") {
     return await ifcOnly({

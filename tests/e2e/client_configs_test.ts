@@ -8,7 +8,12 @@ import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client";
 // @ts-types="@modelcontextprotocol/sdk/client/stdio"
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { CLIENT_FILES, writeClientConfigs } from "../../provision/client_configs.ts";
+import {
+  CLIENT_FILES,
+  FEDERATED_ENTRY,
+  PER_ROUTE_FILES,
+  writeClientConfigs,
+} from "../../provision/client_configs.ts";
 import { createLocalStack } from "../fixtures/local_stack.ts";
 import { firstText } from "../fixtures/mcp_client.ts";
 import { REPO_ROOT, startSidecarProcess } from "../fixtures/sidecar_process.ts";
@@ -22,12 +27,30 @@ Deno.test("the Morph configs have each client's shape and only references to sec
       name: `sidecar-${route}`,
       url: `https://${route}-morphvm-abc.http.cloud.morph.so/${route}/mcp`,
     }));
-    await writeClientConfigs(dir, routes, { morphEdge: true, sidecarTokenHeader: "X-Sidecar-Token" });
+    const federated = "https://mcp1-morphvm-abc.http.cloud.morph.so/mcp";
+    await writeClientConfigs(
+      dir,
+      routes,
+      { morphEdge: true, sidecarTokenHeader: "X-Sidecar-Token" },
+      federated,
+    );
     const read = async (file: string) => JSON.parse(await Deno.readTextFile(join(dir, file)));
-    const desktop = (await read(CLIENT_FILES.claudeDesktop)).mcpServers as Record<string, Entry>;
-    const cursor = (await read(CLIENT_FILES.cursor)).mcpServers as Record<string, Entry>;
-    const vscode = await read(CLIENT_FILES.vscode);
-    const code = (await read(CLIENT_FILES.claudeCode)).mcpServers as Record<string, Entry>;
+    // The recommended files: the one federated entry, nothing else (a client given both lists tools twice).
+    for (const file of Object.values(CLIENT_FILES)) {
+      const config = await read(file);
+      const servers = (config.mcpServers ?? config.servers) as Record<string, Entry>;
+      assert.deepEqual(Object.keys(servers), [FEDERATED_ENTRY], file);
+      assert.ok(JSON.stringify(servers[FEDERATED_ENTRY]).includes(federated), file);
+    }
+    const readme = await Deno.readTextFile(join(dir, "README.md"));
+    assert.match(readme, /Recommended: the single entry `sidecar`/);
+    const desktop = (await read(PER_ROUTE_FILES.claudeDesktop)).mcpServers as Record<string, Entry>;
+    const cursor = (await read(PER_ROUTE_FILES.cursor)).mcpServers as Record<string, Entry>;
+    const vscode = await read(PER_ROUTE_FILES.vscode);
+    const code = (await read(PER_ROUTE_FILES.claudeCode)).mcpServers as Record<string, Entry>;
+    const federatedDesktop = (await read(CLIENT_FILES.claudeDesktop)).mcpServers[FEDERATED_ENTRY] as Entry;
+    assert.deepEqual((federatedDesktop.args as string[]).slice(0, 3), ["-y", "mcp-remote@0.15.1", federated]);
+    assert.ok((federatedDesktop.args as string[]).includes("X-Sidecar-Token:${MCP_SIDECAR_TOKEN}"));
     for (const { name, url } of routes) {
       assert.equal(desktop[name].command, "npx");
       assert.deepEqual((desktop[name].args as string[]).slice(0, 3), ["-y", "mcp-remote@0.15.1", url]);
@@ -63,7 +86,8 @@ Deno.test("the Morph configs have each client's shape and only references to sec
 });
 
 Deno.test({
-  name: "mcp-remote started from the Claude Desktop entry completes a tool call through the local stack",
+  name:
+    "mcp-remote started from the Claude Desktop entry completes a tool call through the federated endpoint",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
@@ -71,11 +95,14 @@ Deno.test({
     const sidecar = await startSidecarProcess(stack.configFile);
     try {
       const dir = join(stack.root, "clients");
-      await writeClientConfigs(dir, [{ name: "sidecar-filesystem", url: `${sidecar.url}/mcp1/mcp` }], {
-        morphEdge: false,
-      });
+      await writeClientConfigs(
+        dir,
+        [{ name: "sidecar-filesystem", url: `${sidecar.url}/mcp1/mcp` }],
+        { morphEdge: false },
+        `${sidecar.url}/mcp`,
+      );
       const entry = JSON.parse(await Deno.readTextFile(join(dir, CLIENT_FILES.claudeDesktop)))
-        .mcpServers["sidecar-filesystem"] as {
+        .mcpServers[FEDERATED_ENTRY] as {
           command: string;
           args: string[];
           env?: Record<string, string>;
@@ -96,7 +123,7 @@ Deno.test({
       );
       try {
         const result = await client.callTool({
-          name: "read_text_file",
+          name: "filesystem__read_text_file",
           arguments: { path: join(stack.workspace, "notes", "todo.txt") },
         });
         assert.match(firstText(result), /try the filesystem backend/);

@@ -25,6 +25,7 @@ type Info = {
   operator_token: string;
   urls: Record<string, string>;
   mcp_urls: Record<string, string>;
+  federated_url?: string;
 };
 
 /** Calls one tool of each backend through the edge, as a client would, and checks the VM is offline. */
@@ -88,6 +89,27 @@ async function callEachBackend(apiKey: string, sandbox: string, info: Info, syst
     assert.match(firstText(fetched), /egress refused by the sidecar's policy: .*a proxy is not allowed/);
   } finally {
     await http.close();
+  }
+  // The recommended single entry: the federated endpoint over all three, through the same edge.
+  assert.equal(info.federated_url, `${info.urls.mcp1}/mcp`);
+  const all = await connectClient(info.federated_url!, headers);
+  try {
+    // A backend slower to start than federation.connect_deadline joins later (with list_changed): list again,
+    // as a client told of the change would, for at most 30 s.
+    const wanted = ["filesystem__read_text_file", "git__git_log", "http__fetch_txt"];
+    let names: string[] = [];
+    for (let attempt = 0, until = Date.now() + 30_000; attempt < 60 && Date.now() < until; attempt++) {
+      names = (await all.listTools()).tools.map((tool) => tool.name);
+      if (wanted.every((tool) => names.includes(tool))) break;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    for (const tool of wanted) {
+      assert.ok(names.includes(tool), `${tool} is listed on /mcp: ${names.join(" ")}`);
+    }
+    const read = await all.callTool({ name: "filesystem__read_text_file", arguments: { path: "README.md" } });
+    assert.match(firstText(read), /Served by mcp-sidecar on Morph Cloud/);
+  } finally {
+    await all.close();
   }
   const sidecarLog = await Deno.readTextFile(join(sandbox, "opt/mcp-sidecar/log/sidecar.log"));
   assert.doesNotMatch(sidecarLog, /__dirname is not defined|Failed loading/);
