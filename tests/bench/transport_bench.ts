@@ -664,6 +664,7 @@ Options:
   --only ifc             run only the IFC + witness cost comparison (also: BENCH_ONLY=ifc): the audit-on
                          sidecar with and without labels and a witness key, c=32, in alternating rounds
   --ifc-rounds N         rounds of that comparison with --only ifc (default 3; the median counts)
+  --only federation      run only the federated endpoint's figures (also: BENCH_ONLY=federation)
   -h, --help             show this help
 
 nginx and wrk are found on PATH, /usr/sbin or /usr/bin (Debian: apt-get install nginx wrk); without them their
