@@ -48,6 +48,9 @@ export function vmConfigYaml(options: { port: number }): string {
     policy: { file: "policy.yaml", reload_interval: "2s" },
     logging: { level: "info" },
     audit: { enabled: true, file: "audit/permits.jsonl" },
+    // Tool definitions pinned on first sight (audit/tool-pins.json): a backend that changes a tool's definition
+    // later has it hidden and refused until `mcp-sidecar pins approve`, as with the shipped config.
+    pins: {},
     // Morph's edge consumes `Authorization: Bearer <MORPH_API_KEY>`; the sidecar's own token travels alone here.
     auth: { header: "X-Sidecar-Token", prefix: "" },
     metrics: { enabled: true },

@@ -49,6 +49,7 @@ Deno.test("the VM config validates against the sidecar's schema; all three backe
     ["self", "self", "self"],
     "no backend needs npm at run time",
   );
+  assert.ok(config.pins !== undefined, "the VM guards against rug pulls like the shipped config");
   const policy = parse(vmPolicyYaml("a".repeat(64)));
   assert.equal(policy.principals[0].token_sha256, "a".repeat(64));
   assert.equal(policy.epochs["epoch-2"].active, false);
