@@ -149,6 +149,21 @@ Deno.test("the argument digest is exactly HMAC-SHA-256 under the derived key", (
   }
 });
 
+Deno.test("claims copy a field's value exactly as its canonical JSON, plain data or not", () => {
+  const odd = [
+    ["internal", "confidential+pii"],
+    { b: [1, { d: true, c: null }], a: "x" },
+    JSON.parse('{"b":1,"__proto__":{"x":2}}'),
+    [new Date(0), Number.NaN, undefined, { toJSON: () => "replaced" }],
+    { kept: 1, dropped: undefined, infinite: Number.POSITIVE_INFINITY },
+  ];
+  for (const value of odd) {
+    const fields = { time: "t", labels: value };
+    const claims = certificateClaims(fields, JSON.stringify(fields));
+    assert.equal(JSON.stringify(claims.labels), canonicalJson(value));
+  }
+});
+
 Deno.test("property: a signed certificate is written in canonical JSON and verifies, whatever the line holds", () => {
   const json = fc.jsonValue({ maxDepth: 3 });
   fc.assert(
