@@ -169,7 +169,7 @@ export class FlowState {
     const related = key === ANONYMOUS_PRINCIPAL_ID
       ? [
         ...new Set([
-          ...this.#taints.list().map((entry) => entry.principal),
+          ...this.#taints.taintedPrincipals(),
           ...this.#taints.expectingPrincipals(),
         ]),
       ].filter((principal) => principal !== key)

@@ -198,6 +198,16 @@ export class TaintStore {
     return found.sort((a, b) => a.principal.localeCompare(b.principal));
   }
 
+  /**
+   * The principals with a taint (TTL not applied), in no particular order: what {@linkcode list} names, without
+   * copying and sorting (an anonymous decision joins them all, on every call).
+   */
+  taintedPrincipals(): string[] {
+    const found: string[] = [];
+    for (const [principal, taint] of this.#taints) if (taint) found.push(principal);
+    return found;
+  }
+
   /** The approvals for `principal` still in force at `nowMs`. */
   approvalsFor(principal: string, nowMs: number): Approval[] {
     return this.#approvals.filter((approval) =>

@@ -174,3 +174,13 @@ Deno.test("flow state: callers without a token share one taint, under the reserv
   );
   assert.deepEqual(states.taints.list().map((entry) => entry.principal), ["anonymous"]);
 });
+
+Deno.test("taint store: taintedPrincipals names exactly what list names, cleared principals left out", async () => {
+  const store = TaintStore.inMemory();
+  await store.set("bob", confidential, true);
+  await store.set("alice", confidential, true);
+  await store.set("carol", confidential, true);
+  await store.clear("carol", ORDER);
+  assert.deepEqual(store.taintedPrincipals().sort(), store.list().map((entry) => entry.principal));
+  assert.deepEqual(store.taintedPrincipals().sort(), ["alice", "bob"]);
+});
