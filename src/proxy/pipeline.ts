@@ -44,17 +44,10 @@ import type { Caller } from "../auth/caller.ts";
 import type { DecisionRecord, DecisionRecorder } from "../audit/decision_record.ts";
 import type { RefusalRecorder } from "../audit/refusal_recorder.ts";
 import { type ClassifiedMessage, methodLabel } from "../mcp/classify.ts";
-import { ErrorCode, errorResponse, type JSONRPCMessage, type RequestId } from "../mcp/jsonrpc.ts";
-import { eraOf, isModernVersion, MODERN_VERSIONS, ModernErrorCode } from "../mcp/protocol_versions.ts";
+import { errorResponse, type JSONRPCMessage, type RequestId } from "../mcp/jsonrpc.ts";
+import { eraOf, MODERN_VERSIONS } from "../mcp/protocol_versions.ts";
 import { readMcpPost } from "../mcp/read_post.ts";
-import {
-  policyDenial,
-  rateLimited,
-  type Refusal,
-  refusalError,
-  type RefusalKind,
-  refusalOfProblem,
-} from "../mcp/refusals.ts";
+import { policyDenial, rateLimited, type Refusal, refusalError, refusalOfProblem } from "../mcp/refusals.ts";
 import type { Action } from "../policy/action.ts";
 import type { PolicySnapshot } from "../policy/snapshot.ts";
 import type { Decision } from "../policy/decide.ts";
@@ -85,6 +78,7 @@ import { withoutRootsCapability } from "./served_roots.ts";
 import { PinStage } from "./stages/pins.ts";
 import type { PinStore } from "./pin_store.ts";
 import type { RateLimiter } from "./rate_limiter.ts";
+import { eraRefusalKind, transportRefusal } from "./transport_refusals.ts";
 
 /**
  * The three hooks of a route, in the spirit of `httputil.ReverseProxy`'s `Rewrite`, `ModifyResponse` and
@@ -172,31 +166,6 @@ export async function serveMcp(request: Request, route: RouteOptions, path: stri
     );
   }
   return await serveSession(route, request, caller, path, read);
-}
-
-// The transport stage's own refusals: an HTTP method the endpoint has not, a session stream in the stateless
-// revision.
-function transportRefusal(request: Request): Refusal | undefined {
-  if (request.method !== "GET" && request.method !== "POST" && request.method !== "DELETE") {
-    return {
-      kind: "method_not_allowed",
-      message: `Method ${request.method} is not allowed here`,
-      headers: { allow: "GET, POST, DELETE" },
-    };
-  }
-  const version = request.headers.get("mcp-protocol-version")?.trim();
-  if (request.method !== "POST" && version !== undefined && isModernVersion(version)) {
-    // Revision 2026-07-28 has no session streams and no session to delete.
-    return { kind: "modern_stream_not_allowed", headers: { allow: "POST" } };
-  }
-  return undefined;
-}
-
-// The table row of a request `eraOf` refused before it could be served in either era.
-function eraRefusalKind(code: number): RefusalKind {
-  if (code === ModernErrorCode.HeaderMismatch) return "header_mismatch";
-  if (code === ErrorCode.InvalidParams) return "envelope_invalid";
-  return "invalid_request";
 }
 
 /** What one flow's stages share. */

@@ -14,13 +14,14 @@
  */
 import { type Caller, callerKey } from "../../auth/caller.ts";
 import type { JSONRPCMessage, RequestId } from "../../mcp/jsonrpc.ts";
-import { eraOf, isModernVersion, ModernErrorCode } from "../../mcp/protocol_versions.ts";
+import { eraOf } from "../../mcp/protocol_versions.ts";
 import { readMcpPost } from "../../mcp/read_post.ts";
 import { ErrorCode, errorResponse } from "../../mcp/jsonrpc.ts";
-import { type Refusal, type RefusalKind, refusalOfProblem } from "../../mcp/refusals.ts";
+import { type Refusal, refusalOfProblem } from "../../mcp/refusals.ts";
 import { cancellationSignal } from "../../http/connection_signals.ts";
 import { BoundedEventStream } from "../bounded_event_stream.ts";
 import { EVENT_STREAM_HEADERS, LegacySseDownstream } from "../legacy_sse.ts";
+import { eraRefusalKind, transportRefusal } from "../transport_refusals.ts";
 import { FederatedSession, type FederationParts } from "./federated_session.ts";
 import { serveFederatedModern, StatelessFederation } from "./stateless.ts";
 
@@ -474,27 +475,6 @@ async function answerRequest(
 
 function sseText(message: JSONRPCMessage): string {
   return `event: message\ndata: ${JSON.stringify(message)}\n\n`;
-}
-
-function transportRefusal(request: Request): Refusal | undefined {
-  if (request.method !== "GET" && request.method !== "POST" && request.method !== "DELETE") {
-    return {
-      kind: "method_not_allowed",
-      message: `Method ${request.method} is not allowed here`,
-      headers: { allow: "GET, POST, DELETE" },
-    };
-  }
-  const version = request.headers.get("mcp-protocol-version")?.trim();
-  if (request.method !== "POST" && version !== undefined && isModernVersion(version)) {
-    return { kind: "modern_stream_not_allowed", headers: { allow: "POST" } };
-  }
-  return undefined;
-}
-
-function eraRefusalKind(code: number): RefusalKind {
-  if (code === ModernErrorCode.HeaderMismatch) return "header_mismatch";
-  if (code === ErrorCode.InvalidParams) return "envelope_invalid";
-  return "invalid_request";
 }
 
 function errorText(error: unknown): string {
