@@ -116,6 +116,10 @@ export async function createDemoWorkspace(workspace: string): Promise<string> {
   if (!(await exists(join(repo, ".git")))) {
     await Deno.mkdir(repo, { recursive: true });
     await git(repo, "init", "--quiet", "--initial-branch=main");
+    // The repository's own identity, so that a commit made through the git backend works on a machine whose
+    // user never ran `git config --global user.email` (a fresh VM, CI): git refuses to commit without one.
+    await git(repo, "config", "user.name", "Demo");
+    await git(repo, "config", "user.email", "demo@example.com");
     const history = [
       ["hello.txt", "hello\n", "Add hello.txt"],
       ["hello.txt", "hello, sidecar\n", "Greet the sidecar"],
