@@ -25,8 +25,12 @@ abstract class Metric<L extends string, V> {
 
   protected abstract initial(): V;
 
-  /** The series of a label set (created on first use), keyed by the values in label-name order. */
-  protected series(labels: Labels<L> = {}): { labels: Labels<L>; value: V } {
+  /**
+   * The series of a label set (created on first use), keyed by the values in label-name order. With `latest`,
+   * the series shows the labels as this write spelled them (their order), as prom-client's gauge `set`
+   * does; its `inc`, `dec` and `observe` keep the spelling the series has.
+   */
+  protected series(labels: Labels<L> = {}, latest = false): { labels: Labels<L>; value: V } {
     let key = "";
     for (const name in labels) {
       if (!this.labelNames.includes(name)) {
@@ -36,6 +40,7 @@ abstract class Metric<L extends string, V> {
     for (const name of this.labelNames) key += `${labels[name] ?? ""}\u0000`;
     let found = this.#series.get(key);
     if (!found) this.#series.set(key, found = { labels, value: this.initial() });
+    else if (latest) found.labels = labels;
     return found;
   }
 
@@ -88,7 +93,7 @@ export class Gauge<L extends string = never> extends Metric<L, { n: number }> {
   /** Sets the series of `labels` (or the only one) to `value`. */
   set(labels: Labels<L> | number, value?: number): void {
     if (typeof labels === "number") this.series().value.n = labels;
-    else this.series(labels).value.n = value ?? 0;
+    else this.series(labels, true).value.n = value ?? 0;
   }
   /** Adds `value` (default 1) to the series of `labels` (or the only one). */
   inc(labels?: Labels<L> | number, value = 1): void {

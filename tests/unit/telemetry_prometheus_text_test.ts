@@ -113,7 +113,16 @@ Deno.test("prometheus text: the same exposition as prom-client for random operat
         assert.equal(await mine.metrics(), await theirs.metrics());
       },
     ),
-    { numRuns: 300 },
+    {
+      numRuns: 300,
+      // Found by a CI run: a series written with its labels in one order, then in the other, shows the order of
+      // a gauge's latest `set` in prom-client (`inc`/`dec` keep the series' own).
+      examples: [[[[2, { kind: "dec", labels: { b: "x", a: "" } }], [2, {
+        kind: "set",
+        labels: { a: "", b: "x" },
+        value: 0,
+      }]]]],
+    },
   );
   assert.equal(new ours.Registry().contentType, new prom.Registry().contentType);
 });
