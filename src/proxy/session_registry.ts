@@ -120,12 +120,7 @@ export class SessionRegistry {
 
   /** Resolves once no request is in flight, or after `ms`; true when everything finished. */
   async drain(ms: number): Promise<boolean> {
-    const deadline = Date.now() + ms;
-    while (this.inFlight() > 0) {
-      if (Date.now() >= deadline) return false;
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-    return true;
+    return await untilIdle(() => this.inFlight(), ms);
   }
 
   /** Closes every session and stops the idle sweep. */
@@ -144,4 +139,24 @@ export class SessionRegistry {
       if (session.lastActivity < cutoff && session.inFlightCount === 0) await session.close("session idle");
     }
   }
+}
+
+/**
+ * Resolves once `inFlight()` is 0, or after `ms`; true when everything finished. Polled every 25 ms (a drain
+ * happens once, at shutdown): the routes' sessions and the federated endpoint's share it.
+ *
+ * @example
+ * ```ts
+ * import { untilIdle } from "./session_registry.ts";
+ * await untilIdle(() => 0, 1000); // true
+ * await untilIdle(() => 1, 30); // false
+ * ```
+ */
+export async function untilIdle(inFlight: () => number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (inFlight() > 0) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  return true;
 }

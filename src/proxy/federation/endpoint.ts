@@ -22,6 +22,7 @@ import { cancellationSignal } from "../../http/connection_signals.ts";
 import { BoundedEventStream } from "../bounded_event_stream.ts";
 import { EVENT_STREAM_HEADERS, LegacySseDownstream } from "../legacy_sse.ts";
 import { eraRefusalKind, transportRefusal } from "../transport_refusals.ts";
+import { untilIdle } from "../session_registry.ts";
 import { FederatedSession, type FederationParts } from "./federated_session.ts";
 import { serveFederatedModern, StatelessFederation } from "./stateless.ts";
 
@@ -278,12 +279,7 @@ export class FederatedEndpoint {
 
   /** Resolves once no federated request is in flight, or after `ms`; true when everything finished. */
   async drain(ms: number): Promise<boolean> {
-    const deadline = Date.now() + ms;
-    while (this.inFlight() > 0) {
-      if (Date.now() >= deadline) return false;
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-    return true;
+    return await untilIdle(() => this.inFlight(), ms);
   }
 
   /** Ends every federated session. */
