@@ -3,8 +3,9 @@
  * BEFORE the client sees it, so the next decision on any route (a fetch on `/mcp3` after a read on `/mcp1`) is
  * made on it. The label of a result is `resultLabel` of the engine over what the action really touched: the
  * RESOLVED paths of a tool call (symbolic links followed by the resolution stage before the decision, so a link
- * in a public folder to a private file counts as the private file) and, for `resources/read`, the URI and, for a
- * local `file:` URI, its real path. A raise is on disk before the answer is delivered (`taint_store.ts`).
+ * in a public folder to a private file counts as the private file) and, for `resources/read`, the URI and, on a
+ * local upstream, the real path behind a `file:` URI (resolved by the same stage). These are exactly the targets
+ * the clearance check saw (`touchedUris`), so a result is labelled as it was decided. A raise is on disk before the answer is delivered (`taint_store.ts`).
  *
  * What joins: the answers of `tools/call`, `resources/read`, `prompts/get` and `completion/complete` that came
  * from the upstream (a result or an upstream error; not the sidecar's own timeouts and refusals), and the
@@ -15,7 +16,6 @@
  *
  * @module
  */
-import { fileURLToPath } from "node:url";
 import type { ClassifiedMessage } from "../../mcp/classify.ts";
 import type { Action } from "../../policy/action.ts";
 import { renderTaint } from "../../policy/labels.ts";
@@ -46,8 +46,6 @@ export interface TaintContext {
   policy: { current(): PolicySnapshot };
   flow: FlowState;
   clock?: () => Date;
-  /** The real path of a local file (default `Deno.realPath`); only asked for `file:` URIs of reads. */
-  realPath?: (path: string) => Promise<string>;
 }
 
 /**
@@ -57,16 +55,14 @@ export interface TaintContext {
  * ```ts ignore
  * import { TaintStage } from "./taint.ts";
  * const taint = new TaintStage({ server: "filesystem", policy: live, flow });
- * const record = await taint.answer(request, decidedAction, answer, "ok"); // the raise is on disk now
+ * const record = await taint.answer(request, decidedAction, "ok"); // the raise is on disk now
  * ```
  */
 export class TaintStage {
   readonly #clock: () => Date;
-  readonly #realPath: (path: string) => Promise<string>;
 
   constructor(private readonly context: TaintContext) {
     this.#clock = context.clock ?? (() => new Date());
-    this.#realPath = context.realPath ?? Deno.realPath;
   }
 
   /**
@@ -84,12 +80,11 @@ export class TaintStage {
     if (labels === undefined || (outcome !== "ok" && outcome !== "error")) return undefined;
     const action = decided ?? request.action;
     if (action.kind !== "call" && action.kind !== "read") return undefined;
-    const touched = await this.#touched(snapshot, action);
     const result = resultLabel(
       snapshot,
       action.server,
       action.kind === "call" ? action.tool : undefined,
-      touched,
+      touchedUris(snapshot, action),
     );
     const nowMs = this.#clock().getTime();
     const change = await this.context.flow.addResult(labels, result.label, result.integrity, nowMs);
@@ -145,35 +140,4 @@ export class TaintStage {
       sources: result.sources,
     };
   }
-
-  // The URIs the action touched, exactly as the engine matched them for the clearance check (its targets, the
-  // spelling of a resolved path left out: only the real path labels), plus, for a local file: URI of a read,
-  // the real path behind it.
-  async #touched(
-    snapshot: PolicySnapshot,
-    action: Extract<Action, { kind: "call" | "read" }>,
-  ): Promise<string[]> {
-    const found = new Set(touchedUris(snapshot, action));
-    if (action.kind === "read" && action.uri.startsWith("file:")) {
-      try {
-        found.add(fileUri(await this.#realPath(fileURLToPath(action.uri))));
-      } catch {
-        // Not a local file, or not there: the URI as written is what labels it.
-      }
-    }
-    return [...found];
-  }
-}
-
-/**
- * The `file://` URI of an absolute path, as `resources` globs are written (`file:///workspace/private/**`).
- *
- * @example
- * ```ts
- * import { fileUri } from "./taint.ts";
- * fileUri("/workspace/private/a.txt"); // "file:///workspace/private/a.txt"
- * ```
- */
-export function fileUri(path: string): string {
-  return `file://${path}`;
 }
