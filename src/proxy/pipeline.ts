@@ -206,6 +206,17 @@ export interface MessagePipeline {
   serverMessage(message: ClassifiedMessage): ServerVerdict;
 }
 
+// Every way out of the client-message stages before forwarding: the resolution stage forgets what it kept for
+// the message (a git working directory it was about to follow), and the refusal goes back as given.
+function notForwarded(context: PipelineContext, message: ClassifiedMessage, error: Denial): Denial {
+  context.paths?.settle(message, undefined);
+  return error;
+}
+
+function auditFailure(): Denial {
+  return refusalError("audit_failure", { data: { reason: "audit_failure" } });
+}
+
 /**
  * The stages of one flow, top to bottom.
  *
@@ -233,15 +244,15 @@ export function messagePipeline(context: PipelineContext): MessagePipeline {
       const decidedNow = await decideStage.decideMessage(message);
       const { decision, principal, action } = decidedNow;
       if (decision.decision === "deny") {
-        context.paths?.settle(message, undefined);
+        const denial = notForwarded(context, message, policyDenial(decision));
         // RECORD the denial before answering it; denied either way, so best effort when the log is failing.
         await recorder.record({ decision, message, principal, outcome: "denied" }, session()).catch(() => {});
-        return policyDenial(decision);
+        return denial;
       }
       // PINS, then RATE LIMITS: runtime state the pure decision does not hold, checked before forwarding.
       const held = await holdBack(context, decision, principal, action);
       if (held) {
-        context.paths?.settle(message, undefined);
+        const refusal = notForwarded(context, message, held.error);
         // Nothing was released: an approval the decision used up is given back, and the line names no rule.
         if (decidedNow.approval) await context.flow.restoreApproval(decidedNow.approval.used).catch(() => {});
         const refused = held.decision.flow?.declassified_by === undefined
@@ -250,7 +261,7 @@ export function messagePipeline(context: PipelineContext): MessagePipeline {
         // RECORD the refusal before answering it, as any denial.
         await recorder.record({ decision: refused, message, principal, outcome: "denied" }, session())
           .catch(() => {});
-        return held.error;
+        return refusal;
       }
       if (recorder.failClosed && !recorder.healthy()) {
         // The audit log failed earlier. Record this decision before carrying it out: if that works, the log is
@@ -261,18 +272,12 @@ export function messagePipeline(context: PipelineContext): MessagePipeline {
           session(),
         )
           .then(() => true, () => false);
-        if (!written) {
-          context.paths?.settle(message, undefined);
-          return refusalError("audit_failure", { data: { reason: "audit_failure" } });
-        }
+        if (!written) return notForwarded(context, message, auditFailure());
       }
       if (decidedNow.approval) {
         // A declassification used up a second principal's approval: that use is on disk before the release.
         const used = await decidedNow.approval.written.then(() => true, () => false);
-        if (!used && recorder.failClosed) {
-          context.paths?.settle(message, undefined);
-          return refusalError("audit_failure", { data: { reason: "audit_failure" } });
-        }
+        if (!used && recorder.failClosed) return notForwarded(context, message, auditFailure());
       }
       if (message.kind === "request") {
         decided.set(idKey(message.id), decidedNow);
